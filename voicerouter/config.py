@@ -1,0 +1,207 @@
+"""`voicerouter.toml`: the model table and the routing policy, validated with messages that name file and key.
+
+Swapping a model is a config change. The embedded default works offline; a user file overrides it key by key,
+and environment variables (`VOICEROUTER_CONFIG`, provider API keys) choose the file and the live providers.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from voicerouter.audio.settings import AudioConfig
+from voicerouter.events import TIERS
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "default.toml"
+
+ProviderKind = Literal["openai", "anthropic", "openai_realtime", "offline"]
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the file, the key and the problem."""
+
+
+class Distribution(BaseModel):
+    """A latency figure as a log-normal through p50 and p95, the shape provider latencies take."""
+
+    model_config = ConfigDict(extra="forbid")
+    p50: float = Field(gt=0)
+    p95: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Distribution:
+        if self.p95 < self.p50:
+            raise ValueError(f"p95 ({self.p95}) must be >= p50 ({self.p50})")
+        return self
+
+
+class ErrorRates(BaseModel):
+    """How often a model gets a turn of one tier wrong, by kind of mistake (probabilities per turn)."""
+
+    model_config = ConfigDict(extra="forbid")
+    wrong_tool_arg: float = Field(default=0.0, ge=0, le=1)
+    missed_tool_call: float = Field(default=0.0, ge=0, le=1)
+    invented_record: float = Field(default=0.0, ge=0, le=1)
+    needless_refusal: float = Field(default=0.0, ge=0, le=1)
+
+
+class BehaviourProfile(BaseModel):
+    """How a model behaves in the simulator: latency, speed, reliability and mistakes by tier."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_token_ms: Distribution = Distribution(p50=400, p95=900)
+    tokens_per_s: float = Field(default=80.0, gt=0)
+    failure_rate: float = Field(default=0.0, ge=0, le=1, description="429/500 per request")
+    errors: dict[str, ErrorRates] = Field(default_factory=dict, description="keyed by tier")
+
+    @model_validator(mode="after")
+    def _tiers(self) -> BehaviourProfile:
+        for tier in self.errors:
+            if tier not in TIERS:
+                raise ValueError(f"errors.{tier}: unknown tier (known: {', '.join(TIERS)})")
+        return self
+
+
+class ModelEntry(BaseModel):
+    """One row of the model table."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider: ProviderKind
+    model: str = Field(description="the vendor's model id")
+    base_url: str | None = None
+    api_key_env: str | None = Field(default=None, description="env var holding the key; unset = offline only")
+    price_in_per_mtok: float = Field(default=0.0, ge=0)
+    price_out_per_mtok: float = Field(default=0.0, ge=0)
+    price_cached_in_per_mtok: float = Field(default=0.0, ge=0)
+    max_tokens: int = Field(default=400, gt=0)
+    profile: BehaviourProfile = BehaviourProfile()
+
+
+class HealthPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    failure_threshold: int = Field(default=3, ge=1, description="consecutive failures that open the breaker")
+    open_cooldown_s: float = Field(default=30.0, gt=0, description="how long an open breaker rejects")
+    max_retry_after_s: float = Field(default=120.0, gt=0, description="cap on a provider's Retry-After")
+
+
+class RoutingPolicy(BaseModel):
+    """Which model answers which tier, with what budgets."""
+
+    model_config = ConfigDict(extra="forbid")
+    triage: list[str]
+    reasoning: list[str]
+    speech: list[str]
+    escalate_below_confidence: float = Field(default=0.55, ge=0, le=1)
+    escalation: Literal["premium", "ask_small_model"] = "premium"
+    first_token_budget_ms: int = Field(default=1500, gt=0)
+    tool_budget_ms: int = Field(default=3000, gt=0, description="ceiling on any one tool wait")
+    turn_budget_ms: int = Field(default=20000, gt=0, description="ceiling on a whole turn")
+    turn_cost_budget_usd: float = Field(default=0.05, gt=0)
+    call_cost_cap_usd: float = Field(default=0.50, gt=0)
+    cost_cap_downshift_at: float = Field(default=0.8, gt=0, le=1, description="fraction of the cap")
+    max_steps_per_turn: int = Field(default=6, ge=1, description="model calls (tool rounds) in one turn")
+
+    def chain(self, tier: str) -> list[str]:
+        chain: list[str] = getattr(self, tier)
+        return chain
+
+
+class ContextPolicy(BaseModel):
+    """How much conversation every model sees (see engine/history.py for the policy)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_messages: int = Field(default=24, ge=4)
+    keep_first_user_turns: int = Field(default=1, ge=0)
+
+
+class GatePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    margin_p95_first_token_ms: float = 50.0
+    margin_tool_arg_accuracy: float = 0.01
+    margin_refusal_on_missing_rate: float = 0.01
+    margin_cost_per_session_usd: float = 0.002
+
+
+class VoicerouterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: dict[str, ModelEntry]
+    routing: RoutingPolicy
+    health: HealthPolicy = HealthPolicy()
+    context: ContextPolicy = ContextPolicy()
+    gate: GatePolicy = GatePolicy()
+    audio: AudioConfig = AudioConfig()
+    prices_taken: str = Field(default="", description="date the list prices were read")
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _chains_name_known_models(self) -> VoicerouterConfig:
+        for tier in TIERS:
+            chain = self.routing.chain(tier)
+            if not chain:
+                raise ValueError(f"routing.{tier}: needs at least one model")
+            for i, name in enumerate(chain):
+                if name not in self.models:
+                    known = ", ".join(sorted(self.models))
+                    raise ValueError(f"routing.{tier}[{i}]: unknown model {name!r} (known: {known})")
+        return self
+
+    def with_routing(self, overrides: dict[str, Any]) -> VoicerouterConfig:
+        """This config with an agent's routing overrides applied, validated again."""
+        if not overrides:
+            return self
+        data = self.model_dump()
+        data["routing"] = {**data["routing"], **overrides}
+        return validate_config(data, source=f"{self.source} + agent routing overrides")
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_error(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
+    return "\n".join(lines)
+
+
+def validate_config(data: dict[str, Any], *, source: str) -> VoicerouterConfig:
+    try:
+        config = VoicerouterConfig.model_validate({k: v for k, v in data.items() if k != "source"})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(source, exc)) from exc
+    return config.model_copy(update={"source": source})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such config file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_config(path: str | Path | None = None) -> VoicerouterConfig:
+    """The embedded default, overridden by `path` (or $VOICEROUTER_CONFIG, or ./voicerouter.toml if present)."""
+    base = _read_toml(DEFAULT_CONFIG_PATH)
+    chosen = path or os.environ.get("VOICEROUTER_CONFIG")
+    if chosen is None and Path("voicerouter.toml").is_file():
+        chosen = "voicerouter.toml"
+    if chosen is None:
+        return validate_config(base, source=str(DEFAULT_CONFIG_PATH))
+    user = _read_toml(Path(chosen))
+    # A user's tier chain replaces the default chain; tables merge key by key.
+    return validate_config(_deep_merge(base, user), source=str(chosen))

@@ -1,0 +1,189 @@
+"""The event vocabulary every part of voicerouter speaks: transports, engine, recorder and simulator.
+
+Events are immutable pydantic models in one discriminated union on `type`; a field never changes meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Tier = Literal["triage", "reasoning", "speech"]
+TIERS: tuple[Tier, ...] = ("triage", "reasoning", "speech")
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    call_id: str
+    t_ms: int = Field(ge=0, description="milliseconds since the call started")
+
+
+class CallStarted(_Event):
+    type: Literal["call.started"] = "call.started"
+    agent: str
+    transport: str
+    caller: str = ""
+
+
+class UserSpeechStarted(_Event):
+    type: Literal["user.speech_started"] = "user.speech_started"
+
+
+class UserSpeechStopped(_Event):
+    type: Literal["user.speech_stopped"] = "user.speech_stopped"
+
+
+class UserTranscript(_Event):
+    type: Literal["user.transcript"] = "user.transcript"
+    text: str
+    final: bool = True
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class TurnStarted(_Event):
+    type: Literal["turn.started"] = "turn.started"
+    turn_id: int
+    text: str
+
+
+class RouteDecided(_Event):
+    type: Literal["route.decided"] = "route.decided"
+    turn_id: int
+    tier: Tier
+    model: str
+    provider: str
+    reason: str
+    confidence: float
+    est_cost_usd: float
+
+
+class LlmFirstToken(_Event):
+    type: Literal["llm.first_token"] = "llm.first_token"
+    turn_id: int
+    model: str
+    ttft_ms: int
+
+
+class ToolCalled(_Event):
+    type: Literal["tool.called"] = "tool.called"
+    turn_id: int
+    name: str
+    args: dict[str, Any]
+
+
+class ToolResult(_Event):
+    type: Literal["tool.result"] = "tool.result"
+    turn_id: int
+    name: str
+    ok: bool
+    result: Any = None
+    error: str | None = None
+    latency_ms: int
+    timed_out: bool = False
+
+
+class AgentText(_Event):
+    type: Literal["agent.text"] = "agent.text"
+    turn_id: int
+    text: str
+    final: bool
+
+
+class AgentAudioStarted(_Event):
+    type: Literal["agent.audio_started"] = "agent.audio_started"
+    turn_id: int
+
+
+class AgentAudioStopped(_Event):
+    type: Literal["agent.audio_stopped"] = "agent.audio_stopped"
+    turn_id: int
+
+
+class TurnInterrupted(_Event):
+    type: Literal["turn.interrupted"] = "turn.interrupted"
+    turn_id: int
+    heard_text: str
+
+
+class ProviderFailed(_Event):
+    type: Literal["provider.failed"] = "provider.failed"
+    turn_id: int
+    provider: str
+    model: str
+    error: str
+    fallback_to: str | None = None
+
+
+class TurnCompleted(_Event):
+    type: Literal["turn.completed"] = "turn.completed"
+    turn_id: int
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    first_token_ms: int | None
+    total_ms: int
+
+
+class CallEnded(_Event):
+    type: Literal["call.ended"] = "call.ended"
+    reason: str
+    turns: int
+    cost_usd: float
+
+
+Event = Annotated[
+    CallStarted
+    | UserSpeechStarted
+    | UserSpeechStopped
+    | UserTranscript
+    | TurnStarted
+    | RouteDecided
+    | LlmFirstToken
+    | ToolCalled
+    | ToolResult
+    | AgentText
+    | AgentAudioStarted
+    | AgentAudioStopped
+    | TurnInterrupted
+    | ProviderFailed
+    | TurnCompleted
+    | CallEnded,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class ExpectedToolCall(BaseModel):
+    """The tool call a correct agent makes on a labelled turn."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Label(BaseModel):
+    """Ground truth for scoring, riding beside the user turn it labels (1-based `turn`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["label"] = "label"
+    turn: int = Field(ge=1)
+    tier: Tier | None = None
+    tool: ExpectedToolCall | None = None
+    refusal: bool = False
+    note: str = ""
+
+
+def parse_event(data: str | bytes | dict[str, Any]) -> Event:
+    """Validate one event from JSON text or a decoded dict; raises pydantic.ValidationError."""
+    if isinstance(data, dict):
+        return EVENT_ADAPTER.validate_python(data)
+    return EVENT_ADAPTER.validate_json(data)
+
+
+def dump_event(event: Event | Label) -> str:
+    """One compact JSON line, the exact form the recorder writes."""
+    return event.model_dump_json(exclude_none=False)

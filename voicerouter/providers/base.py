@@ -1,0 +1,96 @@
+"""The one shape every chat model speaks to the engine: a request in, a stream of typed chunks out.
+
+Adapters translate a vendor's wire protocol to these types and vendor errors to `ProviderError`; they never
+retry or fall back themselves (the router owns that) and never read configuration files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChatMessage(BaseModel):
+    """One entry of the call's conversation, in a vendor-neutral form."""
+
+    model_config = ConfigDict(frozen=True)
+    role: Literal["user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None  # tool name, on role="tool"
+
+
+class ToolSpec(BaseModel):
+    """A tool as a model sees it: name, description and JSON Schema of its arguments."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    model: str  # the vendor's model id
+    system: str
+    messages: tuple[ChatMessage, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    max_tokens: int = 400
+    temperature: float | None = None
+
+
+class TextDelta(BaseModel):
+    kind: Literal["text"] = "text"
+    text: str
+
+
+class ToolCallChunk(BaseModel):
+    """A complete tool call: adapters assemble streamed argument fragments before yielding it."""
+
+    kind: Literal["tool_call"] = "tool_call"
+    call: ToolCall
+
+
+class Usage(BaseModel):
+    """Token counts of one request. `input_tokens` counts every prompt token; `cached_input_tokens` is
+    the part of them served from the provider's prompt cache (priced lower)."""
+
+    kind: Literal["usage"] = "usage"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+
+
+StreamChunk = TextDelta | ToolCallChunk | Usage
+
+ErrorKind = Literal["rate_limited", "server_error", "timeout", "bad_request", "auth", "connection", "stalled"]
+
+
+class ProviderError(Exception):
+    """A vendor failure, classified so the router can decide between retry-later and fall-through."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class ChatProvider(Protocol):
+    """An async source of streamed completions; one instance may serve many calls at once."""
+
+    name: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """Yield text deltas and complete tool calls, then exactly one Usage; raise ProviderError."""
+        ...
