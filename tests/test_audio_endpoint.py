@@ -1,0 +1,190 @@
+"""End-of-turn: default silence, held for unfinished speech, shortened for clearly finished turns."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.audio_signals import concat, silence, voiced_speech
+from voicerouter.audio.endpoint import EndpointConfig, Endpointer
+from voicerouter.audio.settings import AudioConfig, VadConfig
+from voicerouter.audio.turn_cues import classify_turn_text
+from voicerouter.audio.vad import VoiceActivityDetector
+
+CONFIG = EndpointConfig()
+
+
+def _ended_after_ms(text: str, config: EndpointConfig = CONFIG) -> float:
+    """Silence after which a turn with final transcript `text` ends, polled every 10 ms."""
+    endpointer = Endpointer(config)
+    endpointer.speech_started(0.0)
+    endpointer.transcript(text, final=True)
+    endpointer.speech_stopped(1000.0)
+    for now_ms in range(1000, 5000, 10):
+        decision = endpointer.poll(float(now_ms))
+        if decision is not None:
+            return decision.silence_ms
+    raise AssertionError(f"turn {text!r} never ended")
+
+
+def test_neutral_turn_ends_after_the_default_500_ms() -> None:
+    assert _ended_after_ms("I need to move my appointment to Friday") == 500
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I want to book an appointment and",
+        "it's for my daughter but",
+        "so",
+        "I'd like to um",
+        "the problem is uh",
+        "my number is 555 01",
+        "my phone number is 7",
+        "five five five two",
+        "my last name is S M I T H",
+        "it's spelled j-o-h-n",
+        "that's alpha bravo",
+        "my email is jane dot doe at",
+        "my email is jane at example",
+        "jane.doe@example",
+    ],
+)
+def test_unfinished_sounding_turn_is_held_to_1200_ms(text: str) -> None:
+    assert _ended_after_ms(text) == 1200
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What time do you open on Saturday?",
+        "what time do you open on saturday",
+        "thanks",
+        "Okay, thank you.",
+        "bye",
+        "no that's all",
+        "yes",
+    ],
+)
+def test_clearly_complete_turn_ends_after_300_ms(text: str) -> None:
+    assert _ended_after_ms(text) == 300
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my email is jane dot doe at example dot com",
+        "I am at home",
+        "yeah I think so",
+        "book me for 3",
+        "I want the second one.",
+    ],
+)
+def test_finished_dictation_and_ordinary_words_get_the_default(text: str) -> None:
+    assert classify_turn_text(text, CONFIG).kind == "neutral"
+
+
+def test_decision_carries_reason_text_and_times() -> None:
+    endpointer = Endpointer()
+    endpointer.speech_started(100.0)
+    endpointer.transcript("my number is 555 01", final=True)
+    endpointer.speech_stopped(2000.0)
+    assert endpointer.poll(3199.0) is None
+    decision = endpointer.poll(3200.0)
+    assert decision is not None
+    assert decision.cue == "unfinished"
+    assert decision.reason == "1200 ms silence >= 1200 ms (held: digits being read out)"
+    assert (decision.t_ms, decision.turn_started_ms, decision.speech_stopped_ms) == (3200.0, 100.0, 2000.0)
+    assert decision.text == "my number is 555 01"
+    assert endpointer.poll(4000.0) is None  # decided once
+
+
+def test_speech_resuming_during_the_hold_cancels_the_end_of_turn() -> None:
+    endpointer = Endpointer()
+    endpointer.speech_started(0.0)
+    endpointer.transcript("I'd like to book and", final=True)
+    endpointer.speech_stopped(1000.0)
+    assert endpointer.poll(1900.0) is None
+    endpointer.speech_started(2000.0)
+    assert endpointer.poll(2300.0) is None and endpointer.deadline_ms is None
+    endpointer.transcript("a cleaning", final=True)
+    endpointer.speech_stopped(2600.0)
+    decision = endpointer.poll(3100.0)
+    assert decision is not None and decision.text == "I'd like to book and a cleaning"
+
+
+def test_final_transcript_arriving_in_the_pause_shortens_the_wait() -> None:
+    endpointer = Endpointer()
+    endpointer.speech_started(0.0)
+    endpointer.transcript("okay thank", final=False)
+    endpointer.speech_stopped(1000.0)
+    assert endpointer.deadline_ms == 1500.0
+    assert endpointer.poll(1350.0) is None
+    endpointer.transcript("okay thank you", final=True)
+    assert endpointer.deadline_ms == 1300.0
+    decision = endpointer.poll(1350.0)
+    assert decision is not None and decision.cue == "complete"
+
+
+def test_partial_transcript_is_replaced_and_finals_accumulate() -> None:
+    endpointer = Endpointer()
+    endpointer.speech_started(0.0)
+    endpointer.transcript("I want", final=False)
+    endpointer.transcript("I want to", final=False)
+    assert endpointer.text == "I want to"
+    endpointer.transcript("I want to cancel.", final=True)
+    endpointer.transcript("my", final=False)
+    assert endpointer.text == "I want to cancel. my"
+
+
+def test_next_speech_after_a_decision_starts_a_fresh_turn() -> None:
+    endpointer = Endpointer()
+    endpointer.speech_started(0.0)
+    endpointer.transcript("bye", final=True)
+    endpointer.speech_stopped(500.0)
+    assert endpointer.poll(800.0) is not None
+    assert endpointer.state == "ended"
+    endpointer.speech_started(2000.0)
+    assert endpointer.text == "" and endpointer.state == "speaking"
+
+
+def test_configured_durations_replace_the_defaults() -> None:
+    config = EndpointConfig(silence_ms=700, hold_silence_ms=2000, complete_silence_ms=200)
+    assert _ended_after_ms("I need a refill", config) == 700
+    assert _ended_after_ms("I need a refill and", config) == 2000
+    assert _ended_after_ms("thanks", config) == 200
+
+
+def test_custom_hold_words_hold_the_turn() -> None:
+    config = EndpointConfig(hold_words=("también",))
+    assert _ended_after_ms("quiero una cita también", config) == 1200
+    assert _ended_after_ms("I want to book and", config) == 500
+
+
+def test_endpointer_consumes_vad_output_on_a_real_signal() -> None:
+    rate_hz = 16000
+    audio = concat(silence(rate_hz, 400), voiced_speech(rate_hz, 1000, seed=3), silence(rate_hz, 1500))
+    vad = VoiceActivityDetector(rate_hz, VadConfig(hangover_ms=200))
+    endpointer = Endpointer()
+    endpointer.transcript("can you check my prescription", final=True)
+    decision = None
+    step = rate_hz // 50 * 2
+    data = audio.tobytes()
+    for offset in range(0, len(data), step):
+        for item in vad.push(data[offset : offset + step]):
+            endpointer.feed(item)
+        now_ms = (offset + step) / 2 / rate_hz * 1000
+        decision = decision or endpointer.poll(now_ms)
+    assert decision is not None
+    assert decision.cue == "complete"
+    assert decision.speech_stopped_ms == pytest.approx(1400.0, abs=60.0)
+    assert decision.t_ms == pytest.approx(decision.speech_stopped_ms + 300.0, abs=20.0)
+
+
+def test_config_rejects_durations_out_of_order() -> None:
+    with pytest.raises(ValueError, match="complete_silence_ms <= silence_ms <= hold_silence_ms"):
+        EndpointConfig(silence_ms=1500)
+
+
+def test_audio_config_rejects_a_vad_hangover_longer_than_the_shortest_turn_end() -> None:
+    with pytest.raises(ValueError, match=r"vad.hangover_ms \(400\) exceeds endpoint.complete_silence_ms"):
+        AudioConfig(vad=VadConfig(hangover_ms=400))

@@ -1,0 +1,141 @@
+"""End-of-turn detection: ends the caller's turn after enough silence, judged by what the transcript says.
+
+Sans-I/O: speech and transcript updates go in with their times, `poll(now_ms)` answers; never reads a clock.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from voicerouter.audio.settings import EndpointConfig
+from voicerouter.audio.turn_cues import CueKind, TurnCue, classify_turn_text
+from voicerouter.audio.vad import SpeechStarted, SpeechStopped, VadItem
+
+EndpointState = Literal["idle", "speaking", "paused", "ended"]
+
+__all__ = ["EndpointConfig", "EndpointDecision", "EndpointState", "Endpointer"]
+
+
+class EndpointDecision(BaseModel):
+    """The caller's turn is over: when, after how much silence, and why that much was enough."""
+
+    model_config = ConfigDict(frozen=True)
+
+    t_ms: float
+    turn_started_ms: float | None
+    speech_stopped_ms: float
+    silence_ms: float
+    required_silence_ms: int
+    cue: CueKind
+    reason: str
+    text: str
+
+
+class Endpointer:
+    """One caller's turn boundary, fed by VAD decisions and transcripts.
+
+    The required silence is recomputed from the latest transcript at every poll, so a final transcript
+    that arrives during the pause ("... thanks") can end the turn sooner, and one that ends in "and" later.
+    The engine schedules its next `poll` at `deadline_ms`.
+    """
+
+    def __init__(self, config: EndpointConfig | None = None) -> None:
+        self.config = config or EndpointConfig()
+        self._state: EndpointState = "idle"
+        self._final_parts: list[str] = []
+        self._partial = ""
+        self._stopped_ms: float | None = None
+        self._turn_started_ms: float | None = None
+
+    @property
+    def state(self) -> EndpointState:
+        return self._state
+
+    @property
+    def text(self) -> str:
+        """The turn's transcript so far: the final segments, then the newest partial."""
+        return " ".join(part for part in (*self._final_parts, self._partial) if part)
+
+    def speech_started(self, t_ms: float) -> None:
+        if self._state == "ended":
+            self._new_turn()
+        if self._turn_started_ms is None:
+            self._turn_started_ms = t_ms
+        self._state = "speaking"
+        self._stopped_ms = None
+
+    def speech_stopped(self, t_ms: float) -> None:
+        if self._state in ("idle", "speaking"):
+            self._state = "paused"
+            self._stopped_ms = t_ms
+
+    def transcript(self, text: str, final: bool) -> None:
+        """A partial replaces the previous partial; a final closes that segment and is kept."""
+        if self._state == "ended":
+            return
+        if final:
+            if text.strip():
+                self._final_parts.append(text.strip())
+            self._partial = ""
+        else:
+            self._partial = text.strip()
+
+    def feed(self, item: VadItem) -> None:
+        """Take a VAD output directly; per-frame flags are ignored, only start and stop decisions count."""
+        if isinstance(item, SpeechStarted):
+            self.speech_started(item.t_ms)
+        elif isinstance(item, SpeechStopped):
+            self.speech_stopped(item.t_ms)
+
+    def cue(self) -> TurnCue:
+        return classify_turn_text(self.text, self.config)
+
+    def required_silence_ms(self, cue: TurnCue | None = None) -> int:
+        kind = (cue or self.cue()).kind
+        if kind == "unfinished":
+            return self.config.hold_silence_ms
+        if kind == "complete":
+            return self.config.complete_silence_ms
+        return self.config.silence_ms
+
+    @property
+    def deadline_ms(self) -> float | None:
+        """When the turn ends if nothing changes; None while the caller speaks or once the turn is over."""
+        if self._state != "paused" or self._stopped_ms is None:
+            return None
+        return self._stopped_ms + self.required_silence_ms()
+
+    def poll(self, now_ms: float) -> EndpointDecision | None:
+        """The decision, once, when the silence since speech stopped reaches what the transcript requires."""
+        if self._state != "paused" or self._stopped_ms is None:
+            return None
+        cue = self.cue()
+        required_ms = self.required_silence_ms(cue)
+        silence_ms = now_ms - self._stopped_ms
+        if silence_ms < required_ms:
+            return None
+        self._state = "ended"
+        label = {"unfinished": "held", "complete": "shortened", "neutral": "default"}[cue.kind]
+        return EndpointDecision(
+            t_ms=now_ms,
+            turn_started_ms=self._turn_started_ms,
+            speech_stopped_ms=self._stopped_ms,
+            silence_ms=silence_ms,
+            required_silence_ms=required_ms,
+            cue=cue.kind,
+            reason=f"{silence_ms:.0f} ms silence >= {required_ms} ms ({label}: {cue.reason})",
+            text=self.text,
+        )
+
+    def reset(self) -> None:
+        """Start a fresh turn, e.g. after the engine cancelled the previous one."""
+        self._state = "idle"
+        self._new_turn()
+
+    def _new_turn(self) -> None:
+        self._final_parts = []
+        self._partial = ""
+        self._stopped_ms = None
+        self._turn_started_ms = None
