@@ -1,0 +1,80 @@
+"""The labelled caller utterances the tier classifier is trained and scored on (`data/utterances.jsonl`).
+
+Loading validates every line and names the file and line at fault; it never trains, scores or rewrites data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from voicerouter.events import Tier
+from voicerouter.router.features import TurnContext
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+UTTERANCES_PATH = DATA_DIR / "utterances.jsonl"
+
+Split = Literal["train", "test"]
+
+
+class DatasetError(Exception):
+    """A labelled-data file that cannot be used, with the path and line at fault."""
+
+
+class ContextFields(BaseModel):
+    """The optional `context` of a labelled line: the fields of `TurnContext`, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    previous_tier: Tier | None = None
+    agent_asked_question: bool = False
+    pending_slot: str | None = None
+    recent_failures: int = Field(default=0, ge=0)
+    turn_index: int = Field(default=0, ge=0)
+    agent: str | None = None
+
+    def to_turn_context(self) -> TurnContext:
+        return TurnContext(**self.model_dump())
+
+
+class LabelledUtterance(BaseModel):
+    """One caller turn as an ASR transcript shows it, with the tier that should serve it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1)
+    tier: Tier
+    agent: Literal["clinic", "helpdesk", "any"]
+    context: ContextFields = Field(default_factory=ContextFields)
+    split: Split
+
+    def turn_context(self) -> TurnContext:
+        return self.context.to_turn_context()
+
+
+def load_utterances(path: Path = UTTERANCES_PATH, split: Split | None = None) -> list[LabelledUtterance]:
+    """Every labelled line of `path` (or only those of `split`), in file order."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read labelled utterances: {exc.strerror or exc}") from exc
+    rows: list[LabelledUtterance] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = LabelledUtterance.model_validate(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}:{number}: not JSON: {exc.msg}") from exc
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "line"
+            raise DatasetError(f"{path}:{number}: {where}: {err['msg']}") from exc
+        if split is None or row.split == split:
+            rows.append(row)
+    if not rows:
+        raise DatasetError(f"{path}: no labelled utterances" + (f" in split {split!r}" if split else ""))
+    return rows

@@ -1,0 +1,359 @@
+"""Turn features for the offline tier classifier: normalised tokens, hashed n-grams, cue counts, call context.
+
+Pure and fast (tens of microseconds a turn): no I/O, no randomness, no global state; the same text and context
+always give the same features, so a trained weights file means the same thing on every machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from dataclasses import dataclass
+
+from voicerouter.events import TIERS
+from voicerouter.router.lexicon import (
+    ANAPHORA,
+    AUX_WORDS,
+    DATE_WORDS,
+    FILLERS,
+    FUNCTION_WORDS,
+    INTENT_WORDS,
+    MARKERS,
+    NAME_WORDS,
+    NUMBER_WORDS,
+    ORDINALS,
+    SOCIAL,
+    WH_WORDS,
+    normalize_tokens,
+)
+
+__all__ = ["Features", "TurnContext", "TurnCues", "extract_features", "normalize_tokens", "turn_cues"]
+
+# Bump whenever a change below moves a feature's index or meaning: weights files record it and refuse to load
+# against a different version, because a silently shifted feature space gives confident nonsense.
+FEATURE_VERSION = 1
+HASH_BITS = 15
+HASH_DIM = 1 << HASH_BITS
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What the engine knows about the call when the caller's turn ends.
+
+    `agent` is carried for diagnostics but is deliberately not a feature: a turn's tier should follow from
+    what the caller says and where the conversation is, not from how many lines of each agent were labelled.
+    `turn_index` is likewise informational; its correlation with tier in labelled data is an artefact.
+    """
+
+    previous_tier: str | None = None
+    agent_asked_question: bool = False
+    pending_slot: str | None = None
+    recent_failures: int = 0
+    turn_index: int = 0
+    agent: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.previous_tier is not None and self.previous_tier not in TIERS:
+            raise ValueError(f"TurnContext.previous_tier: {self.previous_tier!r} is not one of {TIERS}")
+        if self.recent_failures < 0 or self.turn_index < 0:
+            raise ValueError("TurnContext: recent_failures and turn_index must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """A sparse feature vector: parallel tuples, indices may repeat (their values add up)."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCues:
+    """Counted signals of one utterance, kept separately so a decision can be explained in words."""
+
+    n_tokens: int
+    n_number: int
+    longest_number_run: int
+    n_date: int
+    n_name_like: int
+    n_spelled_letters: int
+    n_disfluent: int
+    n_social: int
+    n_content: int
+    n_intents: int
+    n_anaphora: int
+    wh_question: bool
+    why_question: bool
+    aux_question: bool
+    marker_counts: dict[str, int]
+    social_counts: dict[str, int]
+
+
+LENGTH_BUCKETS = (1, 2, 3, 6, 10, 16, 25)
+
+
+def _phrase_count(joined: str, phrases: tuple[str, ...]) -> int:
+    return sum(joined.count(f" {p} ") for p in phrases)
+
+
+def turn_cues(tokens: list[str], question_mark: bool = False) -> TurnCues:
+    """Count the signals the classifier's dense features are built from."""
+    joined = " " + " ".join(tokens) + " "
+    n_number = run = longest = n_date = n_name = n_letters = n_fill = n_content = 0
+    intents: set[str] = set()
+    n_anaphora = 0
+    for i, tok in enumerate(tokens):
+        is_number = tok == "<num>" or tok in NUMBER_WORDS or tok in ORDINALS
+        if tok == "oh" and (
+            (i > 0 and tokens[i - 1] in NUMBER_WORDS)
+            or (i + 1 < len(tokens) and tokens[i + 1] in NUMBER_WORDS)
+        ):
+            is_number = True
+        if is_number:
+            n_number += 1
+            run += 1
+            longest = max(longest, run)
+        else:
+            run = 0
+        if tok in DATE_WORDS:
+            n_date += 1
+        if tok in INTENT_WORDS:
+            intents.add(tok)
+        if tok in ANAPHORA:
+            n_anaphora += 1
+        if tok in NAME_WORDS:
+            n_name += 1
+        if len(tok) == 1 and tok.isalpha() and tok not in ("i", "a"):
+            n_letters += 1
+        if tok in FILLERS and not is_number:
+            n_fill += 1
+        elif not is_number and tok not in FUNCTION_WORDS and tok not in DATE_WORDS:
+            n_content += 1
+    social_counts = {name: _phrase_count(joined, phrases) for name, phrases in SOCIAL.items()}
+    n_social = sum(social_counts.values())
+    first = next((t for t in tokens if t not in FILLERS), "")
+    return TurnCues(
+        n_tokens=len(tokens),
+        n_number=n_number,
+        longest_number_run=longest,
+        n_date=n_date,
+        n_name_like=n_name,
+        n_spelled_letters=n_letters,
+        n_disfluent=n_fill,
+        n_social=n_social,
+        n_content=max(0, n_content - n_social),
+        n_intents=len(intents),
+        n_anaphora=n_anaphora,
+        wh_question=first in WH_WORDS,
+        why_question=first == "why" or " why " in joined or " how come " in joined,
+        aux_question=first in AUX_WORDS or question_mark,
+        marker_counts={name: _phrase_count(joined, phrases) for name, phrases in MARKERS.items()},
+        social_counts=social_counts,
+    )
+
+
+def _dense_features(cues: TurnCues, context: TurnContext) -> list[tuple[str, float]]:
+    """Named features with reserved indices: the cues, the context and their interactions."""
+    n = cues.n_tokens
+    out: list[tuple[str, float]] = []
+    bucket = next((i for i, top in enumerate(LENGTH_BUCKETS) if n <= top), len(LENGTH_BUCKETS))
+    out.append((f"len_bucket={bucket}", 1.0))
+    out.append(("log_len", math.log1p(n) / math.log(40.0)))
+    if n == 0:
+        out.append(("empty", 1.0))
+        return out
+    flags = {
+        "wh_question": cues.wh_question,
+        "why_question": cues.why_question,
+        "aux_question": cues.aux_question,
+        "has_number": cues.n_number > 0,
+        "number_run>=3": cues.longest_number_run >= 3,
+        "has_date": cues.n_date > 0,
+        "has_name": cues.n_name_like > 0,
+        "has_letter": cues.n_spelled_letters >= 1,
+        "spelled": cues.n_spelled_letters >= 2,
+        "disfluent": cues.n_disfluent > 0,
+    }
+    out.extend((name, 1.0) for name, on in flags.items() if on)
+    out.append(("number_frac", cues.n_number / n))
+    out.append(("social_frac", min(1.0, cues.n_social / n)))
+    out.append(("content_frac", cues.n_content / n))
+    for name, count in cues.marker_counts.items():
+        if count:
+            out.append((f"marker:{name}", math.log1p(count)))
+    n_markers = sum(cues.marker_counts.values())
+    out.append(("marker_total", math.log1p(n_markers)))
+    out.append(("marker_density", min(1.0, 4.0 * n_markers / n)))
+    if n >= 12 and n_markers == 0:
+        out.append(("long_without_markers", 1.0))
+    if cues.n_intents:
+        out.append(("intents=1" if cues.n_intents == 1 else "intents>=2", 1.0))
+    for name, count in cues.social_counts.items():
+        if count:
+            out.append((f"social:{name}", math.log1p(count)))
+    only_social = cues.n_social > 0 and cues.n_content == 0 and cues.n_number == 0 and cues.n_date == 0
+    value_like = (
+        n <= 8
+        and n_markers == 0
+        and (
+            cues.n_number > 0
+            or cues.n_date > 0
+            or cues.n_spelled_letters >= 2
+            or cues.n_name_like > 0
+            or (cues.n_content > 0 and cues.n_social == 0 and n <= 3)
+        )
+    )
+    if only_social:
+        out.append(("only_social", 1.0))
+    if value_like:
+        out.append(("value_like", 1.0))
+    if n <= 3 and cues.n_social == 0 and cues.n_content > 0:
+        out.append(("short_content_only", 1.0))
+    question = cues.wh_question or cues.aux_question or cues.why_question
+    if question and n <= 8 and cues.n_anaphora and not (cues.n_intents or cues.n_number or cues.n_date):
+        out.append(("short_question_about_it", 1.0))
+
+    # Context, and the interactions a linear model cannot form by itself.
+    if context.previous_tier is not None:
+        out.append((f"ctx:prev={context.previous_tier}", 1.0))
+        if n <= 7 and not only_social:
+            out.append((f"ctx:prev={context.previous_tier}&short_followup", 1.0))
+    if context.agent_asked_question:
+        out.append(("ctx:asked", 1.0))
+        if only_social:
+            out.append(("ctx:asked&only_social", 1.0))
+    if context.pending_slot:
+        out.append(("ctx:slot_pending", 1.0))
+        if value_like:
+            out.append(("ctx:slot_pending&value_like", 1.0))
+    if context.recent_failures:
+        out.append((f"ctx:failures={min(context.recent_failures, 2)}", 1.0))
+        if not only_social:
+            out.append(("ctx:failures&not_social", 1.0))
+    return out
+
+
+DENSE_NAMES: tuple[str, ...] = (
+    *(f"len_bucket={i}" for i in range(len(LENGTH_BUCKETS) + 1)),
+    "log_len",
+    "empty",
+    "wh_question",
+    "why_question",
+    "aux_question",
+    "has_number",
+    "number_run>=3",
+    "has_date",
+    "has_name",
+    "has_letter",
+    "spelled",
+    "disfluent",
+    "number_frac",
+    "social_frac",
+    "content_frac",
+    *(f"marker:{name}" for name in MARKERS),
+    "marker_total",
+    "marker_density",
+    "long_without_markers",
+    "intents=1",
+    "intents>=2",
+    *(f"social:{name}" for name in SOCIAL),
+    "only_social",
+    "value_like",
+    "short_content_only",
+    "short_question_about_it",
+    *(f"ctx:prev={t}" for t in TIERS),
+    *(f"ctx:prev={t}&short_followup" for t in TIERS),
+    "ctx:asked",
+    "ctx:asked&only_social",
+    "ctx:slot_pending",
+    "ctx:slot_pending&value_like",
+    "ctx:failures=1",
+    "ctx:failures=2",
+    "ctx:failures&not_social",
+)
+DENSE_INDEX: dict[str, int] = {name: i for i, name in enumerate(DENSE_NAMES)}
+N_DENSE = len(DENSE_NAMES)
+DIMENSION = N_DENSE + HASH_DIM
+
+# Each hashed group is scaled to this L2 norm, so a long turn does not win on its sheer count of n-grams;
+# shapes and character n-grams overlap the words, so they count for a little less.
+_WORD_GROUP_WEIGHT = 1.0
+_SHAPE_GROUP_WEIGHT = 0.7
+_CHAR_GROUP_WEIGHT = 0.7
+
+
+def _shape(tok: str) -> str:
+    if tok == "<num>" or tok in NUMBER_WORDS or tok in ORDINALS:
+        return "N"
+    if tok in DATE_WORDS:
+        return "D"
+    if len(tok) == 1 and tok not in ("i", "a"):
+        return "L"
+    if tok in FILLERS:
+        return "F"
+    if tok in FUNCTION_WORDS:
+        return "f"
+    return "W"
+
+
+def _hash(name: str) -> int:
+    return N_DENSE + (zlib.crc32(name.encode("utf-8")) & (HASH_DIM - 1))
+
+
+def extract_features(text: str, context: TurnContext | None = None) -> Features:
+    """The sparse feature vector of one caller turn in its call context."""
+    tokens = normalize_tokens(text)
+    cues = turn_cues(tokens, question_mark="?" in text)
+    names: list[str] = []
+    values: list[float] = []
+    indices: list[int] = []
+    for name, value in _dense_features(cues, context or TurnContext()):
+        names.append(name)
+        values.append(value)
+        indices.append(DENSE_INDEX[name] if name in DENSE_INDEX else _hash(name))
+
+    padded = ["<s>", *tokens, "</s>"]
+    groups: tuple[tuple[list[str], float], ...] = (
+        ([f"w:{t}" for t in tokens], _WORD_GROUP_WEIGHT),
+        ([f"b:{a}_{b}" for a, b in itertools.pairwise(padded)], _WORD_GROUP_WEIGHT),
+        (_shape_ngrams(tokens), _SHAPE_GROUP_WEIGHT),
+        (_char_ngrams(tokens), _CHAR_GROUP_WEIGHT),
+    )
+    first = next((t for t in tokens if t not in FILLERS), None)
+    if first is not None:
+        names.append(f"first:{first}")
+        values.append(1.0)
+        indices.append(_hash(names[-1]))
+    if context is not None and context.pending_slot:
+        names.append(f"ctx:slot={context.pending_slot}")
+        values.append(1.0)
+        indices.append(_hash(names[-1]))
+    for group, weight in groups:
+        if not group:
+            continue
+        value = weight / math.sqrt(len(group))
+        for name in group:
+            names.append(name)
+            values.append(value)
+            indices.append(_hash(name))
+    return Features(indices=tuple(indices), values=tuple(values), names=tuple(names))
+
+
+def _shape_ngrams(tokens: list[str]) -> list[str]:
+    shapes = ["^", *(_shape(t) for t in tokens), "$"]
+    grams = [f"s:{a}{b}" for a, b in itertools.pairwise(shapes)]
+    grams += [f"s:{a}{b}{c}" for a, b, c in zip(shapes, shapes[1:], shapes[2:], strict=False)]
+    return grams
+
+
+def _char_ngrams(tokens: list[str]) -> list[str]:
+    grams: list[str] = []
+    for tok in tokens:
+        if len(tok) < 3 or tok == "<num>":
+            continue
+        padded = f"<{tok}>"
+        for n in (3, 4):
+            grams.extend(f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1))
+    return grams

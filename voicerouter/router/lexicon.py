@@ -1,0 +1,246 @@
+"""The words the router's features look for, and how a caller's transcript is normalised into tokens.
+
+Plain data and one pure function: nothing here scores, learns or depends on which agent is on the call.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+NUMBER_WORDS = _words(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
+    "double triple"
+)
+ORDINALS = _words(
+    "second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth"
+)
+DATE_WORDS = _words(
+    "monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays thursdays fridays "
+    "saturdays sundays january february march april may june july august september october november december "
+    "today tomorrow tonight yesterday morning mornings afternoon afternoons evening evenings noon midday "
+    "weekend week o'clock pm am half quarter past"
+)
+NAME_WORDS = _words(
+    "john mary james linda david sarah michael maria robert jennifer william elizabeth richard susan joseph "
+    "jessica thomas karen daniel nancy matthew lisa anthony emily mark paul emma steven olivia andrew "
+    "sophia kevin chloe brian grace george hannah edward laura jose ana luis sofia carlos lucia juan ahmed "
+    "fatima mohammed aisha omar priya raj arjun deepa wei li chen ming yuki hiro kenji olga ivan tomasz "
+    "piotr kasia ines pierre claire hans greta tyrone keisha chidi amara smith johnson brown jones miller "
+    "davis wilson taylor anderson thomas moore martin jackson white harris clark lewis "
+    "patel garcia nguyen lee kim singh kaur shah khan ali lopez gonzalez rodriguez hernandez martinez silva "
+    "rossi novak kowalski fischer muller dubois okafor murphy walsh hughes o'connor o'neil baker "
+    "sharma nakamura jensen reyes"
+)
+FILLERS = _words("um uh er erm hmm hm mm ah oh like")
+FUNCTION_WORDS = _words(
+    "i me my mine you your we our us it its this that these those there here the a an and or of to in on at "
+    "for with from by about is are was were be been am do does did have has had can could will would should "
+    "shall may might must not no so just also very really then than what when where who how which why he she "
+    "they them his her their him get got go going want need please some any one all 's 'm 're 've 'll 'd"
+)
+# Verbs and nouns that name one request; a turn that carries two of them is usually a multi-step one.
+INTENT_WORDS = _words(
+    "book booking booked cancel cancellation reschedule rebook move moved reset unlock check status open "
+    "close closed report log order register renew confirm change switch add merge link combine replace send "
+    "swap appointment ticket password access"
+)
+
+# Markers of turns that need several steps, a comparison, a diagnosis or judgement (multi-word ones too).
+MARKERS: dict[str, tuple[str, ...]] = {
+    "conditional": ("if", "unless", "otherwise", "whether", "in case", "as long as", "what if"),
+    "contrast": ("but", "though", "although", "except", "only", "even", "instead", "rather", "whereas"),
+    "multi": (
+        "both",
+        "all",
+        "each",
+        "every",
+        "either",
+        "neither",
+        "and then",
+        "as well",
+        "one after the other",
+    ),
+    "causal": (
+        "why",
+        "how come",
+        "because",
+        "since",
+        "keeps",
+        "keep",
+        "still",
+        "whenever",
+        "every time",
+        "what could",
+        "cause",
+        "happening",
+        "again and again",
+        "over and over",
+    ),
+    "compare": (
+        "compare",
+        "difference",
+        "better",
+        "best",
+        "cheaper",
+        "quicker",
+        "faster",
+        "sooner",
+        "worth",
+        "recommend",
+        "should i",
+        "which is",
+        "which one",
+        "which would",
+        "or should",
+        "options",
+        "instead",
+    ),
+    "complaint": (
+        "charged",
+        "fee",
+        "bill",
+        "unhappy",
+        "unacceptable",
+        "complaint",
+        "manager",
+        "nobody",
+        "never",
+        "third time",
+        "not make sense",
+        "not happy",
+        "not what",
+        "not fair",
+        "otherwise",
+    ),
+}
+SOCIAL: dict[str, tuple[str, ...]] = {
+    "greeting": ("hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening", "morning"),
+    "thanks": ("thanks", "thank you", "cheers", "ta", "appreciate", "grateful", "kind of you"),
+    "bye": ("bye", "goodbye", "see you", "see ya", "take care", "have a good", "have a nice", "speak soon"),
+    "ack": (
+        "okay",
+        "ok",
+        "alright",
+        "right",
+        "sure",
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "no",
+        "nope",
+        "nah",
+        "mhm",
+        "uh huh",
+        "correct",
+        "exactly",
+        "absolutely",
+        "definitely",
+        "great",
+        "perfect",
+        "cool",
+        "lovely",
+        "brilliant",
+        "awesome",
+        "fine",
+        "sweet",
+        "nice",
+        "wonderful",
+        "fab",
+        "got it",
+        "makes sense",
+        "no worries",
+        "sounds good",
+        "of course",
+    ),
+    "hold": (
+        "hold on",
+        "hang on",
+        "one sec",
+        "a sec",
+        "one second",
+        "a second",
+        "a moment",
+        "a minute",
+        "bear with",
+        "wait",
+        "just a",
+    ),
+    "repeat": (
+        "again",
+        "repeat",
+        "pardon",
+        "not catch",
+        "say that",
+        "what was that",
+        "speak up",
+        "slow down",
+        "breaking up",
+        "still there",
+        "you there",
+        "hear me",
+    ),
+    "small_talk": (
+        "how are you",
+        "weather",
+        "sorry",
+        "never mind",
+        "not worry",
+        "you 're welcome",
+        "same to you",
+        "you too",
+        "real person",
+        "robot",
+        "haha",
+        "that 's all",
+    ),
+}
+WH_WORDS = _words("what when where which who whose how")
+AUX_WORDS = _words("is are can could do does did will would should have has was were may am")
+# Words that point back at something already said: a short question about "that" asks for judgement on it.
+ANAPHORA = _words("that it this those them these")
+
+_CLEAN = re.compile(r"[^a-z0-9' ]+")
+_DIGITS = re.compile(r"\d+")
+_NEGATIONS = {
+    "can't": ("can", "not"),
+    "won't": ("will", "not"),
+    "shan't": ("shall", "not"),
+    "ain't": ("is", "not"),
+}
+_CLITICS = ("'s", "'m", "'re", "'ve", "'ll", "'d")
+
+
+def _split_contraction(token: str) -> tuple[str, ...]:
+    """`didn't` -> did not, `what's` -> what 's; names such as o'connor stay whole."""
+    if token in _NEGATIONS:
+        return _NEGATIONS[token]
+    if token.endswith("n't") and len(token) > 3:
+        return (token[:-3], "not")
+    for clitic in _CLITICS:
+        if token.endswith(clitic) and len(token) > len(clitic):
+            return (token[: -len(clitic)], clitic)
+    return (token,)
+
+
+def normalize_tokens(text: str) -> list[str]:
+    """Lower-case word tokens as an ASR transcript would give them, contractions split, digit runs `<num>`."""
+    text = text.lower().replace("’", "'").replace("-", " ")
+    text = _DIGITS.sub(lambda m: f" {m.group(0)} ", text)
+    tokens: list[str] = []
+    for raw in _CLEAN.sub(" ", text).split():
+        token = raw.strip("'")
+        if not token:
+            continue
+        if token[0].isdigit():
+            tokens.append("<num>")
+        else:
+            tokens.extend(_split_contraction(token))
+    return tokens
