@@ -127,6 +127,16 @@ class TurnCompleted(_Event):
     total_ms: int
 
 
+class CallAudio(_Event):
+    """Where one side of the call's audio was saved, so a replay can feed the real audio again."""
+
+    type: Literal["call.audio"] = "call.audio"
+    track: Literal["caller", "agent"]
+    path: str
+    sample_rate_hz: int
+    encoding: str = "pcm16"
+
+
 class CallEnded(_Event):
     type: Literal["call.ended"] = "call.ended"
     reason: str
@@ -150,6 +160,7 @@ Event = Annotated[
     | TurnInterrupted
     | ProviderFailed
     | TurnCompleted
+    | CallAudio
     | CallEnded,
     Field(discriminator="type"),
 ]

@@ -6,7 +6,7 @@ retry or fall back themselves (the router owns that) and never read configuratio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,6 +91,7 @@ class ChatProvider(Protocol):
 
     name: str
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        """Yield text deltas and complete tool calls, then exactly one Usage; raise ProviderError."""
+    def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
+        """Yield text deltas and complete tool calls, then exactly one Usage; raise ProviderError.
+        A generator, so a consumer that stops early can close it (and its connection) at once."""
         ...

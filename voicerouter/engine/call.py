@@ -1,0 +1,595 @@
+"""The per-call engine: turns caller inputs and model/tool results into actions and recorded events.
+
+Sans-I/O in the manner of the `websockets` protocol objects: feed it with `receive()`, call `check_timers()`
+when `next_deadline_ms()` is reached, drain `actions_to_send()` and `events_emitted()`. It never awaits,
+never performs I/O and reads time only from the `Clock` it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from voicerouter import events as ev
+from voicerouter.agent import AgentSpec
+from voicerouter.clock import Clock
+from voicerouter.config import VoicerouterConfig
+from voicerouter.engine import io
+from voicerouter.engine.history import ConversationHistory
+from voicerouter.engine.states import Trigger, TurnState, is_active, transition
+from voicerouter.engine.turn import PendingTool, Turn
+from voicerouter.events import Tier
+from voicerouter.providers.base import ChatMessage, ChatRequest, ProviderError, ToolCall, Usage
+from voicerouter.router.cost import cost_usd, estimate_tokens
+from voicerouter.router.features import TurnContext
+from voicerouter.router.policy import RouteDecision, Router
+from voicerouter.toolkit import ToolOutcome, ToolRegistry
+
+APOLOGY = "I'm sorry, I'm having trouble answering right now. Could you say that again in a moment?"
+TOO_MANY_STEPS = "I'm sorry, that is taking longer than it should. Could you tell me again what you need?"
+CLASSIFY_PROMPT = (
+    "Label the caller's last turn for a voice agent with exactly one word: speech (social talk, thanks, "
+    "yes/no, goodbye), triage (one clear request, one lookup or giving a detail) or reasoning (several "
+    "constraints or steps, diagnosis, policy, complaints). Answer with the one word only."
+)
+
+
+class CallEngine:
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        agent: AgentSpec,
+        config: VoicerouterConfig,
+        router: Router,
+        tools: ToolRegistry,
+        clock: Clock,
+        transport: str = "text",
+        caller: str = "",
+        instant_playback: bool = True,
+        greet: bool = True,
+    ) -> None:
+        self.call_id = call_id
+        self.agent = agent
+        self.config = config
+        self.router = router
+        self.tools = tools
+        self.clock = clock
+        self.transport = transport
+        self.caller = caller
+        self.instant_playback = instant_playback
+        self.greet = greet
+        self.history = ConversationHistory(
+            max_messages=config.context.max_messages, keep_first_user_turns=config.context.keep_first_user_turns
+        )
+        self.turn: Turn | None = None
+        self.turns_started = 0
+        self.call_cost_usd = 0.0
+        self.recent_failures = 0
+        self.previous_tier: Tier | None = None
+        self.ended = False
+        self._start_ms = clock.now_ms()
+        self._gen_seq = 0
+        self._actions: list[io.Action] = []
+        self._events: list[ev.Event] = []
+        self._tool_specs = tools.specs()
+        self.on_event: Callable[[ev.Event], None] | None = None
+
+    # ---- public surface ----
+
+    def start(self) -> None:
+        self._emit(ev.CallStarted, agent=self.agent.name, transport=self.transport, caller=self.caller)
+        if self.greet and self.agent.greeting:
+            self._emit(ev.AgentText, turn_id=0, text=self.agent.greeting, final=True)
+            self._actions.append(io.Speak(turn_id=0, text=self.agent.greeting))
+            self.history.append(ChatMessage(role="assistant", content=self.agent.greeting))
+
+    def receive(self, item: io.Input) -> None:
+        if self.ended:
+            return
+        handler = self._handlers.get(type(item))
+        if handler is None:
+            raise TypeError(f"CallEngine cannot receive {type(item).__name__}")
+        handler(self, item)
+
+    def record(self, cls: type[ev._Event], **fields: object) -> None:
+        """Stamp and emit an event observed outside the engine (e.g. agent audio started by a transport),
+        so every event of the call shares one timeline and one stream."""
+        self._emit(cls, **fields)
+
+    def actions_to_send(self) -> list[io.Action]:
+        actions, self._actions = self._actions, []
+        return actions
+
+    def events_emitted(self) -> list[ev.Event]:
+        events, self._events = self._events, []
+        return events
+
+    def next_deadline_ms(self) -> float | None:
+        turn = self.turn
+        if turn is None or not is_active(turn.state):
+            return None
+        candidates = [turn.deadline_ms]
+        if turn.first_token_deadline_ms is not None:
+            candidates.append(turn.first_token_deadline_ms)
+        if turn.idle_deadline_ms is not None:
+            candidates.append(turn.idle_deadline_ms)
+        candidates.extend(p.deadline_ms for p in turn.tools.values())
+        return min(candidates)
+
+    def check_timers(self) -> None:
+        turn = self.turn
+        if turn is None or not is_active(turn.state) or self.ended:
+            return
+        now = self.clock.now_ms()
+        budget = self.config.routing.first_token_budget_ms
+        if now >= turn.deadline_ms:
+            self._give_up(turn, f"turn exceeded {self.config.routing.turn_budget_ms} ms")
+            return
+        if turn.first_token_deadline_ms is not None and now >= turn.first_token_deadline_ms:
+            self._generation_failed(
+                turn, ProviderError("stalled", f"no first token within {budget} ms"), cancel=True
+            )
+            return
+        if turn.idle_deadline_ms is not None and now >= turn.idle_deadline_ms:
+            self._generation_failed(
+                turn, ProviderError("stalled", f"stream stalled for {budget} ms mid-answer"), cancel=True
+            )
+            return
+        for key, pending in list(turn.tools.items()):
+            if now >= pending.deadline_ms:
+                self._actions.append(io.CancelTool(call_key=key))
+                waited = round(pending.deadline_ms - pending.started_ms)
+                self._tool_done(
+                    turn,
+                    key,
+                    ToolOutcome(ok=False, error=f"timed out after {waited} ms", timed_out=True),
+                )
+                if turn.state is not TurnState.TOOL_WAIT:
+                    return
+
+    def end(self, reason: str = "hangup") -> None:
+        if self.ended:
+            return
+        turn = self.turn
+        if turn is not None and is_active(turn.state):
+            self._interrupt(turn)
+        self._emit(ev.CallEnded, reason=reason, turns=self.turns_started, cost_usd=round(self.call_cost_usd, 8))
+        self.ended = True
+
+    # ---- caller inputs ----
+
+    def _on_speech_started(self, item: io.SpeechStarted) -> None:
+        self._emit(ev.UserSpeechStarted)
+        if self.turn is not None and is_active(self.turn.state):
+            self._interrupt(self.turn)
+
+    def _on_speech_stopped(self, item: io.SpeechStopped) -> None:
+        self._emit(ev.UserSpeechStopped)
+
+    def _on_transcript(self, item: io.Transcript) -> None:
+        text = item.text.strip()
+        self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
+        if not item.final or not text:
+            return
+        if self.turn is not None and is_active(self.turn.state):
+            self._interrupt(self.turn)
+        self._start_turn(text)
+
+    def _on_playback_progress(self, item: io.PlaybackProgress) -> None:
+        turn = self.turn
+        if turn is not None and turn.turn_id == item.turn_id:
+            turn.heard_chars = max(turn.heard_chars, min(item.heard_chars, len(turn.spoken)))
+
+    def _on_playback_finished(self, item: io.PlaybackFinished) -> None:
+        turn = self.turn
+        if turn is None or turn.turn_id != item.turn_id:
+            return
+        turn.heard_chars = len(turn.spoken)
+        if turn.state is TurnState.SPEAKING:
+            self._complete(turn)
+
+    def _on_hangup(self, item: io.HangUp) -> None:
+        self.end(item.reason)
+
+    # ---- model and tool results ----
+
+    def _current(self, gen_id: int) -> Turn | None:
+        turn = self.turn
+        if turn is None or turn.gen_id != gen_id or not is_active(turn.state):
+            return None  # a late answer to a cancelled request
+        return turn
+
+    def _first_output(self, turn: Turn) -> None:
+        if not turn.gen_has_output:
+            turn.gen_has_output = True
+            turn.first_token_deadline_ms = None
+            if turn.purpose == "answer":
+                turn.state = transition(turn.state, Trigger.OUTPUT)
+        turn.idle_deadline_ms = self.clock.now_ms() + self.config.routing.first_token_budget_ms
+
+    def _on_model_delta(self, item: io.ModelDelta) -> None:
+        turn = self._current(item.gen_id)
+        if turn is None or not item.text:
+            return
+        self._first_output(turn)
+        turn.step_text += item.text
+        if turn.purpose != "answer":
+            return
+        if turn.first_token_ms is None:
+            turn.first_token_ms = round(self.clock.now_ms() - turn.started_ms)
+            self._emit(ev.LlmFirstToken, turn_id=turn.turn_id, model=turn.model or "", ttft_ms=turn.first_token_ms)
+        turn.unspoken += item.text
+        self._speak(turn, turn.take_sentences())
+
+    def _on_model_tool_call(self, item: io.ModelToolCall) -> None:
+        turn = self._current(item.gen_id)
+        if turn is None:
+            return
+        self._first_output(turn)
+        turn.step_tool_calls.append(item.call)
+
+    def _on_model_done(self, item: io.ModelDone) -> None:
+        turn = self._current(item.gen_id)
+        if turn is None:
+            return
+        now = self.clock.now_ms()
+        assert turn.model is not None
+        self.router.health.record_success(turn.model, now)
+        self._account(turn, turn.model, item.usage)
+        turn.gen_id = None
+        turn.first_token_deadline_ms = turn.idle_deadline_ms = None
+        if turn.purpose == "classify":
+            self._classified(turn, turn.step_text)
+            return
+        if not turn.gen_has_output:
+            turn.state = transition(turn.state, Trigger.ANSWERED)
+            self._finish_answer(turn)
+            return
+        self._speak(turn, turn.take_sentences(flush=True))
+        if turn.step_tool_calls:
+            self._run_tools(turn)
+        else:
+            turn.state = transition(turn.state, Trigger.ANSWERED)
+            self._finish_answer(turn)
+
+    def _on_model_failed(self, item: io.ModelFailed) -> None:
+        turn = self._current(item.gen_id)
+        if turn is not None:
+            self._generation_failed(turn, item.error, cancel=False)
+
+    def _on_tool_finished(self, item: io.ToolFinished) -> None:
+        turn = self.turn
+        if turn is None or item.call_key not in turn.tools or turn.state is not TurnState.TOOL_WAIT:
+            return  # the tool was cancelled or timed out already
+        self._tool_done(turn, item.call_key, item.outcome)
+
+    # ---- turn lifecycle ----
+
+    def _start_turn(self, text: str) -> None:
+        now = self.clock.now_ms()
+        self.turns_started += 1
+        turn = Turn(
+            turn_id=self.turns_started,
+            text=text,
+            started_ms=now,
+            deadline_ms=now + self.config.routing.turn_budget_ms,
+        )
+        self.turn = turn
+        self._emit(ev.TurnStarted, turn_id=turn.turn_id, text=text)
+        self.history.append(ChatMessage(role="user", content=text))
+        turn.history_start = len(self.history)
+        decision = self.router.decide(
+            text,
+            self._turn_context(),
+            now_ms=now,
+            call_cost_usd=self.call_cost_usd,
+            prompt_chars=self._prompt_chars(),
+        )
+        self.recent_failures = max(0, self.recent_failures - 1)
+        if decision.verify_with_small_model:
+            model, _ = self.router.first_usable(tuple(self.config.routing.triage), now_ms=now, tried=())
+            if model is not None:
+                turn.decision = decision
+                turn.state = transition(turn.state, Trigger.VERIFY_TIER)
+                turn.purpose = "classify"
+                request = ChatRequest(
+                    model=self.config.models[model].model,
+                    system=CLASSIFY_PROMPT,
+                    messages=(ChatMessage(role="user", content=text),),
+                    max_tokens=5,
+                )
+                self._start_generation(turn, model, request)
+                return
+        self._route(turn, decision)
+
+    def _classified(self, turn: Turn, answer: str) -> None:
+        word = answer.strip().lower()
+        tier: Tier = next((t for t in ("speech", "triage", "reasoning") if t in word), "reasoning")
+        reason = f"small model classified the turn as {tier}"
+        if tier not in word:
+            reason = f"small model gave no tier ({answer[:20]!r}): escalated to reasoning"
+        prior = turn.decision
+        decision = self.router.decide(
+            turn.text,
+            self._turn_context(),
+            now_ms=self.clock.now_ms(),
+            call_cost_usd=self.call_cost_usd,
+            prompt_chars=self._prompt_chars(),
+            forced_tier=tier,
+            forced_reason=(prior.reason + "; " if prior else "") + reason,
+        )
+        turn.purpose = "answer"
+        self._route(turn, decision)
+
+    def _route(self, turn: Turn, decision: RouteDecision) -> None:
+        turn.decision = decision
+        turn.chain = decision.chain
+        self.previous_tier = decision.tier
+        self._emit(
+            ev.RouteDecided,
+            turn_id=turn.turn_id,
+            tier=decision.tier,
+            model=decision.model or "none",
+            provider=decision.provider,
+            reason=decision.reason,
+            confidence=round(decision.confidence, 4),
+            est_cost_usd=round(decision.est_cost_usd, 8),
+        )
+        if decision.model is None:
+            self._give_up(turn, "no usable model")
+            return
+        self._generate(turn, decision.model)
+
+    def _generate(self, turn: Turn, model: str, continuing_after: str = "") -> None:
+        if turn.steps >= self.config.routing.max_steps_per_turn:
+            self._give_up(turn, "too many steps", TOO_MANY_STEPS)
+            return
+        turn.steps += 1
+        entry = self.config.models[model]
+        system = self.agent.prompt
+        if continuing_after:
+            system += (
+                "\n\nYou were cut off mid-answer after saying: "
+                f"{continuing_after!r}. Continue from there without repeating it."
+            )
+        request = ChatRequest(
+            model=entry.model,
+            system=system,
+            messages=self.history.for_model(),
+            tools=self._tool_specs,
+            max_tokens=entry.max_tokens,
+        )
+        self._start_generation(turn, model, request)
+
+    def _start_generation(self, turn: Turn, model: str, request: ChatRequest) -> None:
+        now = self.clock.now_ms()
+        if turn.purpose == "answer" and turn.state in (None, TurnState.ROUTING):
+            turn.state = transition(turn.state, Trigger.GENERATE)
+        self._gen_seq += 1
+        turn.gen_id = self._gen_seq
+        turn.model = model
+        if model not in turn.tried:
+            turn.tried.append(model)
+        turn.gen_started_ms = now
+        turn.gen_has_output = False
+        turn.step_text = ""
+        turn.step_tool_calls = []
+        turn.first_token_deadline_ms = now + self.config.routing.first_token_budget_ms
+        turn.idle_deadline_ms = None
+        self.router.health.acquire(model, now)
+        tier = turn.decision.tier if turn.decision else "triage"
+        self._actions.append(
+            io.StartGeneration(
+                gen_id=turn.gen_id, turn_id=turn.turn_id, model=model, tier=tier, request=request, purpose=turn.purpose
+            )
+        )
+
+    def _generation_failed(self, turn: Turn, error: ProviderError, *, cancel: bool) -> None:
+        now = self.clock.now_ms()
+        assert turn.model is not None and turn.gen_id is not None
+        if cancel:
+            self._actions.append(io.CancelGeneration(gen_id=turn.gen_id))
+        failed = turn.model
+        self.router.health.record_failure(failed, now, kind=error.kind, retry_after_s=error.retry_after_s)
+        self.recent_failures += 1
+        turn.gen_id = None
+        turn.first_token_deadline_ms = turn.idle_deadline_ms = None
+        chain = turn.chain or tuple(self.config.routing.triage)
+        next_model, _ = self.router.first_usable(chain, now_ms=now, tried=tuple(turn.tried))
+        self._emit(
+            ev.ProviderFailed,
+            turn_id=turn.turn_id,
+            provider=self.config.models[failed].provider,
+            model=failed,
+            error=str(error),
+            fallback_to=next_model,
+        )
+        if turn.purpose == "classify":
+            turn.purpose = "answer"
+            self._classified(turn, "")
+            return
+        if next_model is None:
+            self._give_up(turn, "every model of the chain failed")
+            return
+        turn.state = transition(turn.state, Trigger.FAIL)
+        self._speak(turn, turn.take_sentences(flush=True))
+        turn.steps -= 1  # a failed attempt is not a step of the answer
+        self._generate(turn, next_model, continuing_after=turn.spoken if turn.step_text else "")
+
+    def _run_tools(self, turn: Turn) -> None:
+        now = self.clock.now_ms()
+        self.history.append(
+            ChatMessage(role="assistant", content=turn.step_text, tool_calls=tuple(turn.step_tool_calls))
+        )
+        turn.state = transition(turn.state, Trigger.TOOLS)
+        for call in turn.step_tool_calls:
+            turn.tool_seq += 1
+            key = f"{turn.turn_id}.{turn.tool_seq}"
+            timeout_ms = min(self.tools.timeout_ms(call.name), self.config.routing.tool_budget_ms)
+            turn.tools[key] = PendingTool(call=call, started_ms=now, deadline_ms=now + timeout_ms)
+            self._emit(ev.ToolCalled, turn_id=turn.turn_id, name=call.name, args=call.args)
+            self._actions.append(
+                io.RunTool(call_key=key, turn_id=turn.turn_id, name=call.name, args=call.args, timeout_ms=timeout_ms)
+            )
+        turn.step_tool_calls = []
+
+    def _tool_done(self, turn: Turn, key: str, outcome: ToolOutcome) -> None:
+        pending = turn.tools.pop(key)
+        latency_ms = round(self.clock.now_ms() - pending.started_ms)
+        self._emit(
+            ev.ToolResult,
+            turn_id=turn.turn_id,
+            name=pending.call.name,
+            ok=outcome.ok,
+            result=outcome.result,
+            error=outcome.error,
+            latency_ms=latency_ms,
+            timed_out=outcome.timed_out,
+        )
+        self.history.append(_tool_message(pending.call, outcome.for_model()))
+        if not turn.tools:
+            turn.state = transition(turn.state, Trigger.TOOLS_DONE)
+            assert turn.model is not None
+            self._generate(turn, turn.model)
+
+    def _give_up(self, turn: Turn, why: str, text: str = APOLOGY) -> None:
+        if turn.gen_id is not None:
+            self._actions.append(io.CancelGeneration(gen_id=turn.gen_id))
+            turn.gen_id = None
+        self._cancel_tools(turn)
+        turn.first_token_deadline_ms = turn.idle_deadline_ms = None
+        turn.state = transition(turn.state, Trigger.GIVE_UP)
+        turn.unspoken += ("" if not turn.spoken else " ") + text
+        self._speak(turn, turn.take_sentences(flush=True))
+        self._finish_answer(turn)
+
+    def _finish_answer(self, turn: Turn) -> None:
+        self._emit(ev.AgentText, turn_id=turn.turn_id, text=turn.spoken.strip(), final=True)
+        if self.instant_playback or not turn.spoken:
+            turn.heard_chars = len(turn.spoken)
+            self._complete(turn)
+
+    def _complete(self, turn: Turn) -> None:
+        turn.state = transition(turn.state, Trigger.PLAYED)
+        self._append_heard(turn)
+        self._emit_completed(turn)
+
+    def _interrupt(self, turn: Turn) -> None:
+        if turn.gen_id is not None:
+            self._actions.append(io.CancelGeneration(gen_id=turn.gen_id))
+            if turn.purpose == "answer" and turn.model:
+                # a cancelled stream reports no usage: charge what was sent and produced
+                self._account_estimate(turn)
+            turn.gen_id = None
+        self._cancel_tools(turn)
+        if turn.spoken:
+            self._actions.append(io.StopSpeaking(turn_id=turn.turn_id))
+        if self.instant_playback:
+            turn.heard_chars = len(turn.spoken)
+        turn.unspoken = ""
+        turn.first_token_deadline_ms = turn.idle_deadline_ms = None
+        turn.state = transition(turn.state, Trigger.INTERRUPT)
+        heard = turn.heard_text()
+        self._emit(ev.TurnInterrupted, turn_id=turn.turn_id, heard_text=heard)
+        self._append_heard(turn)
+        self._emit_completed(turn)
+
+    def _cancel_tools(self, turn: Turn) -> None:
+        for key, pending in list(turn.tools.items()):
+            self._actions.append(io.CancelTool(call_key=key))
+            self.history.append(_tool_message(pending.call, "ERROR: cancelled, the caller interrupted"))
+        turn.tools.clear()
+
+    def _append_heard(self, turn: Turn) -> None:
+        """Keep in the history only what the caller heard, across every assistant message of the turn."""
+        budget = len(turn.heard_text())
+        messages = list(self.history.messages)
+        spoken_in_messages = 0
+        for i in range(turn.history_start, len(messages)):
+            message = messages[i]
+            if message.role != "assistant":
+                continue
+            keep = max(0, min(len(message.content), budget - spoken_in_messages))
+            spoken_in_messages += len(message.content)
+            if keep < len(message.content):
+                self.history.replace(i, message.model_copy(update={"content": message.content[:keep].strip()}))
+        remaining = turn.heard_text()[spoken_in_messages:].strip() if budget > spoken_in_messages else ""
+        if remaining:
+            self.history.append(ChatMessage(role="assistant", content=remaining))
+
+    def _emit_completed(self, turn: Turn) -> None:
+        self.call_cost_usd += turn.cost_usd
+        self._emit(
+            ev.TurnCompleted,
+            turn_id=turn.turn_id,
+            model=turn.model or "none",
+            tokens_in=turn.tokens_in,
+            tokens_out=turn.tokens_out,
+            cost_usd=round(turn.cost_usd, 8),
+            first_token_ms=turn.first_token_ms,
+            total_ms=round(self.clock.now_ms() - turn.started_ms),
+        )
+
+    # ---- helpers ----
+
+    def _speak(self, turn: Turn, text: str) -> None:
+        if not text.strip():
+            turn.unspoken = text + turn.unspoken if text else turn.unspoken
+            return
+        turn.spoken += text
+        self._emit(ev.AgentText, turn_id=turn.turn_id, text=text.strip(), final=False)
+        self._actions.append(io.Speak(turn_id=turn.turn_id, text=text))
+
+    def _account(self, turn: Turn, model: str, usage: Usage) -> None:
+        entry = self.config.models[model]
+        turn.tokens_in += usage.input_tokens
+        turn.tokens_out += usage.output_tokens
+        turn.cached_in += usage.cached_input_tokens
+        turn.cost_usd += cost_usd(
+            entry, tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cached_in=usage.cached_input_tokens
+        )
+
+    def _account_estimate(self, turn: Turn) -> None:
+        assert turn.model is not None
+        usage = Usage(input_tokens=estimate_tokens(self._prompt_chars()), output_tokens=estimate_tokens(len(turn.step_text)))
+        self._account(turn, turn.model, usage)
+
+    def _turn_context(self) -> TurnContext:
+        last = self.history.last_assistant_text().rstrip()
+        return TurnContext(
+            previous_tier=self.previous_tier,
+            agent_asked_question=last.endswith("?"),
+            recent_failures=self.recent_failures,
+            turn_index=self.turns_started,
+            agent=self.agent.name,
+        )
+
+    def _prompt_chars(self) -> int:
+        return len(self.agent.prompt) + sum(len(m.content) for m in self.history.for_model())
+
+    def _emit(self, cls: type[ev._Event], **fields: object) -> None:
+        event = cls(call_id=self.call_id, t_ms=max(0, round(self.clock.now_ms() - self._start_ms)), **fields)
+        self._events.append(event)  # type: ignore[arg-type]
+        if self.on_event is not None:
+            self.on_event(event)  # type: ignore[arg-type]
+
+    _handlers: dict[type, Callable[[CallEngine, object], None]] = {}
+
+
+def _tool_message(call: ToolCall, content: str) -> ChatMessage:
+    return ChatMessage(role="tool", tool_call_id=call.id, name=call.name, content=content)
+
+
+CallEngine._handlers = {
+    io.SpeechStarted: CallEngine._on_speech_started,  # type: ignore[dict-item]
+    io.SpeechStopped: CallEngine._on_speech_stopped,  # type: ignore[dict-item]
+    io.Transcript: CallEngine._on_transcript,  # type: ignore[dict-item]
+    io.PlaybackProgress: CallEngine._on_playback_progress,  # type: ignore[dict-item]
+    io.PlaybackFinished: CallEngine._on_playback_finished,  # type: ignore[dict-item]
+    io.HangUp: CallEngine._on_hangup,  # type: ignore[dict-item]
+    io.ModelDelta: CallEngine._on_model_delta,  # type: ignore[dict-item]
+    io.ModelToolCall: CallEngine._on_model_tool_call,  # type: ignore[dict-item]
+    io.ModelDone: CallEngine._on_model_done,  # type: ignore[dict-item]
+    io.ModelFailed: CallEngine._on_model_failed,  # type: ignore[dict-item]
+    io.ToolFinished: CallEngine._on_tool_finished,  # type: ignore[dict-item]
+}

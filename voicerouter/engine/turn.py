@@ -1,0 +1,78 @@
+"""Per-turn bookkeeping: the state, the model attempts, the tools in flight, what was spoken and heard.
+
+Data only; the engine in call.py decides what happens to it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from voicerouter.engine.states import TurnState
+from voicerouter.providers.base import ToolCall
+from voicerouter.router.policy import RouteDecision
+
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+SOFT_BREAK_CHARS = 140
+
+
+@dataclass
+class PendingTool:
+    call: ToolCall
+    started_ms: float
+    deadline_ms: float
+
+
+@dataclass
+class Turn:
+    turn_id: int
+    text: str
+    started_ms: float
+    state: TurnState | None = None
+    decision: RouteDecision | None = None
+    chain: tuple[str, ...] = ()
+    tried: list[str] = field(default_factory=list)
+    model: str | None = None  # config name of the model answering now
+    gen_id: int | None = None
+    gen_started_ms: float = 0.0
+    gen_has_output: bool = False
+    purpose: str = "answer"
+    first_token_deadline_ms: float | None = None
+    idle_deadline_ms: float | None = None
+    deadline_ms: float = 0.0
+    steps: int = 0
+    step_text: str = ""
+    step_tool_calls: list[ToolCall] = field(default_factory=list)
+    tools: dict[str, PendingTool] = field(default_factory=dict)
+    tool_seq: int = 0
+    spoken: str = ""  # everything this turn asked to speak, in order
+    unspoken: str = ""  # text received but not yet handed to Speak (sentence chunking)
+    heard_chars: int = 0
+    first_token_ms: int | None = None
+    history_start: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cached_in: int = 0
+    cost_usd: float = 0.0
+
+    def take_sentences(self, flush: bool = False) -> str:
+        """The longest prefix of unspoken text that ends a sentence (all of it when flushing)."""
+        if flush:
+            out, self.unspoken = self.unspoken, ""
+            return out
+        last_end = -1
+        for match in _SENTENCE_END.finditer(self.unspoken):
+            last_end = match.end()
+        if last_end < 0 and len(self.unspoken) > SOFT_BREAK_CHARS:
+            last_end = self.unspoken.rfind(", ") + 2 if ", " in self.unspoken else -1
+        if last_end <= 0:
+            return ""
+        out, self.unspoken = self.unspoken[:last_end], self.unspoken[last_end:]
+        return out
+
+    def heard_text(self) -> str:
+        """What the caller actually heard, cut back to a whole word."""
+        heard = self.spoken[: self.heard_chars]
+        if self.heard_chars < len(self.spoken) and heard and not self.spoken[self.heard_chars].isspace():
+            heard = heard[: heard.rfind(" ") + 1] if " " in heard else ""
+        return heard.strip()
