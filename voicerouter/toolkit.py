@@ -19,6 +19,15 @@ class RecordNotFound(Exception):
     """The lookup ran and found nothing: the honest answer is to say so."""
 
 
+class RequestRejected(Exception):
+    """A well-formed request the data refuses (slot taken, day closed): the caller can choose again."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 class ToolOutcome(BaseModel):
     model_config = ConfigDict(frozen=True)
     ok: bool
@@ -82,6 +91,8 @@ class Tool:
             value = self.handler(args)
         except RecordNotFound as exc:
             return ToolOutcome(ok=False, error=f"not found: {exc}", not_found=True)
+        except RequestRejected as exc:
+            return ToolOutcome(ok=False, error=f"invalid request: {exc}")
         except Exception as exc:  # a broken tool must not take the call down
             return ToolOutcome(ok=False, error=f"{self.name} failed: {type(exc).__name__}: {exc}")
         result = value.model_dump(mode="json") if isinstance(value, BaseModel) else dict(value)

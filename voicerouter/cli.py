@@ -1,0 +1,176 @@
+"""The `voicerouter` command: route one utterance, chat with an agent through the full engine, serve calls.
+
+Bad configuration or agent names end the command with one clear message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from voicerouter import events as ev
+from voicerouter.agent import AgentError
+from voicerouter.config import ConfigError
+from voicerouter.engine import io
+from voicerouter.router.features import TurnContext
+
+if TYPE_CHECKING:
+    from voicerouter.wiring import Runtime
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(2)
+
+
+def _runtime(config: str | None) -> Runtime:
+    from voicerouter.wiring import build_runtime
+
+    try:
+        return build_runtime(config)
+    except (ConfigError, AgentError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+@click.group()
+@click.version_option(package_name="voicerouter")
+def main() -> None:
+    """voicerouter: voice agents with per-turn model routing."""
+
+
+@main.command()
+@click.argument("text")
+@click.option("--agent", "agent_name", default="clinic", show_default=True)
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
+@click.option("--json", "as_json", is_flag=True, help="print the decision as one JSON object")
+def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None:
+    """The route decision for one utterance."""
+    runtime = _runtime(config)
+    try:
+        spec, cfg = runtime.agent(agent_name)
+    except (AgentError, ConfigError) as exc:
+        _fail(str(exc))
+    router = runtime.router
+    decision = router.decide(
+        text,
+        TurnContext(agent=spec.name),
+        now_ms=runtime.clock.now_ms(),
+        call_cost_usd=0.0,
+        prompt_chars=len(spec.prompt) + len(text),
+    )
+    payload = {
+        "text": text,
+        "agent": spec.name,
+        "tier": decision.tier,
+        "model": decision.model or "none",
+        "provider": decision.provider,
+        "reason": decision.reason,
+        "confidence": round(decision.confidence, 4),
+        "est_cost_usd": round(decision.est_cost_usd, 8),
+        "chain": list(decision.chain),
+    }
+    if as_json:
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"{decision.tier} -> {payload['model']} ({decision.provider})")
+    click.echo(f"  reason: {decision.reason}")
+    click.echo(f"  confidence {decision.confidence:.2f}, estimated ${decision.est_cost_usd:.6f}")
+
+
+@main.command()
+@click.option("--agent", "agent_name", default="clinic", show_default=True)
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
+@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None,
+              help="write the call as JSONL events into this folder")
+def chat(agent_name: str, config: str | None, record_dir: str | None) -> None:
+    """A text conversation through the full engine (type 'bye' or Ctrl-D to end)."""
+    runtime = _runtime(config)
+    try:
+        asyncio.run(_chat(runtime, agent_name, record_dir))
+    except (AgentError, ConfigError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _chat(runtime: Runtime, agent_name: str, record_dir: str | None) -> None:
+    from voicerouter.session import CallSession
+    from voicerouter.store import CallRecorder
+
+    engine, tools = runtime.new_call(agent_name, transport="text", caller="terminal")
+    recorder = CallRecorder.in_dir(record_dir, engine.call_id) if record_dir else None
+    turn_done = asyncio.Event()
+    interactive = sys.stdin.isatty()
+    click.secho(f"{engine.agent.display_name} — call {engine.call_id}", bold=True)
+
+    def show(event: ev.Event) -> None:
+        if recorder is not None:
+            recorder.write(event)
+        if isinstance(event, ev.AgentText) and event.final and event.turn_id == 0:
+            click.secho(f"agent: {event.text}", fg="green")
+        elif isinstance(event, ev.RouteDecided):
+            click.secho(
+                f"  [{event.tier} -> {event.model} via {event.provider}, conf {event.confidence:.2f}] {event.reason}",
+                fg="cyan",
+                dim=True,
+            )
+        elif isinstance(event, ev.ToolCalled):
+            click.secho(f"  [tool {event.name}({json.dumps(event.args)})]", fg="magenta", dim=True)
+        elif isinstance(event, ev.ProviderFailed):
+            click.secho(f"  [{event.model} failed: {event.error}; next: {event.fallback_to}]", fg="yellow")
+        elif isinstance(event, ev.AgentText) and event.final:
+            click.secho(f"agent: {event.text}", fg="green")
+        elif isinstance(event, ev.TurnCompleted):
+            first = f"{event.first_token_ms} ms" if event.first_token_ms is not None else "n/a"
+            click.secho(
+                f"  [first token {first}, turn {event.total_ms} ms, {event.tokens_in}+{event.tokens_out} tokens, "
+                f"${event.cost_usd:.6f}; call ${engine.call_cost_usd:.6f}]",
+                dim=True,
+            )
+            turn_done.set()
+
+    session = CallSession(engine, runtime.providers, tools, on_event=show)
+    session.start()
+    try:
+        while True:
+            prompt = "you: " if interactive else ""
+            line = await asyncio.to_thread(_read_line, prompt)
+            if line is None:
+                break
+            if not line.strip():
+                continue
+            if not interactive:
+                click.echo(f"you: {line}")
+            turn_done.clear()
+            session.feed(io.Transcript(text=line))
+            await turn_done.wait()
+            if line.strip().lower().rstrip(".!") in {"bye", "goodbye", "quit", "exit"}:
+                break
+    finally:
+        await session.close("caller hung up")
+        await runtime.providers.aclose()
+        if recorder is not None:
+            recorder.close()
+            click.secho(f"recorded to {recorder.path}", dim=True)
+
+
+def _read_line(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except EOFError:
+        return None
+
+
+@main.command("agents")
+def list_agents() -> None:
+    """The agents this installation ships."""
+    from voicerouter.agent import available_agents, load_agent
+
+    for name in available_agents():
+        spec = load_agent(name)
+        click.echo(f"{name:10} {spec.display_name}")

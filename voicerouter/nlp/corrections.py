@@ -1,0 +1,60 @@
+"""Self-corrections inside one utterance: "the fifth no sorry the sixth", "not tuesday, wednesday".
+
+Given the values found in an utterance, drop the ones the speaker took back; it never invents a value.
+"""
+
+from __future__ import annotations
+
+from voicerouter.nlp.words import Mention, Token
+
+MARKERS = (
+    ("no", "sorry"),
+    ("no", "wait"),
+    ("or", "rather"),
+    ("i", "mean"),
+    ("scratch", "that"),
+    ("make", "that"),
+    ("make", "it"),
+    ("sorry",),
+    ("actually",),
+    ("rather",),
+    ("correction",),
+    ("wait",),
+    ("no",),
+    ("instead",),
+)
+NEGATIONS = ("not",)
+
+
+def correction_points(tokens: list[Token]) -> list[tuple[int, int]]:
+    """(start, end) token spans of the correction markers, in order."""
+    points = []
+    i = 0
+    while i < len(tokens):
+        for marker in MARKERS:
+            if tuple(t.text for t in tokens[i : i + len(marker)]) == marker:
+                points.append((i, i + len(marker)))
+                i += len(marker)
+                break
+        else:
+            i += 1
+    return points
+
+
+def drop_corrected(mentions: list[Mention], tokens: list[Token]) -> list[Mention]:
+    """The mentions the speaker still stands by: a value followed by a marker and a new value of the same
+    kind is replaced by the new one; a value right after "not" is rejected."""
+    dropped: set[int] = set()
+    for k, mention in enumerate(mentions):
+        before = mention.start - 1
+        if before >= 0 and tokens[before].text == "the":
+            before -= 1
+        if before >= 0 and tokens[before].text in NEGATIONS:
+            dropped.add(k)
+    for start, end in correction_points(tokens):
+        later = [m for m in mentions if m.start >= end]
+        for kind in {m.kind for m in later}:
+            earlier = [k for k, m in enumerate(mentions) if m.kind == kind and m.end <= start]
+            if earlier:
+                dropped.add(earlier[-1])
+    return [m for k, m in enumerate(mentions) if k not in dropped]

@@ -1,0 +1,281 @@
+"""Spoken-word tokens and numbers: "four five nine one" -> "4591", "s m i t h" -> "Smith", "oh" as zero.
+
+Pure text functions shared by the offline model and the simulator; nothing here knows an agent or a date.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+UNITS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+}
+TEENS = {
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+ORDINAL_UNITS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+}
+ORDINAL_TEENS = {
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+    "thirteenth": 13,
+    "fourteenth": 14,
+    "fifteenth": 15,
+    "sixteenth": 16,
+    "seventeenth": 17,
+    "eighteenth": 18,
+    "nineteenth": 19,
+    "twentieth": 20,
+    "thirtieth": 30,
+}
+ZERO_WORDS = {"oh", "o"}
+SCALES = {"hundred": 100, "thousand": 1000}
+REPEATS = {"double": 2, "triple": 3}
+
+_TOKEN_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d+(?:st|nd|rd|th)?|[^\W\d_]+(?:['-][^\W\d_]+)*"
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word of an utterance: `text` lower-cased ASCII for matching, `raw` as heard for names."""
+
+    text: str
+    raw: str
+    index: int
+
+
+def fold(text: str) -> str:
+    """ASCII, lower case, unified apostrophes and am/pm: the form every matcher compares."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = text.replace("’", "'").replace("`", "'")
+    text = re.sub(r"\b([ap])\.\s?m\.?(?=\W|$)", r"\1m", text, flags=re.IGNORECASE)
+    return text
+
+
+def tokenize(text: str) -> list[Token]:
+    """Words, numbers, times and dates of an utterance. Hyphens split numbers and spelled letters
+    ("forty-five", "S-M-I-T-H") but keep names whole ("Anne-Marie")."""
+    folded = re.sub(r"(\d)\s?([ap]m)\b", r"\1 \2", fold(text), flags=re.IGNORECASE)
+    found: list[str] = []
+    for word in _TOKEN_RE.findall(folded):
+        parts = word.split("-") if word[:1].isalpha() else [word]
+        keep_joined = len(parts) > 1 and all(len(p) > 1 and not is_number_word(p.lower()) for p in parts)
+        found.extend([word] if keep_joined or len(parts) == 1 else [p for p in parts if p])
+    return [Token(text=word.lower(), raw=word, index=i) for i, word in enumerate(found)]
+
+
+def words(text: str) -> list[str]:
+    return [t.text for t in tokenize(text)]
+
+
+def is_number_word(word: str) -> bool:
+    return (
+        word in UNITS or word in TEENS or word in TENS or word in SCALES or word in REPEATS or word.isdigit()
+    )
+
+
+def small_number_at(tokens: list[Token], i: int, *, max_value: int = 99) -> tuple[int, int] | None:
+    """A cardinal 0..99 starting at `i` ("twenty three", "17", "oh five" excluded): (value, next index)."""
+    if i >= len(tokens):
+        return None
+    word = tokens[i].text
+    if word.isdigit() and len(word) <= 2:
+        value = int(word)
+        return (value, i + 1) if value <= max_value else None
+    if word in TENS:
+        value = TENS[word]
+        if i + 1 < len(tokens) and tokens[i + 1].text in UNITS and UNITS[tokens[i + 1].text] > 0:
+            combined = value + UNITS[tokens[i + 1].text]
+            if combined <= max_value:
+                return combined, i + 2
+        return (value, i + 1) if value <= max_value else None
+    for table in (TEENS, UNITS):
+        if word in table:
+            return (table[word], i + 1) if table[word] <= max_value else None
+    return None
+
+
+def ordinal_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
+    """An ordinal day "third", "twenty third", "3rd", "twenty-first": (value, next index)."""
+    if i >= len(tokens):
+        return None
+    word = tokens[i].text
+    match = re.fullmatch(r"(\d{1,2})(st|nd|rd|th)", word)
+    if match:
+        return int(match.group(1)), i + 1
+    if word in ORDINAL_UNITS:
+        return ORDINAL_UNITS[word], i + 1
+    if word in ORDINAL_TEENS:
+        return ORDINAL_TEENS[word], i + 1
+    if word in TENS and i + 1 < len(tokens) and tokens[i + 1].text in ORDINAL_UNITS:
+        return TENS[word] + ORDINAL_UNITS[tokens[i + 1].text], i + 2
+    return None
+
+
+def number_run_at(tokens: list[Token], i: int) -> tuple[str, int] | None:
+    """The digits of a spoken number starting at `i`: "four five nine one", "forty five ninety one" and
+    "four thousand five hundred ninety one" all give "4591"; "double five" gives "55"."""
+    end = i
+    while end < len(tokens):
+        word = tokens[end].text
+        if is_number_word(word) or (word in ZERO_WORDS and end > i):
+            end += 1
+        elif word == "and" and end > i and end + 1 < len(tokens) and is_number_word(tokens[end + 1].text):
+            end += 1
+        else:
+            break
+    if end == i:
+        return None
+    run = [t.text for t in tokens[i:end] if t.text != "and"]
+    digits = _cardinal(run) if any(w in SCALES for w in run) else _concatenated(run)
+    return (digits, end) if digits else None
+
+
+def _concatenated(run: list[str]) -> str:
+    out: list[str] = []
+    repeat = 1
+    k = 0
+    while k < len(run):
+        word = run[k]
+        if word in REPEATS:
+            repeat = REPEATS[word]
+            k += 1
+            continue
+        if word in TENS:
+            value = str(TENS[word])
+            if k + 1 < len(run) and run[k + 1] in UNITS and UNITS[run[k + 1]] > 0:
+                value = str(TENS[word] + UNITS[run[k + 1]])
+                k += 1
+            out.append(value)
+        elif word in TEENS:
+            out.append(str(TEENS[word]))
+        elif word in UNITS:
+            out.append(str(UNITS[word]) * repeat)
+        elif word in ZERO_WORDS:
+            out.append("0" * repeat)
+        elif word.isdigit():
+            out.append(word)
+        repeat = 1
+        k += 1
+    return "".join(out)
+
+
+def _cardinal(run: list[str]) -> str:
+    total = current = 0
+    for word in run:
+        if word in UNITS:
+            current += UNITS[word]
+        elif word in TEENS:
+            current += TEENS[word]
+        elif word in TENS:
+            current += TENS[word]
+        elif word.isdigit():
+            current += int(word)
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        elif word == "thousand":
+            total += max(current, 1) * 1000
+            current = 0
+        else:
+            return ""
+    return str(total + current)
+
+
+def digit_strings(text: str) -> list[tuple[str, int, int]]:
+    """Every number said in `text` as (digits, first token, end token), in order of appearance."""
+    tokens = tokenize(text)
+    found = []
+    i = 0
+    while i < len(tokens):
+        parsed = number_run_at(tokens, i)
+        if parsed is None:
+            i += 1
+            continue
+        found.append((parsed[0], i, parsed[1]))
+        i = parsed[1]
+    return found
+
+
+def spelled_runs(tokens: list[Token]) -> list[tuple[str, int, int]]:
+    """Letters said one by one ("s m i t h") as (word, first token, end token); needs two letters or more."""
+    runs = []
+    i = 0
+    while i < len(tokens):
+        end = i
+        while end < len(tokens) and len(tokens[end].text) == 1 and tokens[end].text.isalpha():
+            end += 1
+        letters = "".join(t.text for t in tokens[i:end])
+        if end - i >= 2 and not (end - i == 2 and letters in {"ia", "ai"}):
+            runs.append((letters, i, end))
+            i = end
+        else:
+            i = max(end, i + 1)
+    return runs
+
+
+def capitalize_name(word: str) -> str:
+    """`smith` -> `Smith`, `mcdonald` -> `McDonald`, `o'brien` -> `O'Brien`, keeps `McDonald` as heard."""
+    if any(c.isupper() for c in word[1:]):
+        return word[0].upper() + word[1:]
+    if "-" in word:
+        return "-".join(capitalize_name(part) for part in word.split("-"))
+    lower = word.lower()
+    if lower.startswith("mc") and len(lower) > 3:
+        return "Mc" + lower[2].upper() + lower[3:]
+    if lower.startswith("o'") and len(lower) > 2:
+        return "O'" + lower[2].upper() + lower[3:]
+    return lower[:1].upper() + lower[1:]
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A value found in an utterance: `kind` (date, time, name...), canonical `value`, token span, flags."""
+
+    kind: str
+    value: str
+    start: int
+    end: int
+    flags: frozenset[str] = frozenset()
