@@ -56,8 +56,15 @@ def bench_engine(turns: int = 2000) -> dict[str, float]:
     agent = load_agent("helpdesk")
     clock = VirtualClock()
     router = Router(config, TriageClassifier.load(), HealthBoard(config.health))
-    engine = CallEngine(call_id="bench", agent=agent, config=config, router=router, tools=agent.create_tools(),
-                        clock=clock, greet=False)
+    engine = CallEngine(
+        call_id="bench",
+        agent=agent,
+        config=config,
+        router=router,
+        tools=agent.create_tools(),
+        clock=clock,
+        greet=False,
+    )
     engine.start()
     engine.actions_to_send()
     engine.events_emitted()

@@ -50,7 +50,9 @@ class FixedClassifier:
     confidence: float = 0.9
 
     def predict(self, text: str, context: TurnContext | None = None) -> Prediction:
-        return Prediction(tier=self.tier, confidence=self.confidence, probabilities={self.tier: self.confidence})
+        return Prediction(
+            tier=self.tier, confidence=self.confidence, probabilities={self.tier: self.confidence}
+        )
 
 
 def make_config(**routing: object) -> VoicerouterConfig:

@@ -57,7 +57,7 @@ def test_turn_lifecycle_with_a_tool_round_trip_emits_events_in_order() -> None:
 
 
 def test_new_user_turn_mid_answer_cancels_and_keeps_only_delivered_text() -> None:
-    engine, clock = make_engine()
+    engine, _clock = make_engine()
     engine.receive(io.Transcript(text="when is my appointment"))
     gen = start_generation(drain(engine)[0])
     engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Your appointment is on Monday. "))
@@ -79,7 +79,7 @@ def test_new_user_turn_mid_answer_cancels_and_keeps_only_delivered_text() -> Non
 
 
 def test_barge_in_truncates_history_to_the_played_position() -> None:
-    engine, clock = make_engine(instant_playback=False)
+    engine, _clock = make_engine(instant_playback=False)
     engine.receive(io.Transcript(text="when is my appointment"))
     gen = start_generation(drain(engine)[0])
     engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Your appointment is on Monday the third at nine."))
@@ -123,7 +123,7 @@ def test_stalled_stream_falls_back_within_the_first_token_budget() -> None:
     clock.advance(200)
     engine.receive(io.ModelDelta(gen_id=retry.gen_id, text="It is open."))
     engine.receive(io.ModelDone(gen_id=retry.gen_id, usage=Usage(input_tokens=100, output_tokens=5)))
-    completed = [e for e in drain(engine)[1] if isinstance(e, ev.TurnCompleted)][0]
+    completed = next(e for e in drain(engine)[1] if isinstance(e, ev.TurnCompleted))
     assert completed.model == "gpt-mini" and completed.first_token_ms == 1700
 
 
@@ -170,12 +170,12 @@ def test_tool_timeout_gives_timed_out_result_and_the_model_hears_it() -> None:
 
 
 def test_every_model_failing_ends_the_turn_with_an_apology() -> None:
-    engine, clock = make_engine()
+    engine, _clock = make_engine()
     engine.receive(io.Transcript(text="hello"))
     for _ in range(3):
         gen = start_generation(drain(engine)[0])
         engine.receive(io.ModelFailed(gen_id=gen.gen_id, error=ProviderError("server_error", "500")))
-    actions, events = drain(engine)
+    _actions, events = drain(engine)
     final = next(e for e in events if isinstance(e, ev.AgentText) and e.final)
     assert "trouble" in final.text
     assert [e.fallback_to for e in events if isinstance(e, ev.ProviderFailed)] == [None]
@@ -191,7 +191,7 @@ def test_low_confidence_escalates_to_reasoning() -> None:
 
 def test_ask_small_model_escalation_lets_the_small_model_pick_the_tier() -> None:
     config = make_config(escalation="ask_small_model")
-    engine, clock = make_engine(classifier=FixedClassifier(tier="triage", confidence=0.3), config=config)
+    engine, _clock = make_engine(classifier=FixedClassifier(tier="triage", confidence=0.3), config=config)
     engine.receive(io.Transcript(text="hmm so about the thing"))
     actions, events = drain(engine)
     assert "route.decided" not in types(events)
@@ -239,3 +239,17 @@ def test_state_table_allows_listed_transitions_and_names_illegal_ones() -> None:
             transition(state, trigger)
     for terminal in (TurnState.COMPLETED, TurnState.INTERRUPTED):
         assert not any(s is terminal for s, _ in TRANSITIONS)
+
+
+def test_an_answer_still_playing_past_the_turn_budget_is_not_timed_out() -> None:
+    engine, clock = make_engine(instant_playback=False)
+    engine.receive(io.Transcript(text="read me the whole policy"))
+    gen = start_generation(drain(engine)[0])
+    engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="A very long answer."))
+    engine.receive(io.ModelDone(gen_id=gen.gen_id, usage=Usage()))
+    drain(engine)
+    assert engine.next_deadline_ms() is None
+    clock.advance(60_000)
+    engine.check_timers()
+    engine.receive(io.PlaybackFinished(turn_id=1))
+    assert types(drain(engine)[1]) == ["turn.completed"]

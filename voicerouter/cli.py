@@ -52,7 +52,7 @@ def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None
     """The route decision for one utterance."""
     runtime = _runtime(config)
     try:
-        spec, cfg = runtime.agent(agent_name)
+        spec, _config = runtime.agent(agent_name)
     except (AgentError, ConfigError) as exc:
         _fail(str(exc))
     router = runtime.router
@@ -85,8 +85,13 @@ def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None
 @main.command()
 @click.option("--agent", "agent_name", default="clinic", show_default=True)
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
-@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None,
-              help="write the call as JSONL events into this folder")
+@click.option(
+    "--record",
+    "record_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="write the call as JSONL events into this folder",
+)
 def chat(agent_name: str, config: str | None, record_dir: str | None) -> None:
     """A text conversation through the full engine (type 'bye' or Ctrl-D to end)."""
     runtime = _runtime(config)
@@ -115,7 +120,8 @@ async def _chat(runtime: Runtime, agent_name: str, record_dir: str | None) -> No
             click.secho(f"agent: {event.text}", fg="green")
         elif isinstance(event, ev.RouteDecided):
             click.secho(
-                f"  [{event.tier} -> {event.model} via {event.provider}, conf {event.confidence:.2f}] {event.reason}",
+                f"  [{event.tier} -> {event.model} via {event.provider}, conf {event.confidence:.2f}] "
+                f"{event.reason}",
                 fg="cyan",
                 dim=True,
             )
@@ -128,7 +134,8 @@ async def _chat(runtime: Runtime, agent_name: str, record_dir: str | None) -> No
         elif isinstance(event, ev.TurnCompleted):
             first = f"{event.first_token_ms} ms" if event.first_token_ms is not None else "n/a"
             click.secho(
-                f"  [first token {first}, turn {event.total_ms} ms, {event.tokens_in}+{event.tokens_out} tokens, "
+                f"  [first token {first}, turn {event.total_ms} ms, "
+                f"{event.tokens_in}+{event.tokens_out} tokens, "
                 f"${event.cost_usd:.6f}; call ${engine.call_cost_usd:.6f}]",
                 dim=True,
             )

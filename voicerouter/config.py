@@ -195,7 +195,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None) -> VoicerouterConfig:
-    """The embedded default, overridden by `path` (or $VOICEROUTER_CONFIG, or ./voicerouter.toml if present)."""
+    """The embedded default overridden by `path`, else $VOICEROUTER_CONFIG, else ./voicerouter.toml."""
     base = _read_toml(DEFAULT_CONFIG_PATH)
     chosen = path or os.environ.get("VOICEROUTER_CONFIG")
     if chosen is None and Path("voicerouter.toml").is_file():

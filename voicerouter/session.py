@@ -48,6 +48,7 @@ class CallSession:
         self._tool_tasks: dict[str, asyncio.Task[None]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._closing: asyncio.Task[None] | None = None
         self.ended = asyncio.Event()
 
     def add_event_sink(self, sink: EventSink) -> None:
@@ -98,8 +99,7 @@ class CallSession:
         self._schedule_timer()
         if self.engine.ended and not self._closed:
             self._closed = True
-            loop = asyncio.get_running_loop()
-            loop.create_task(self.close("ended"))
+            self._closing = asyncio.get_running_loop().create_task(self.close("ended"))
 
     def _execute(self, action: io.Action) -> None:
         if isinstance(action, io.StartGeneration):
@@ -121,8 +121,6 @@ class CallSession:
         elif isinstance(action, io.Speak | io.StopSpeaking):
             if self._on_output is not None:
                 self._on_output(action)
-        elif isinstance(action, io.EndCall):
-            asyncio.get_running_loop().create_task(self.close(action.reason))
 
     def _schedule_timer(self) -> None:
         if self._timer is not None:

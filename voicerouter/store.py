@@ -55,9 +55,12 @@ class Recording:
         return self.events[0].call_id if self.events else self.path.stem
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, kind: str) -> str:
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
+    loc = list(err["loc"])
+    if loc and loc[0] == kind:  # the union's tag adds nothing to "bad <kind> event"
+        loc = loc[1:]
+    where = ".".join(str(p) for p in loc)
     return f"{where}: {err['msg']}" if where else err["msg"]
 
 
@@ -84,8 +87,8 @@ def read_recording(path: str | Path) -> Recording:
                 else:
                     recording.events.append(parse_event(raw))
             except ValidationError as exc:
-                kind = raw.get("type", "?")
-                recording.errors.append(f"{path}:{lineno}: bad {kind} event: {_describe(exc)}")
+                kind = str(raw.get("type", "?"))
+                recording.errors.append(f"{path}:{lineno}: bad {kind} event: {_describe(exc, kind)}")
     return recording
 
 

@@ -44,8 +44,10 @@ class Runtime:
     ) -> tuple[CallEngine, ToolRegistry]:
         spec, config = self.agent(agent_name)
         tools = spec.create_tools()
-        router = self.router if config is self.config else Router(
-            config, self.router.classifier, self.router.health, self.router.availability
+        router = (
+            self.router
+            if config is self.config
+            else Router(config, self.router.classifier, self.router.health, self.router.availability)
         )
         engine = CallEngine(
             call_id=call_id or new_call_id(),
@@ -70,4 +72,6 @@ def build_runtime(
 ) -> Runtime:
     config = load_config(config_path)
     router = Router(config, TriageClassifier.load(), HealthBoard(config.health), key_availability(env))
-    return Runtime(config=config, router=router, providers=ProviderPool(config, env), clock=clock or RealClock())
+    return Runtime(
+        config=config, router=router, providers=ProviderPool(config, env), clock=clock or RealClock()
+    )

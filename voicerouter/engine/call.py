@@ -8,6 +8,7 @@ never performs I/O and reads time only from the `Clock` it is given.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
@@ -59,7 +60,8 @@ class CallEngine:
         self.instant_playback = instant_playback
         self.greet = greet
         self.history = ConversationHistory(
-            max_messages=config.context.max_messages, keep_first_user_turns=config.context.keep_first_user_turns
+            max_messages=config.context.max_messages,
+            keep_first_user_turns=config.context.keep_first_user_turns,
         )
         self.turn: Turn | None = None
         self.turns_started = 0
@@ -106,8 +108,8 @@ class CallEngine:
 
     def next_deadline_ms(self) -> float | None:
         turn = self.turn
-        if turn is None or not is_active(turn.state):
-            return None
+        if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING:
+            return None  # a finished answer being played has nothing left to time out
         candidates = [turn.deadline_ms]
         if turn.first_token_deadline_ms is not None:
             candidates.append(turn.first_token_deadline_ms)
@@ -118,7 +120,7 @@ class CallEngine:
 
     def check_timers(self) -> None:
         turn = self.turn
-        if turn is None or not is_active(turn.state) or self.ended:
+        if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING or self.ended:
             return
         now = self.clock.now_ms()
         budget = self.config.routing.first_token_budget_ms
@@ -153,7 +155,9 @@ class CallEngine:
         turn = self.turn
         if turn is not None and is_active(turn.state):
             self._interrupt(turn)
-        self._emit(ev.CallEnded, reason=reason, turns=self.turns_started, cost_usd=round(self.call_cost_usd, 8))
+        self._emit(
+            ev.CallEnded, reason=reason, turns=self.turns_started, cost_usd=round(self.call_cost_usd, 8)
+        )
         self.ended = True
 
     # ---- caller inputs ----
@@ -217,7 +221,9 @@ class CallEngine:
             return
         if turn.first_token_ms is None:
             turn.first_token_ms = round(self.clock.now_ms() - turn.started_ms)
-            self._emit(ev.LlmFirstToken, turn_id=turn.turn_id, model=turn.model or "", ttft_ms=turn.first_token_ms)
+            self._emit(
+                ev.LlmFirstToken, turn_id=turn.turn_id, model=turn.model or "", ttft_ms=turn.first_token_ms
+            )
         turn.unspoken += item.text
         self._speak(turn, turn.take_sentences())
 
@@ -380,7 +386,12 @@ class CallEngine:
         tier = turn.decision.tier if turn.decision else "triage"
         self._actions.append(
             io.StartGeneration(
-                gen_id=turn.gen_id, turn_id=turn.turn_id, model=model, tier=tier, request=request, purpose=turn.purpose
+                gen_id=turn.gen_id,
+                turn_id=turn.turn_id,
+                model=model,
+                tier=tier,
+                request=request,
+                purpose=turn.purpose,
             )
         )
 
@@ -429,7 +440,9 @@ class CallEngine:
             turn.tools[key] = PendingTool(call=call, started_ms=now, deadline_ms=now + timeout_ms)
             self._emit(ev.ToolCalled, turn_id=turn.turn_id, name=call.name, args=call.args)
             self._actions.append(
-                io.RunTool(call_key=key, turn_id=turn.turn_id, name=call.name, args=call.args, timeout_ms=timeout_ms)
+                io.RunTool(
+                    call_key=key, turn_id=turn.turn_id, name=call.name, args=call.args, timeout_ms=timeout_ms
+                )
             )
         turn.step_tool_calls = []
 
@@ -512,7 +525,9 @@ class CallEngine:
             keep = max(0, min(len(message.content), budget - spoken_in_messages))
             spoken_in_messages += len(message.content)
             if keep < len(message.content):
-                self.history.replace(i, message.model_copy(update={"content": message.content[:keep].strip()}))
+                self.history.replace(
+                    i, message.model_copy(update={"content": message.content[:keep].strip()})
+                )
         remaining = turn.heard_text()[spoken_in_messages:].strip() if budget > spoken_in_messages else ""
         if remaining:
             self.history.append(ChatMessage(role="assistant", content=remaining))
@@ -546,12 +561,18 @@ class CallEngine:
         turn.tokens_out += usage.output_tokens
         turn.cached_in += usage.cached_input_tokens
         turn.cost_usd += cost_usd(
-            entry, tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cached_in=usage.cached_input_tokens
+            entry,
+            tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens,
+            cached_in=usage.cached_input_tokens,
         )
 
     def _account_estimate(self, turn: Turn) -> None:
         assert turn.model is not None
-        usage = Usage(input_tokens=estimate_tokens(self._prompt_chars()), output_tokens=estimate_tokens(len(turn.step_text)))
+        usage = Usage(
+            input_tokens=estimate_tokens(self._prompt_chars()),
+            output_tokens=estimate_tokens(len(turn.step_text)),
+        )
         self._account(turn, turn.model, usage)
 
     def _turn_context(self) -> TurnContext:
@@ -573,7 +594,7 @@ class CallEngine:
         if self.on_event is not None:
             self.on_event(event)  # type: ignore[arg-type]
 
-    _handlers: dict[type, Callable[[CallEngine, object], None]] = {}
+    _handlers: ClassVar[dict[type, Callable[[CallEngine, object], None]]] = {}
 
 
 def _tool_message(call: ToolCall, content: str) -> ChatMessage:

@@ -150,9 +150,4 @@ class StopSpeaking:
     turn_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class EndCall:
-    reason: str
-
-
-Action = StartGeneration | CancelGeneration | RunTool | CancelTool | Speak | StopSpeaking | EndCall
+Action = StartGeneration | CancelGeneration | RunTool | CancelTool | Speak | StopSpeaking

@@ -5,10 +5,10 @@ Every transition not in the table is an `IllegalTransition`: the engine never dr
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class TurnState(str, Enum):
+class TurnState(StrEnum):
     ROUTING = "routing"  # waiting for the small model to classify a low-confidence turn
     GENERATING = "generating"  # a model request is out, no output yet
     STREAMING = "streaming"  # the model is producing output
@@ -18,7 +18,7 @@ class TurnState(str, Enum):
     INTERRUPTED = "interrupted"
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     VERIFY_TIER = "verify_tier"
     GENERATE = "generate"
     OUTPUT = "output"  # first text or tool call of a model request
@@ -39,7 +39,13 @@ class IllegalTransition(Exception):
         self.trigger = trigger
 
 
-_ACTIVE = (TurnState.ROUTING, TurnState.GENERATING, TurnState.STREAMING, TurnState.TOOL_WAIT, TurnState.SPEAKING)
+_ACTIVE = (
+    TurnState.ROUTING,
+    TurnState.GENERATING,
+    TurnState.STREAMING,
+    TurnState.TOOL_WAIT,
+    TurnState.SPEAKING,
+)
 
 TRANSITIONS: dict[tuple[TurnState | None, Trigger], TurnState] = {
     (None, Trigger.VERIFY_TIER): TurnState.ROUTING,

@@ -6,12 +6,12 @@ Sans-I/O: every method takes `now_ms`; nothing here sleeps, retries or reads the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from voicerouter.config import HealthPolicy
 
 
-class BreakerState(str, Enum):
+class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
@@ -49,7 +49,10 @@ class HealthBoard:
         if health.state is BreakerState.OPEN:
             if now_ms < health.open_until_ms:
                 wait_s = (health.open_until_ms - now_ms) / 1000
-                return f"circuit open after {health.consecutive_failures} failures ({health.last_error}), {wait_s:.0f}s left"
+                return (
+                    f"circuit open after {health.consecutive_failures} failures ({health.last_error}), "
+                    f"{wait_s:.0f}s left"
+                )
             health.state = BreakerState.HALF_OPEN
             health.half_open_trial = False
         if health.state is BreakerState.HALF_OPEN and health.half_open_trial:
@@ -68,7 +71,9 @@ class HealthBoard:
         health.consecutive_failures = 0
         health.half_open_trial = False
 
-    def record_failure(self, model: str, now_ms: float, *, kind: str, retry_after_s: float | None = None) -> None:
+    def record_failure(
+        self, model: str, now_ms: float, *, kind: str, retry_after_s: float | None = None
+    ) -> None:
         health = self._get(model)
         health.last_error = kind
         if kind == "rate_limited":
@@ -77,7 +82,10 @@ class HealthBoard:
             health.half_open_trial = False
             return
         health.consecutive_failures += 1
-        if health.state is BreakerState.HALF_OPEN or health.consecutive_failures >= self._policy.failure_threshold:
+        if (
+            health.state is BreakerState.HALF_OPEN
+            or health.consecutive_failures >= self._policy.failure_threshold
+        ):
             health.state = BreakerState.OPEN
             health.open_until_ms = now_ms + self._policy.open_cooldown_s * 1000
         health.half_open_trial = False

@@ -141,7 +141,7 @@ class Router:
     def first_usable(
         self, chain: tuple[str, ...], *, now_ms: float, tried: tuple[str, ...]
     ) -> tuple[str | None, list[tuple[str, str]]]:
-        """The first model of `chain` not yet tried that is configured and healthy, and why others were not."""
+        """The first untried model of `chain` that is configured and healthy, and why others were not."""
         skipped: list[tuple[str, str]] = []
         for name in chain:
             if name in tried:

@@ -1,0 +1,288 @@
+"""The `sim` command: replay recorded calls, run scenarios, compare two reports, calibrate a profile.
+
+Bad recordings and scenarios are reported with file and line and skipped; the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sim.faults import Faults, ProviderFault, ToolFault
+from sim.script import CallScript, ScriptError, script_from_recording, script_from_scenario
+from voicerouter.config import ConfigError
+from voicerouter.store import find_recordings
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(2)
+
+
+def _parse_pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        if "=" not in value:
+            _fail(f"{option} {value!r}: expected NAME=VALUE")
+        name, _, rest = value.partition("=")
+        pairs.append((name.strip(), rest.strip()))
+    return pairs
+
+
+def _faults(
+    wer: float,
+    interrupt_at: float | None,
+    tool_timeout: tuple[str, ...],
+    tool_latency: tuple[str, ...],
+    tool_error: tuple[str, ...],
+    provider_fault: tuple[str, ...],
+) -> Faults:
+    tools = [ToolFault(tool=name, timeout=True) for name in tool_timeout]
+    for name, ms in _parse_pairs(tool_latency, "--tool-latency"):
+        tools.append(ToolFault(tool=name, extra_latency_ms=float(ms)))
+    for name, message in _parse_pairs(tool_error, "--tool-error"):
+        tools.append(ToolFault(tool=name, error=message or "service unavailable"))
+    providers = []
+    for model, kind in _parse_pairs(provider_fault, "--provider-fault"):
+        try:
+            providers.append(ProviderFault(model=model, kind=kind))  # type: ignore[arg-type]
+        except ValueError as exc:
+            _fail(f"--provider-fault {model}={kind}: {exc}")
+    return Faults(wer=wer, tools=tools, providers=providers, interrupt_fraction=interrupt_at)
+
+
+def _common(func: Any) -> Any:
+    options = [
+        click.option(
+            "--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml under test"
+        ),
+        click.option(
+            "--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write the report"
+        ),
+        click.option(
+            "--html", "html_out", type=click.Path(dir_okay=False), default=None, help="write the page"
+        ),
+        click.option(
+            "--wer", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="ASR word error rate"
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True),
+        click.option(
+            "--ray",
+            "ray_address",
+            is_flag=False,
+            flag_value="local",
+            default=None,
+            help="run calls as Ray tasks (optional ADDRESS of a cluster)",
+        ),
+        click.option(
+            "--live", is_flag=True, help="real providers on the real clock instead of simulated ones"
+        ),
+        click.option(
+            "--interrupt-at",
+            type=click.FloatRange(0.01, 0.99),
+            default=None,
+            help="barge in at this fraction of every answer",
+        ),
+        click.option("--tool-timeout", multiple=True, metavar="TOOL", help="this tool never answers"),
+        click.option("--tool-latency", multiple=True, metavar="TOOL=MS", help="add latency to a tool"),
+        click.option("--tool-error", multiple=True, metavar="TOOL=MESSAGE", help="a tool fails"),
+        click.option(
+            "--provider-fault",
+            multiple=True,
+            metavar="MODEL=KIND",
+            help="rate_limited|server_error|stall_before_first_token|stall_midway|slow_first_token",
+        ),
+        click.option("--quiet", is_flag=True, help="no progress bar"),
+        click.option(
+            "--record",
+            "record_dir",
+            type=click.Path(file_okay=False),
+            default=None,
+            help="also write each simulated call as a recording (with its labels) into this folder",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group()
+def main() -> None:
+    """voicerouter's simulator: replay calls, run scenarios, gate configuration changes."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False))
+@_common
+def replay(paths: tuple[str, ...], **opts: Any) -> None:
+    """Replay recorded calls (files or folders of .jsonl) through the engine."""
+    try:
+        files = find_recordings(list(paths))
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    scripts: list[CallScript] = []
+    for path in files:
+        script, errors = script_from_recording(path)
+        for error in errors:
+            click.secho(error, fg="yellow", err=True)
+        if script is not None:
+            scripts.append(script)
+    _run(scripts, opts, kind="replay", inputs=list(paths))
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=False))
+@_common
+def run(scenarios: tuple[str, ...], **opts: Any) -> None:
+    """Run scripted callers (YAML or TOML scenarios, files or folders) with their faults."""
+    scripts: list[CallScript] = []
+    for item in scenarios:
+        path = Path(item)
+        files = (
+            sorted([*path.rglob("*.yaml"), *path.rglob("*.yml"), *path.rglob("*.toml")])
+            if path.is_dir()
+            else [path]
+        )
+        for file in files:
+            try:
+                scripts.append(script_from_scenario(file))
+            except ScriptError as exc:
+                click.secho(str(exc), fg="yellow", err=True)
+    _run(scripts, opts, kind="run", inputs=list(scenarios))
+
+
+def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: list[str]) -> None:
+    from sim.html import render_html
+    from sim.replay import RunOptions, run_scripts, run_scripts_on_ray
+    from sim.report import build_report, gate_summary
+
+    if not scripts:
+        _fail("nothing to run: no valid recordings or scenarios")
+    faults = _faults(
+        opts["wer"],
+        opts["interrupt_at"],
+        opts["tool_timeout"],
+        opts["tool_latency"],
+        opts["tool_error"],
+        opts["provider_fault"],
+    )
+    options = RunOptions(
+        config_path=opts["config"], seed=opts["seed"], faults=faults, keep_events=bool(opts["record_dir"])
+    )
+    started = time.perf_counter()
+    try:
+        with _progress(len(scripts), quiet=opts["quiet"]) as advance:
+            if opts["live"]:
+                from sim.live import run_scripts_live
+
+                scores = run_scripts_live(scripts, options, progress=advance)
+            elif opts["ray_address"]:
+                address = None if opts["ray_address"] == "local" else opts["ray_address"]
+                scores = run_scripts_on_ray(scripts, options, address=address, progress=advance)
+            else:
+                scores = run_scripts(scripts, options, workers=opts["workers"], progress=advance)
+    except ConfigError as exc:
+        _fail(str(exc))
+    elapsed = time.perf_counter() - started
+    meta = {
+        "kind": kind,
+        "inputs": inputs,
+        "config": opts["config"] or "default",
+        "seed": opts["seed"],
+        "wer_target": opts["wer"],
+        "live": opts["live"],
+        "elapsed_s": round(elapsed, 3),
+        "calls_per_s": round(len(scripts) / elapsed, 1) if elapsed else None,
+    }
+    if opts["record_dir"]:
+        from sim.record import write_recordings
+
+        written = write_recordings(scores, scripts, Path(opts["record_dir"]))
+        click.secho(f"{written} recordings written to {opts['record_dir']}", dim=True)
+    report = build_report(scores, meta=meta)
+    click.echo(gate_summary(report))
+    click.secho(f"  {len(scripts)} calls in {elapsed:.2f} s ({meta['calls_per_s']} calls/s)", dim=True)
+    if opts["json_out"]:
+        Path(opts["json_out"]).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        click.secho(f"report written to {opts['json_out']}", dim=True)
+    if opts["html_out"]:
+        Path(opts["html_out"]).write_text(render_html(report), encoding="utf-8")
+        click.secho(f"page written to {opts['html_out']}", dim=True)
+
+
+class _progress:
+    """A progress bar on the terminal for long runs; silent when not a terminal or asked to be."""
+
+    def __init__(self, total: int, *, quiet: bool) -> None:
+        self.total = total
+        self.enabled = not quiet and sys.stderr.isatty() and total >= 20
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("calls", total=self.total)
+        return lambda n: self._progress.advance(self._task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@main.command()
+@click.argument("baseline", type=click.Path(exists=True, dir_okay=False))
+@click.argument("candidate", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--config", type=click.Path(dir_okay=False), default=None, help="config holding the gate margins"
+)
+def compare(baseline: str, candidate: str, config: str | None) -> None:
+    """Exit 0 when CANDIDATE may replace BASELINE (see README: the eval gate)."""
+    from sim.gate import compare as gate_compare
+    from sim.gate import format_verdict
+    from voicerouter.config import load_config
+
+    try:
+        margins = load_config(config).gate
+    except ConfigError as exc:
+        _fail(str(exc))
+    reports = []
+    for path in (baseline, candidate):
+        try:
+            reports.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            _fail(f"{path}: not a JSON report: {exc}")
+    verdict = gate_compare(reports[0], reports[1], margins)
+    click.echo(format_verdict(verdict))
+    sys.exit(0 if verdict.passed else 1)
+
+
+@main.command()
+@click.argument("report_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", required=True, help="config name of the model to fit")
+def calibrate(report_path: str, model: str) -> None:
+    """Fit a behaviour profile for MODEL from a live run's report; prints TOML to paste into the config."""
+    from sim.calibrate import fit_profile, profile_toml
+
+    report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+    try:
+        profile = fit_profile(report, model)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(profile_toml(model, profile))

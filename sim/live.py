@@ -1,0 +1,69 @@
+"""`--live`: the same caller scripts against the real providers on the real clock.
+
+Slow and costly by nature; it exists to check the simulation against reality and to feed `sim calibrate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from sim.asr_noise import add_asr_noise, word_errors
+from sim.replay import RunOptions
+from sim.runner import CallResult
+from sim.score import CallScore, score_call
+from sim.script import CallScript
+from voicerouter import events as ev
+from voicerouter.engine import io
+from voicerouter.session import CallSession
+from voicerouter.wiring import Runtime, build_runtime
+
+
+async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions) -> CallScore:
+    import random
+
+    rng = random.Random(f"{options.seed}:{script.call_id}")
+    engine, tools = runtime.new_call(
+        script.agent, transport="sim-live", caller=script.caller, call_id=script.call_id
+    )
+    result = CallResult(call_id=script.call_id, agent=script.agent, source=script.source)
+    done = asyncio.Event()
+
+    def collect(event: ev.Event) -> None:
+        result.events.append(event)
+        if isinstance(event, ev.TurnCompleted):
+            done.set()
+
+    session = CallSession(engine, runtime.providers, tools, on_event=collect)
+    session.start()
+    wer = options.faults.wer or script.faults.wer
+    for index, turn in enumerate(script.turns, start=1):
+        heard = add_asr_noise(turn.text, wer, rng)
+        errors, words = word_errors(turn.text, heard)
+        result.word_errors += errors
+        result.reference_words += words
+        result.transcripts[index] = (turn.text, heard)
+        done.clear()
+        session.feed(io.Transcript(text=heard or turn.text))
+        await done.wait()
+    await session.close("caller hung up")
+    labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
+    return score_call(result, labels)
+
+
+def run_scripts_live(
+    scripts: Sequence[CallScript], options: RunOptions, progress: Callable[[int], None] | None = None
+) -> list[CallScore]:
+    async def main() -> list[CallScore]:
+        runtime = build_runtime(options.config_path)
+        scores = []
+        try:
+            for script in scripts:
+                scores.append(await _run_one(runtime, script, options))
+                if progress:
+                    progress(1)
+        finally:
+            await runtime.providers.aclose()
+        return scores
+
+    return asyncio.run(main())

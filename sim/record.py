@@ -1,0 +1,33 @@
+"""Writes simulated calls as recordings, labels beside their turns, in the recorder's own format.
+
+A recording written here replays exactly like one recorded live: `sim replay` reads only its user side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sim.score import CallScore
+from sim.script import CallScript
+from voicerouter import events as ev
+from voicerouter.store import CallRecorder
+
+
+def write_recordings(scores: Sequence[CallScore], scripts: Sequence[CallScript], directory: Path) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for score, script in zip(scores, scripts, strict=True):
+        labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
+        path = directory / f"{Path(script.source).stem or script.call_id}.jsonl"
+        path.unlink(missing_ok=True)
+        recorder = CallRecorder(path)
+        try:
+            for event in score.events:
+                recorder.write(event)
+                if isinstance(event, ev.TurnStarted) and event.turn_id in labels:
+                    recorder.write(labels[event.turn_id])
+        finally:
+            recorder.close()
+        written += 1
+    return written

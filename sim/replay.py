@@ -1,0 +1,141 @@
+"""Runs caller scripts through the engine — in this process, in worker processes or on Ray — and scores them.
+
+Each call gets its own seeded random stream and its own provider health, so results do not depend on the
+number of workers or the order calls finish in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from sim.faults import Faults
+from sim.runner import SimulatedCall
+from sim.score import CallScore, score_call
+from sim.script import CallScript
+from voicerouter.agent import AgentSpec, load_agent
+from voicerouter.config import VoicerouterConfig, load_config
+from voicerouter.router.classifier import TriageClassifier
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config_path: str | None = None
+    seed: int = 0
+    faults: Faults = field(default_factory=Faults)
+    keep_events: bool = False
+
+
+class _Context:
+    """What every call of one process shares: config, classifier and agents (loaded once)."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.config: VoicerouterConfig = load_config(options.config_path)
+        self.classifier = TriageClassifier.load()
+        self._agents: dict[str, tuple[AgentSpec, VoicerouterConfig]] = {}
+
+    def agent(self, name: str) -> tuple[AgentSpec, VoicerouterConfig]:
+        if name not in self._agents:
+            spec = load_agent(name)
+            self._agents[name] = (spec, self.config.with_routing(spec.routing))
+        return self._agents[name]
+
+    def run(self, script: CallScript) -> CallScore:
+        spec, config = self.agent(script.agent)
+        call = SimulatedCall(
+            script,
+            agent=spec,
+            config=config,
+            classifier=self.classifier,
+            seed=self.options.seed,
+            faults=self.options.faults,
+        )
+        result = call.run()
+        labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
+        score = score_call(result, labels)
+        if self.options.keep_events:
+            score.events = result.events
+        return score
+
+
+_worker_context: _Context | None = None
+
+
+def _init_worker(options: RunOptions) -> None:
+    global _worker_context
+    _worker_context = _Context(options)
+
+
+def _run_in_worker(script: CallScript) -> CallScore:
+    assert _worker_context is not None
+    return _worker_context.run(script)
+
+
+def run_scripts(
+    scripts: Sequence[CallScript],
+    options: RunOptions,
+    *,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> list[CallScore]:
+    """Scores in the order of `scripts`, whatever the parallelism."""
+    if workers <= 1 or len(scripts) < 2:
+        context = _Context(options)
+        scores = []
+        for script in scripts:
+            scores.append(context.run(script))
+            if progress:
+                progress(1)
+        return scores
+    chunk = max(1, len(scripts) // (workers * 4))
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options,)) as pool:
+        scores = []
+        for score in pool.map(_run_in_worker, scripts, chunksize=chunk):
+            scores.append(score)
+            if progress:
+                progress(1)
+        return scores
+
+
+def run_scripts_on_ray(
+    scripts: Sequence[CallScript],
+    options: RunOptions,
+    *,
+    address: str | None,
+    progress: Progress | None = None,
+) -> list[CallScore]:
+    """The same run as Ray tasks on an existing cluster (`address`), or a local one when it is None."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError("--ray needs the optional extra: pip install 'voicerouter[ray]'") from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address or None, include_dashboard=False, log_to_driver=False)
+    try:
+
+        @ray.remote
+        def run_batch(batch: list[CallScript], opts: RunOptions) -> list[CallScore]:
+            context = _Context(opts)
+            return [context.run(script) for script in batch]
+
+        batches = list(_batches(scripts, size=8))
+        futures = [run_batch.remote(batch, options) for batch in batches]
+        scores: list[CallScore] = []
+        for batch_scores in ray.get(futures):
+            scores.extend(batch_scores)
+            if progress:
+                progress(len(batch_scores))
+        return scores
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _batches(items: Sequence[CallScript], size: int) -> Iterable[list[CallScript]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

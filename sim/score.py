@@ -1,0 +1,177 @@
+"""Scores one simulated call against its labels: routing, tool arguments, refusals, latency and cost.
+
+Definitions (also in README): first token = end of the caller's turn to the agent's first token;
+tool-arg accuracy = expected calls made with the right name and normalised arguments over expected calls
+plus wrong extra calls; refusal rate = missing-record turns where the agent said it could not find the
+record and invented none, over all such turns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.runner import CallResult
+from voicerouter import events as ev
+from voicerouter.events import Label
+
+MUTATING_PREFIXES = ("book", "reschedule", "cancel", "create", "close", "reset", "update", "transfer")
+_REFUSAL = re.compile(
+    r"(couldn'?t|could not|can'?t|cannot|unable to|wasn'?t able to|didn'?t|did not|don'?t|do not)\s+"
+    r"(find|locate|see|match)|no (record|appointment|ticket|patient|employee|account|match)s?\b|"
+    r"not (able to find|in our (system|records))|doesn'?t (exist|match)|there is no|there's no",
+    re.IGNORECASE,
+)
+_COULD_NOT_CHECK = re.compile(
+    r"(couldn'?t|could not|can'?t|cannot|unable to|wasn'?t able to) (check|reach|look)", re.IGNORECASE
+)
+
+
+def says_not_found(text: str) -> bool:
+    return bool(_REFUSAL.search(text))
+
+
+def normalise_value(value: Any) -> str:
+    """Compare arguments as people would: case, spacing, leading zeros and number formats don't matter."""
+    text = str(value).strip().lower()
+    text = re.sub(r"\s+", " ", text)
+    if re.fullmatch(r"\d{1,2}:\d{2}(:00)?", text):
+        hour, minute = text.split(":")[:2]
+        return f"{int(hour):02d}:{minute}"
+    if re.fullmatch(r"-?\d+(\.0+)?", text):
+        return str(int(float(text)))
+    return text
+
+
+def args_match(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
+    """Every expected argument present with an equal normalised value; extra optional args are fine."""
+    return all(k in actual and normalise_value(v) == normalise_value(actual[k]) for k, v in expected.items())
+
+
+@dataclass
+class TurnScore:
+    turn: int
+    text: str
+    heard: str
+    tier_expected: str | None
+    tier_routed: str | None
+    model: str | None
+    expected_tool: dict[str, Any] | None
+    tool_calls: list[dict[str, Any]]
+    tool_correct: bool | None
+    wrong_extra_calls: int
+    refusal_expected: bool
+    refused: bool | None
+    invented: bool | None
+    first_token_ms: int | None
+    cost_usd: float
+    interrupted: bool
+    fallbacks: int
+    answer: str
+    mistakes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CallScore:
+    call_id: str
+    agent: str
+    source: str
+    turns: list[TurnScore]
+    cost_usd: float
+    word_errors: int
+    reference_words: int
+    interruptions: int
+    fallbacks: int
+    timed_out_tools: int
+    events: list[ev.Event] = field(default_factory=list)  # kept only when a run records its calls
+
+
+def _by_turn(events: list[ev.Event]) -> dict[int, list[ev.Event]]:
+    grouped: dict[int, list[ev.Event]] = {}
+    for event in events:
+        turn_id = getattr(event, "turn_id", None)
+        if isinstance(turn_id, int) and turn_id > 0:
+            grouped.setdefault(turn_id, []).append(event)
+    return grouped
+
+
+def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
+    grouped = _by_turn(result.events)
+    turns: list[TurnScore] = []
+    total_cost = 0.0
+    interruptions = fallbacks = timed_out = 0
+    for turn_id in sorted(grouped):
+        events = grouped[turn_id]
+        label = labels.get(turn_id)
+        started = next((e for e in events if isinstance(e, ev.TurnStarted)), None)
+        route = [e for e in events if isinstance(e, ev.RouteDecided)]
+        completed = next((e for e in events if isinstance(e, ev.TurnCompleted)), None)
+        calls = [e for e in events if isinstance(e, ev.ToolCalled)]
+        results = [e for e in events if isinstance(e, ev.ToolResult)]
+        final = next((e for e in reversed(events) if isinstance(e, ev.AgentText) and e.final), None)
+        interrupted = any(isinstance(e, ev.TurnInterrupted) for e in events)
+        turn_fallbacks = sum(1 for e in events if isinstance(e, ev.ProviderFailed))
+        answer = final.text if final else ""
+        cost = completed.cost_usd if completed else 0.0
+        total_cost += cost
+        interruptions += interrupted
+        fallbacks += turn_fallbacks
+        timed_out += sum(1 for r in results if r.timed_out)
+
+        expected = label.tool.model_dump() if label and label.tool else None
+        tool_correct: bool | None = None
+        wrong_extra = 0
+        if expected is not None:
+            matching = [
+                c for c in calls if c.name == expected["name"] and args_match(expected["args"], c.args)
+            ]
+            tool_correct = bool(matching)
+            wrong_extra = sum(
+                1 for c in calls if c.name == expected["name"] and not args_match(expected["args"], c.args)
+            )
+        elif label is not None:
+            wrong_extra = sum(1 for c in calls if c.name.startswith(MUTATING_PREFIXES))
+
+        refusal_expected = bool(label and label.refusal)
+        refused = invented = None
+        if refusal_expected:
+            refused = says_not_found(answer)
+            # anything but "not found" or an honest "couldn't check" asserts a record that does not exist
+            invented = not refused and not _COULD_NOT_CHECK.search(answer)
+        clean, heard = result.transcripts.get(turn_id, (started.text if started else "", ""))
+        turns.append(
+            TurnScore(
+                turn=turn_id,
+                text=clean,
+                heard=heard,
+                tier_expected=label.tier if label else None,
+                tier_routed=route[-1].tier if route else None,
+                model=completed.model if completed else None,
+                expected_tool=expected,
+                tool_calls=[{"name": c.name, "args": c.args} for c in calls],
+                tool_correct=tool_correct,
+                wrong_extra_calls=wrong_extra,
+                refusal_expected=refusal_expected,
+                refused=refused,
+                invented=invented,
+                first_token_ms=completed.first_token_ms if completed else None,
+                cost_usd=cost,
+                interrupted=interrupted,
+                fallbacks=turn_fallbacks,
+                answer=answer,
+                mistakes=result.mistakes.get(turn_id, []),
+            )
+        )
+    return CallScore(
+        call_id=result.call_id,
+        agent=result.agent,
+        source=result.source,
+        turns=turns,
+        cost_usd=total_cost,
+        word_errors=result.word_errors,
+        reference_words=result.reference_words,
+        interruptions=interruptions,
+        fallbacks=fallbacks,
+        timed_out_tools=timed_out,
+    )
