@@ -97,7 +97,10 @@ class ModelSimulator:
         *,
         user_turn: int,
         faults: list[ProviderFault],
+        turn_tier: str | None = None,
     ) -> Timeline:
+        """`turn_tier` is what the turn really is (its label) when known: a hard turn stays hard for a
+        small model even when the router mistook it for an easy one."""
         profile = entry.profile
         timeline = Timeline()
         gen_id = action.gen_id
@@ -139,7 +142,7 @@ class ModelSimulator:
 
         completion = self.offline.complete(action.request)
         text, calls = completion.text, list(completion.tool_calls)
-        rates = profile.errors.get(action.tier)
+        rates = profile.errors.get(turn_tier or action.tier)
         if rates is not None:
             outcome = _last_tool_outcome(action.request)
             if calls and self.rng.random() < rates.missed_tool_call:

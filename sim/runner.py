@@ -136,8 +136,14 @@ class SimulatedCall:
         now = self.loop.now_ms()
         if isinstance(action, io.StartGeneration):
             entry = self.config.models[action.model]
+            turn = self.engine.turns_started
+            label = self.script.turns[turn - 1].label if 0 < turn <= len(self.script.turns) else None
             timeline = self.models.plan(
-                action, entry, user_turn=self.engine.turns_started, faults=self.faults.providers
+                action,
+                entry,
+                user_turn=turn,
+                faults=self.faults.providers,
+                turn_tier=label.tier if label is not None else None,
             )
             if timeline.mistakes:
                 self.result.mistakes.setdefault(self.engine.turns_started, []).extend(timeline.mistakes)

@@ -181,3 +181,7 @@ def list_agents() -> None:
     for name in available_agents():
         spec = load_agent(name)
         click.echo(f"{name:10} {spec.display_name}")
+
+
+if __name__ == "__main__":
+    main()
