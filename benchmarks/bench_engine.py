@@ -50,43 +50,48 @@ def bench_router(n: int = 3000) -> dict[str, float]:
     return _percentiles(samples[200:])
 
 
-def bench_engine(turns: int = 2000) -> dict[str, float]:
-    """One call of many turns; each turn: route, one tool round trip, a two-sentence answer."""
+def bench_engine(calls: int = 100, turns_per_call: int = 20) -> dict[str, float]:
+    """Calls of 20 turns; each turn: route, one tool round trip, a two-sentence answer."""
     config = load_config()
     agent = load_agent("helpdesk")
-    clock = VirtualClock()
     router = Router(config, TriageClassifier.load(), HealthBoard(config.health))
-    engine = CallEngine(
-        call_id="bench",
-        agent=agent,
-        config=config,
-        router=router,
-        tools=agent.create_tools(),
-        clock=clock,
-        greet=False,
-    )
-    engine.start()
-    engine.actions_to_send()
-    engine.events_emitted()
     samples = []
-    for i in range(turns):
-        start = time.perf_counter()
-        engine.receive(io.Transcript(text=UTTERANCES[i % len(UTTERANCES)]))
-        gen = next(a for a in engine.actions_to_send() if isinstance(a, io.StartGeneration))
-        call = ToolCall(id=f"t{i}", name="get_ticket", args={"ticket_id": "4591"})
-        engine.receive(io.ModelToolCall(gen_id=gen.gen_id, call=call))
-        engine.receive(io.ModelDone(gen_id=gen.gen_id, usage=Usage(input_tokens=800, output_tokens=20)))
-        run = next(a for a in engine.actions_to_send() if isinstance(a, io.RunTool))
-        engine.receive(io.ToolFinished(call_key=run.call_key, outcome=engine.tools.run(run.name, run.args)))
-        gen = next(a for a in engine.actions_to_send() if isinstance(a, io.StartGeneration))
-        engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Ticket 4591 is open. "))
-        engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Is there anything else?"))
-        engine.receive(io.ModelDone(gen_id=gen.gen_id, usage=Usage(input_tokens=900, output_tokens=12)))
+    for n in range(calls):
+        clock = VirtualClock()
+        engine = CallEngine(
+            call_id=f"bench{n}",
+            agent=agent,
+            config=config,
+            router=router,
+            tools=agent.create_tools(),
+            clock=clock,
+            greet=False,
+        )
+        engine.start()
         engine.actions_to_send()
         engine.events_emitted()
-        samples.append((time.perf_counter() - start) * 1e6)
-        clock.advance(1000)
-    return _percentiles(samples[100:])
+        for i in range(turns_per_call):
+            start = time.perf_counter()
+            _one_turn(engine, UTTERANCES[i % len(UTTERANCES)], i)
+            samples.append((time.perf_counter() - start) * 1e6)
+            clock.advance(1000)
+    return _percentiles(samples[turns_per_call:])
+
+
+def _one_turn(engine: CallEngine, text: str, i: int) -> None:
+    engine.receive(io.Transcript(text=text))
+    gen = next(a for a in engine.actions_to_send() if isinstance(a, io.StartGeneration))
+    call = ToolCall(id=f"t{i}", name="get_ticket", args={"ticket_id": "4591"})
+    engine.receive(io.ModelToolCall(gen_id=gen.gen_id, call=call))
+    engine.receive(io.ModelDone(gen_id=gen.gen_id, usage=Usage(input_tokens=800, output_tokens=20)))
+    run = next(a for a in engine.actions_to_send() if isinstance(a, io.RunTool))
+    engine.receive(io.ToolFinished(call_key=run.call_key, outcome=engine.tools.run(run.name, run.args)))
+    gen = next(a for a in engine.actions_to_send() if isinstance(a, io.StartGeneration))
+    engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Ticket 4591 is open. "))
+    engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Is there anything else?"))
+    engine.receive(io.ModelDone(gen_id=gen.gen_id, usage=Usage(input_tokens=900, output_tokens=12)))
+    engine.actions_to_send()
+    engine.events_emitted()
 
 
 def main() -> dict[str, dict[str, float]]:

@@ -516,10 +516,9 @@ class CallEngine:
     def _append_heard(self, turn: Turn) -> None:
         """Keep in the history only what the caller heard, across every assistant message of the turn."""
         budget = len(turn.heard_text())
-        messages = list(self.history.messages)
         spoken_in_messages = 0
-        for i in range(turn.history_start, len(messages)):
-            message = messages[i]
+        for i in range(turn.history_start, len(self.history)):
+            message = self.history[i]
             if message.role != "assistant":
                 continue
             keep = max(0, min(len(message.content), budget - spoken_in_messages))

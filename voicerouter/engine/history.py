@@ -22,6 +22,8 @@ class ConversationHistory:
         self.max_messages = max_messages
         self.keep_first_user_turns = keep_first_user_turns
         self._messages: list[ChatMessage] = []
+        self._user_starts: list[int] = []  # indexes of the first few user messages (the kept opening)
+        self._view: tuple[ChatMessage, ...] | None = None  # for_model() of the current contents
 
     def __len__(self) -> int:
         return len(self._messages)
@@ -30,12 +32,19 @@ class ConversationHistory:
     def messages(self) -> tuple[ChatMessage, ...]:
         return tuple(self._messages)
 
+    def __getitem__(self, index: int) -> ChatMessage:
+        return self._messages[index]
+
     def append(self, message: ChatMessage) -> None:
+        if message.role == "user" and len(self._user_starts) <= self.keep_first_user_turns:
+            self._user_starts.append(len(self._messages))
         self._messages.append(message)
+        self._view = None
 
     def replace(self, index: int, message: ChatMessage) -> None:
         """Rewrite one entry, e.g. an assistant message cut back to what the caller heard."""
         self._messages[index] = message
+        self._view = None
 
     def last_assistant_text(self) -> str:
         for message in reversed(self._messages):
@@ -44,20 +53,30 @@ class ConversationHistory:
         return ""
 
     def for_model(self) -> tuple[ChatMessage, ...]:
-        """The bounded view every model gets."""
+        """The bounded view every model gets; computed once per change, in time bounded by max_messages."""
+        if self._view is None:
+            self._view = self._bounded_view()
+        return self._view
+
+    def _bounded_view(self) -> tuple[ChatMessage, ...]:
         messages = self._messages
-        if len(messages) <= self.max_messages:
+        total = len(messages)
+        if total <= self.max_messages:
             return tuple(messages)
-        starts = [i for i, m in enumerate(messages) if m.role == "user"]
-        head_end = starts[self.keep_first_user_turns] if len(starts) > self.keep_first_user_turns else 0
-        budget = self.max_messages - head_end - 1
-        tail_start = next((i for i in starts if i >= head_end and len(messages) - i <= budget), None)
-        if tail_start is None:  # one huge turn: keep it whole rather than split tool pairs
-            tail_start = starts[-1] if starts else 0
-        if tail_start <= head_end:
+        keep = self.keep_first_user_turns
+        head_end = self._user_starts[keep] if len(self._user_starts) > keep else 0
+        budget = self.max_messages - head_end - 2  # room left after the opening, the note and its reply
+        tail_start: int | None = None
+        for i in range(total - 1, head_end - 1, -1):
+            if total - i > budget and tail_start is not None:
+                break
+            if messages[i].role == "user":
+                tail_start = i  # the earliest turn start that still fits (or the last turn, whole)
+                if total - i > budget:
+                    break
+        if tail_start is None or tail_start <= head_end:
             return tuple(messages)
-        dropped = messages[head_end:tail_start]
-        note = ChatMessage(role="user", content=self._summarise(dropped))
+        note = ChatMessage(role="user", content=self._summarise(messages[head_end:tail_start]))
         ack = ChatMessage(role="assistant", content="Understood.")
         return (*messages[:head_end], note, ack, *messages[tail_start:])
 
