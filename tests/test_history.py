@@ -11,7 +11,9 @@ def _turn(history: ConversationHistory, i: int, with_tool: bool = False) -> None
     if with_tool:
         call = ToolCall(id=f"c{i}", name="find_patient", args={"full_name": f"Name {i}"})
         history.append(ChatMessage(role="assistant", content="", tool_calls=(call,)))
-        history.append(ChatMessage(role="tool", tool_call_id=f"c{i}", name="find_patient", content=f'{{"id": "P{i}"}}'))
+        history.append(
+            ChatMessage(role="tool", tool_call_id=f"c{i}", name="find_patient", content=f'{{"id": "P{i}"}}')
+        )
     history.append(ChatMessage(role="assistant", content=f"answer {i}"))
 
 
@@ -32,7 +34,9 @@ def test_long_conversations_keep_the_opening_the_recent_turns_and_a_note_of_tool
     assert view[0].content == "user 0" and view[1].content == "answer 0"  # the caller's opening stays
     note = view[2]
     assert note.role == "user" and note.content.startswith(NOTE_PREFIX)
-    assert 'find_patient({"full_name": "Name 2"}) -> {"id": "P2"}' in note.content  # ids found early stay known
+    assert (
+        'find_patient({"full_name": "Name 2"}) -> {"id": "P2"}' in note.content
+    )  # ids found early stay known
     assert view[-1].content == "answer 19"
     # the cut falls at the start of a user turn: every tool result still follows its call
     for i, message in enumerate(view):
