@@ -253,3 +253,18 @@ def test_an_answer_still_playing_past_the_turn_budget_is_not_timed_out() -> None
     engine.check_timers()
     engine.receive(io.PlaybackFinished(turn_id=1))
     assert types(drain(engine)[1]) == ["turn.completed"]
+
+
+def test_a_fallback_continuing_a_cut_off_answer_keeps_words_apart() -> None:
+    engine, clock = make_engine()
+    engine.receive(io.Transcript(text="status of ticket 4591"))
+    gen = start_generation(drain(engine)[0])
+    engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Ticket 4591 is about your monitor,"))
+    clock.advance(1600)
+    engine.check_timers()
+    retry = start_generation(drain(engine)[0])
+    assert "Continue from there" in retry.request.system
+    engine.receive(io.ModelDelta(gen_id=retry.gen_id, text="and it is open."))
+    engine.receive(io.ModelDone(gen_id=retry.gen_id, usage=Usage()))
+    final = next(e for e in drain(engine)[1] if isinstance(e, ev.AgentText) and e.final)
+    assert final.text == "Ticket 4591 is about your monitor, and it is open."

@@ -224,7 +224,12 @@ class CallEngine:
             self._emit(
                 ev.LlmFirstToken, turn_id=turn.turn_id, model=turn.model or "", ttft_ms=turn.first_token_ms
             )
-        turn.unspoken += item.text
+        text = item.text
+        if turn.step_text == text and turn.spoken and not turn.unspoken:
+            # a fallback model continuing a cut-off answer: keep the words apart
+            if not turn.spoken[-1].isspace() and not text[0].isspace():
+                text = " " + text
+        turn.unspoken += text
         self._speak(turn, turn.take_sentences())
 
     def _on_model_tool_call(self, item: io.ModelToolCall) -> None:
