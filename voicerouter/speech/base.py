@@ -1,0 +1,69 @@
+"""The shapes every speech engine shows the media layer: PCM16 in, `Transcription` out; text in, PCM16 out.
+
+Engines translate their own failures to `SpeechError` (offline engines) or `ProviderError` (vendor APIs); they
+never retry, never fall back to another engine and never touch the network unless they are a vendor adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SpeechErrorKind = Literal["unavailable", "bad_input", "overloaded", "engine_failed"]
+
+
+class SpeechError(Exception):
+    """An offline speech engine could not do its job.
+
+    `unavailable`: the engine is not installed (binary or model missing); `bad_input`: the audio or text
+    cannot be processed as given; `overloaded`: the bounded work queue is full, so the caller should answer
+    without this result rather than wait; `engine_failed`: the engine crashed or returned garbage.
+    """
+
+    def __init__(self, kind: SpeechErrorKind, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+class Transcription(BaseModel):
+    """What a recogniser heard in one utterance."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(description="lower-case words for offline engines; the vendor's text otherwise")
+    confidence: float = Field(ge=0.0, le=1.0, description="engine's own estimate; 0.0 when it heard nothing")
+    audio_ms: float = Field(ge=0.0, description="length of the audio transcribed")
+    engine: str = Field(description="which engine and model produced it, e.g. 'pocketsphinx/domain'")
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    """Turns one finished utterance into text; one instance serves many calls at once."""
+
+    name: str
+
+    async def transcribe(
+        self, pcm16: bytes, sample_rate_hz: int, *, hints: Sequence[str] = ()
+    ) -> Transcription:
+        """Mono PCM16 little-endian audio in; `hints` are words or phrases the caller is likely to say now
+        (a name being spelled, the options just offered). Raises SpeechError or ProviderError."""
+        ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    """Turns agent text into audio as a stream, so playback can start before synthesis ends."""
+
+    name: str
+    sample_rate_hz: int
+
+    def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        """Yield mono PCM16 little-endian chunks at `sample_rate_hz`, each as soon as it exists.
+
+        Stopping early (closing the iterator or cancelling the consumer) stops the synthesis and frees its
+        resources. Raises SpeechError or ProviderError.
+        """
+        ...

@@ -1,0 +1,192 @@
+"""Offline speech-to-text with pocketsphinx, biased to an agent's domain by a language model built from its
+phrases, with the stock English model as a fallback for utterances the domain model cannot place.
+
+Decoding never runs on the event loop (it runs in a `SphinxPool` of worker processes, see there for why) and
+nothing is downloaded: the acoustic model, dictionary and stock model ship inside the pocketsphinx wheel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from voicerouter.speech.base import SpeechError, Transcription
+from voicerouter.speech.sphinx_lm import (
+    DomainModel,
+    build_domain_model,
+    stock_acoustic_model,
+    stock_dictionary,
+    stock_language_model,
+)
+from voicerouter.speech.sphinx_pool import SphinxPool
+from voicerouter.speech.sphinx_worker import (
+    BuildJob,
+    DecodeJob,
+    DecodeResult,
+    DecoderSetup,
+    build,
+    decode,
+    warm_up,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_RATE_HZ = 8_000
+MAX_RATE_HZ = 48_000
+DEFAULT_PAD_MS = 300  # quiet before and after: without it, words at the edges of a clip get lost
+DEFAULT_FALLBACK_BELOW = 0.3  # per-word posterior under which the stock model gets a second try
+DEFAULT_MAX_AUDIO_S = 60.0  # one caller turn; longer input is a media-layer bug, not an utterance
+_MAX_HINT_MODELS = 16
+
+
+class PocketsphinxSTT:
+    """`SpeechToText` over pocketsphinx; one instance serves every call of one agent.
+
+    With a domain model, each utterance is decoded against it first; when its confidence (the geometric
+    mean of per-word posteriors) is below `fallback_below`, the stock model decodes it too and the more
+    confident answer wins, so an off-script sentence is not forced into domain words. `hints` passed to
+    `transcribe` are added to the domain phrases with extra weight, in a model built once per distinct hint
+    list (in a worker, cached on disk).
+    """
+
+    def __init__(
+        self,
+        model: DomainModel | None = None,
+        *,
+        phrases: Sequence[str] = (),
+        cache_dir: Path | None = None,
+        pool: SphinxPool | None = None,
+        fallback_below: float = DEFAULT_FALLBACK_BELOW,
+        pad_ms: int = DEFAULT_PAD_MS,
+        max_audio_s: float = DEFAULT_MAX_AUDIO_S,
+        name: str = "pocketsphinx",
+    ) -> None:
+        if not 0.0 <= fallback_below <= 1.0:
+            raise ValueError(f"{name}: fallback_below must be within [0, 1], got {fallback_below}")
+        if pad_ms < 0 or max_audio_s <= 0:
+            raise ValueError(f"{name}: pad_ms must be >= 0 and max_audio_s > 0, got {pad_ms}, {max_audio_s}")
+        self.name = name
+        self.model = model
+        self.phrases = tuple(phrases)
+        self.cache_dir = cache_dir
+        self.fallback_below = fallback_below
+        self.pad_ms = pad_ms
+        self.max_audio_s = max_audio_s
+        self.setup = DecoderSetup(
+            acoustic_model=str(stock_acoustic_model()),
+            dictionary=str(stock_dictionary()),
+            stock_lm=str(stock_language_model()),
+        )
+        self._owns_pool = pool is None
+        self.pool = pool if pool is not None else SphinxPool(name=name)
+        self._hint_models: OrderedDict[tuple[str, ...], DomainModel] = OrderedDict()
+
+    @classmethod
+    def for_domain(
+        cls,
+        phrases: Iterable[str],
+        cache_dir: Path | None = None,
+        *,
+        pool: SphinxPool | None = None,
+        fallback_below: float = DEFAULT_FALLBACK_BELOW,
+        pad_ms: int = DEFAULT_PAD_MS,
+        max_audio_s: float = DEFAULT_MAX_AUDIO_S,
+        name: str = "pocketsphinx",
+    ) -> PocketsphinxSTT:
+        """A recogniser biased to `phrases` (see `domain_phrases`). Builds the model now, on this thread:
+        tens of milliseconds, or none when cached; call it at start-up, not inside a call."""
+        phrase_list = tuple(phrases)
+        model = build_domain_model(phrase_list, cache_dir)
+        return cls(
+            model,
+            phrases=phrase_list,
+            cache_dir=cache_dir,
+            pool=pool,
+            fallback_below=fallback_below,
+            pad_ms=pad_ms,
+            max_audio_s=max_audio_s,
+            name=name,
+        )
+
+    async def warm_up(self) -> None:
+        """Start the worker, load the decoder and the domain model: the first utterance then skips ~1-4 s."""
+        lm, extra = self._model_paths(self.model)
+        await self.pool.run(warm_up, self.setup, lm, extra)
+
+    async def aclose(self) -> None:
+        if self._owns_pool:
+            await self.pool.aclose()
+
+    async def transcribe(
+        self, pcm16: bytes, sample_rate_hz: int, *, hints: Sequence[str] = ()
+    ) -> Transcription:
+        self._check_audio(pcm16, sample_rate_hz)
+        if not pcm16:
+            return Transcription(text="", confidence=0.0, audio_ms=0.0, engine=f"{self.name}/none")
+        model = await self._model_for(hints)
+        lm, extra = self._model_paths(model)
+        job = DecodeJob(
+            pcm16=bytes(pcm16),
+            sample_rate_hz=sample_rate_hz,
+            setup=self.setup,
+            lm_path=lm,
+            extra_dict_path=extra,
+            fallback_below=self.fallback_below,
+            pad_ms=self.pad_ms,
+        )
+        try:
+            result: DecodeResult = await self.pool.run(decode, job)
+        except (RuntimeError, OSError, ValueError) as exc:  # raised by pocketsphinx inside the worker
+            raise SpeechError("engine_failed", f"{self.name}: decoding failed: {exc}") from exc
+        log.debug(
+            "%s: %.0f ms of audio decoded in %.0f ms by the %s model",
+            self.name, result.audio_ms, result.decode_ms, result.search,
+        )  # fmt: skip
+        return Transcription(
+            text=result.text,
+            confidence=round(result.confidence, 4),
+            audio_ms=result.audio_ms,
+            engine=f"{self.name}/{result.search}",
+        )
+
+    def _check_audio(self, pcm16: bytes, sample_rate_hz: int) -> None:
+        if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
+            raise SpeechError(
+                "bad_input",
+                f"{self.name}: sample rate {sample_rate_hz} Hz outside {MIN_RATE_HZ}-{MAX_RATE_HZ}",
+            )
+        if len(pcm16) % 2:
+            raise SpeechError("bad_input", f"{self.name}: {len(pcm16)} bytes is not whole PCM16 samples")
+        seconds = len(pcm16) / 2 / sample_rate_hz
+        if seconds > self.max_audio_s:
+            raise SpeechError(
+                "bad_input", f"{self.name}: {seconds:.1f} s of audio exceeds the {self.max_audio_s:g} s limit"
+            )
+
+    async def _model_for(self, hints: Sequence[str]) -> DomainModel | None:
+        key = tuple(" ".join(h.split()) for h in hints if h.strip())
+        if not key:
+            return self.model
+        cached = self._hint_models.get(key)
+        if cached is not None:
+            self._hint_models.move_to_end(key)
+            return cached
+        job = BuildJob(
+            phrases=self.phrases, cache_dir=str(self.cache_dir) if self.cache_dir else None, boost=key
+        )
+        try:
+            model: DomainModel = await self.pool.run(build, job)
+        except ValueError:  # no hint (and no phrase) has a pronounceable word: decode without hints
+            return self.model
+        self._hint_models[key] = model
+        if len(self._hint_models) > _MAX_HINT_MODELS:
+            self._hint_models.popitem(last=False)
+        return model
+
+    @staticmethod
+    def _model_paths(model: DomainModel | None) -> tuple[str | None, str | None]:
+        if model is None:
+            return None, None
+        return str(model.lm_path), str(model.extra_dict_path)
