@@ -51,13 +51,14 @@ def _dict_path() -> Path | None:
 
 
 @functools.cache
-def _pronunciations() -> tuple[dict[str, tuple[str, ...]], dict[tuple[str, ...], list[str]]]:
-    """word -> phonemes, and (phonemes with one slot blanked) -> words, for plain words."""
+def _pronunciations() -> tuple[dict[str, tuple[str, ...]], dict[tuple[str, ...], list[str]], tuple[str, ...]]:
+    """word -> phonemes, phonemes -> words, and every phoneme, for plain words. Sound-alikes are looked up
+    by substitution, so loading does not build an index of every word with each phoneme blanked (slow)."""
     path = _dict_path()
     words: dict[str, tuple[str, ...]] = {}
-    index: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    spoken: dict[tuple[str, ...], list[str]] = defaultdict(list)
     if path is None:
-        return words, index
+        return words, spoken, ()
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             parts = line.split()
@@ -66,21 +67,22 @@ def _pronunciations() -> tuple[dict[str, tuple[str, ...]], dict[tuple[str, ...],
             word = parts[0]
             phones = tuple(p.rstrip("012") for p in parts[1:])
             words[word] = phones
-            for i in range(len(phones)):
-                index[(*phones[:i], "*", *phones[i + 1 :])].append(word)
-    return words, dict(index)
+            spoken[phones].append(word)
+    inventory = tuple(sorted({p for phones in spoken for p in phones}))
+    return words, dict(spoken), inventory
 
 
 @functools.cache
 def sound_alikes(word: str) -> tuple[str, ...]:
     """Words one phoneme away from `word`, shortest spelling-distance first."""
-    words, index = _pronunciations()
+    words, spoken, inventory = _pronunciations()
     phones = words.get(word)
     if not phones:
         return ()
     found: set[str] = set()
     for i in range(len(phones)):
-        found.update(index.get((*phones[:i], "*", *phones[i + 1 :]), ()))
+        for phone in inventory:
+            found.update(spoken.get((*phones[:i], phone, *phones[i + 1 :]), ()))
     found.discard(word)
     return tuple(sorted(found, key=lambda w: (abs(len(w) - len(word)), w))[:12])
 

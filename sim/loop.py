@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from voicerouter.clock import VirtualClock
 
 
-@dataclass(order=True)
+@dataclass(slots=True)
 class _Entry:
     t_ms: float
     seq: int
-    callback: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    callback: Callable[[], None]
+    cancelled: bool = False
 
 
 class Handle:
@@ -33,7 +33,7 @@ class Handle:
 class VirtualLoop:
     def __init__(self, clock: VirtualClock | None = None) -> None:
         self.clock = clock or VirtualClock()
-        self._queue: list[_Entry] = []
+        self._queue: list[tuple[float, int, _Entry]] = []  # (time, seq) order; tuples compare in C
         self._seq = 0
 
     def now_ms(self) -> float:
@@ -42,7 +42,7 @@ class VirtualLoop:
     def call_at(self, t_ms: float, callback: Callable[[], None]) -> Handle:
         self._seq += 1
         entry = _Entry(max(t_ms, self.clock.now_ms()), self._seq, callback)
-        heapq.heappush(self._queue, entry)
+        heapq.heappush(self._queue, (entry.t_ms, entry.seq, entry))
         return Handle(entry)
 
     def call_later(self, delay_ms: float, callback: Callable[[], None]) -> Handle:
@@ -52,7 +52,7 @@ class VirtualLoop:
         """Run callbacks in time order until none remain (or a limit); returns how many ran."""
         ran = 0
         while self._queue and ran < max_events:
-            entry = self._queue[0]
+            entry = self._queue[0][2]
             if until_ms is not None and entry.t_ms > until_ms:
                 break
             heapq.heappop(self._queue)

@@ -86,8 +86,10 @@ def perturb_args(args: dict[str, object], rng: random.Random) -> dict[str, objec
 class ModelSimulator:
     """Turns one StartGeneration into the timeline a model with this profile would produce."""
 
-    def __init__(self, agent: AgentSpec, rng: random.Random) -> None:
-        self.offline = OfflineAgentModel(agent)
+    def __init__(
+        self, agent: AgentSpec, rng: random.Random, *, offline: OfflineAgentModel | None = None
+    ) -> None:
+        self.offline = offline or OfflineAgentModel(agent)  # stateless, so calls of one agent may share it
         self.rng = rng
 
     def plan(

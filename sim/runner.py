@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import partial
 
 from sim.asr_noise import add_asr_noise, word_errors
 from sim.faults import Faults
@@ -19,6 +20,7 @@ from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
 from voicerouter.config import VoicerouterConfig
 from voicerouter.engine import CallEngine, io
+from voicerouter.providers.offline import OfflineAgentModel
 from voicerouter.router.classifier import TriageClassifier
 from voicerouter.router.health import HealthBoard
 from voicerouter.router.policy import Router
@@ -64,6 +66,7 @@ class SimulatedCall:
         classifier: TriageClassifier,
         seed: int,
         faults: Faults,
+        offline: OfflineAgentModel | None = None,
     ) -> None:
         self.script = script
         self.config = config
@@ -83,7 +86,7 @@ class SimulatedCall:
             caller=script.caller,
             instant_playback=False,
         )
-        self.models = ModelSimulator(agent, self.rng)
+        self.models = ModelSimulator(agent, self.rng, offline=offline)
         self.result = CallResult(call_id=script.call_id, agent=agent.name, source=script.source)
         self._gen_handles: dict[int, list[Handle]] = {}
         self._tool_handles: dict[str, Handle] = {}
@@ -148,7 +151,7 @@ class SimulatedCall:
             if timeline.mistakes:
                 self.result.mistakes.setdefault(self.engine.turns_started, []).extend(timeline.mistakes)
             self._gen_handles[action.gen_id] = [
-                self.loop.call_at(now + offset, lambda item=item: self._feed(item))
+                self.loop.call_at(now + offset, partial(self._feed, item))
                 for offset, item in timeline.steps
             ]
         elif isinstance(action, io.CancelGeneration):

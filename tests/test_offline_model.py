@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from voicerouter.agent import AgentSpec, load_agent
+from voicerouter.engine.history import NOTE_PREFIX, ConversationHistory
 from voicerouter.providers.base import ChatMessage, ChatRequest, TextDelta, ToolCall, ToolCallChunk, Usage
 from voicerouter.providers.offline import Completion, OfflineAgentModel
 from voicerouter.toolkit import ToolOutcome, ToolRegistry
@@ -331,3 +332,159 @@ def test_date_slots_without_a_reference_day_are_rejected() -> None:
     bare = AgentSpec(name="bare", display_name="Bare", prompt_file="-", tools_module="-", offline=offline)
     with pytest.raises(ValueError, match=r"offline\.today: required because slot 'day' holds a date"):
         OfflineAgentModel(bare)
+
+
+# -- regressions found while labelling the call corpus (sim/corpus) ---------------------------------------
+def test_a_hesitation_inside_a_request_phrase_still_matches_it() -> None:
+    call = Call("clinic")
+    call.say("okay and uh where exactly are you, I've never been there")
+    assert call.called() == [("clinic_info", {"topic": "location"})]
+
+
+def test_of_two_topics_the_one_said_most_then_first_wins() -> None:
+    call = Call("clinic")
+    call.say("hi, my mother uses a wheelchair, is there accessible parking close to the door")
+    assert call.called() == [("clinic_info", {"topic": "parking"})]
+
+
+def test_a_question_said_first_wins_over_a_request_in_a_side_clause() -> None:
+    call = Call("clinic")
+    call.say("what are your hours on saturday, in case we need to come in then")
+    assert call.called() == [("clinic_info", {"topic": "hours"})]
+
+
+def test_asking_for_the_earliest_slot_looks_up_slots_before_asking_who_is_calling() -> None:
+    call = Call("clinic")
+    offered = call.say(
+        "I need to see Doctor Ortiz, I'm only free tuesday or thursday mornings before ten, "
+        "what's the earliest you've got"
+    )
+    assert call.called() == [("find_open_slots", {"date": "2026-12-03", "provider": "Dr. Ortiz"})]
+    assert offered.startswith("On Thursday, December 3rd I have")  # "before ten" is a limit, not a time
+
+
+def test_a_slot_picked_from_an_offer_is_booked_at_that_time() -> None:
+    call = Call("clinic")
+    call.say("hi there, does Doctor Chen have anything open next monday")
+    assert call.say("could I get the eight thirty") == prompt_of(call, "full_name")
+    assert "Monday, December 7th at 8:30 am with Dr. Chen" in call.say("Jonathan Reyes")
+    call = Call("clinic")
+    call.say("is Doctor Ortiz available on thursday")
+    call.say("eight thirty on thursday is perfect")
+    assert "Thursday, December 3rd at 8:30 am" in call.say("Samuel Okonkwo")
+
+
+def test_the_same_missing_name_spelled_again_is_reported_missing_again() -> None:
+    call = Call("clinic")
+    call.say("hi, I wanted to check when my next appointment is")
+    call.say("Jennifer Walsh")
+    assert "couldn't find a patient named Jennifer Walsh" in call.say("um Jennifer, W A L S H")
+
+
+def test_a_spelled_last_name_alone_completes_the_name_given_before() -> None:
+    call = Call("clinic")
+    call.say("hi I need to cancel my appointment for next week, it's Stephen Clark")
+    reply = call.say("Clarke with an E at the end, C L A R K E")
+    assert call.called()[-2:] == [
+        ("find_patient", {"full_name": "Stephen Clarke"}),
+        ("list_appointments", {"patient_id": "P1007"}),
+    ]
+    assert "don't see any upcoming appointments" in reply
+
+
+def test_an_exclamation_after_a_missing_record_is_not_taken_for_a_surname() -> None:
+    call = Call("clinic")
+    call.say("Hi, I need to cancel my appointment, name's Maria Garcia")
+    call.say("May seventeenth, nineteen ninety four")
+    call.say("oh shoot sorry, it's May seventeenth nineteen ninety five")
+    assert call.called()[-2] == ("find_patient", {"full_name": "Maria Garcia", "date_of_birth": "1995-05-17"})
+
+
+def test_a_single_date_after_my_appointment_on_names_the_visit_to_move() -> None:
+    call = Call("clinic")
+    reply = call.say("yeah hi, Daniel Wojcik, W O J C I K, I need to push back my appointment on the 30th")
+    assert reply == prompt_of(call, "new_date")
+    call.say("uh to january fifth, no sorry the sixth")
+    assert call.called()[-1] == ("find_open_slots", {"date": "2027-01-06", "provider": "Dr. Amelia Chen"})
+
+
+def test_a_caller_asking_for_someone_else_is_understood_as_asking_for_them() -> None:
+    call = Call("clinic")
+    call.say("hi, I'm calling for my son Oliver Liu, does he already have an appointment this month")
+    assert [name for name, _ in call.called()] == ["find_patient", "list_appointments"]
+
+
+def test_a_ticket_number_is_not_kept_as_the_callers_employee_id() -> None:
+    call = Call("helpdesk")
+    call.say("oh sorry, it's four six one one, any update")
+    call.say("it still doesn't work, I can't open the Finance shared drive")
+    assert ("find_employee", {"employee_id": "E4611"}) not in call.called()
+    assert call.called()[-1][0] == "get_ticket"
+
+
+def test_a_ticket_number_said_instead_of_the_id_asked_for_is_looked_up_as_a_ticket() -> None:
+    call = Call("helpdesk")
+    call.say("Outlook keeps asking me for my password, it's driving me nuts")
+    call.say("I think I already have a ticket for this actually, four six three two")
+    assert call.called() == [("get_ticket", {"ticket_id": "4632"})]
+
+
+def test_an_employee_id_said_with_a_new_ticket_request_is_not_a_ticket_number() -> None:
+    call = Call("helpdesk")
+    call.say("yeah can you open a new ticket then, I'm Jon Park, E one oh four two")
+    assert call.called() == [("find_employee", {"full_name": "Jon Park", "employee_id": "E1042"})]
+
+
+def test_a_ticket_for_a_problem_described_just_before_uses_that_description() -> None:
+    call = Call("helpdesk")
+    call.say("is the S drive down? I can't save anything")
+    call.say("okay can you log a ticket for the shared drive then, it's blocking my month end close")
+    question = call.say("Rachel Adler")
+    assert question.startswith("I'll open a ticket for Rachel Adler, priority high: I can't save anything.")
+
+
+def test_a_long_call_trimmed_to_a_note_keeps_who_is_calling_and_never_reads_the_note_as_speech() -> None:
+    call = Call("clinic")
+    call.say("hi, I wanted to check my appointment tomorrow")
+    call.say("oh, it's Emily Johnston, J O H N S T O N")
+    for question in ("where do I park", "do you take Blue Cross", "and what are your hours"):
+        call.say(question)
+    call.messages.append(ChatMessage(role="user", content="can we move it to tomorrow afternoon, like three"))
+    trimmed = ConversationHistory(max_messages=8, keep_first_user_turns=1)
+    for message in call.messages:
+        trimmed.append(message)
+    view = trimmed.for_model()
+    assert view[2].content.startswith(NOTE_PREFIX) and "Emily Johnston" in view[2].content
+    request = call.request().model_copy(update={"messages": view})
+    completion = call.model.complete(request)
+    calls = [(c.name, c.args) for c in completion.tool_calls]
+    assert calls == [("list_appointments", {"patient_id": "P1010"})]
+
+
+def test_an_answer_cut_off_mid_stream_is_continued_without_repeating_what_was_heard() -> None:
+    call = Call("helpdesk")
+    call.say("what's the status of ticket 4591")
+    whole = call.messages[-1].content
+    said = whole.split(",")[0] + ","
+    call.messages.pop()
+    request = call.request()
+    request = request.model_copy(
+        update={"system": f"{request.system}\n\nYou were cut off mid-answer after saying: {said!r}. Go on."}
+    )
+    assert call.model.complete(request).text == whole[len(said) :].lstrip()
+
+
+def test_is_a_doctor_free_asks_for_slots_without_a_request_word() -> None:
+    call = Call("clinic")
+    call.say("is Doctor Patel free tomorrow morning")
+    assert call.called() == [("find_open_slots", {"date": "2026-12-02", "provider": "Dr. Patel"})]
+
+
+def test_the_one_on_a_day_names_the_visit_even_when_another_day_is_said() -> None:
+    call = Call("clinic")
+    question = call.say(
+        "this is Ava Wilson's mom, Ava Wilson, she won't need the one on the fifteenth anymore if she's "
+        "seen tomorrow, can you cancel that one"
+    )
+    assert question.startswith("Just to confirm: you'd like to cancel your appointment")
+    assert "on Tuesday, December 15th" in question

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from voicerouter.nlp import (
+    digit_strings,
     find_dates,
     find_names,
     find_times,
@@ -168,3 +169,49 @@ def test_a_correction_only_replaces_the_kind_of_value_it_corrects() -> None:
     said = "the fifth at three pm no sorry the sixth"
     assert normalize_date(said, TODAY) == "2026-12-06"
     assert normalize_time(said) == "15:00"
+
+
+# -- regressions found while labelling the call corpus (sim/corpus) ---------------------------------------
+@pytest.mark.parametrize(
+    ("said", "name"),
+    [
+        # a spelling ends before the pronoun that starts the next clause ("...d, I need")
+        ("hi it's Peter McDonald, m c d o n a l d, I need to move my appointment", "Peter McDonald"),
+        # a spelling replaces the word it spells even with words (or the first name) in between
+        ("Sarah Smith, that's S M Y T H", "Sarah Smyth"),
+        ("Aisha Rahman, A I S H A", "Aisha Rahman"),
+        ("um Jennifer, W A L S H", "Jennifer Walsh"),
+        # a name after "name", a relative, or a correction
+        ("maybe it's still under my maiden name, Jennifer Cole", "Jennifer Cole"),
+        ("I'm calling for my daughter Chloe Martin", "Chloe Martin"),
+        ("I'm calling for my grandmother, Dorothy Evans", "Dorothy Evans"),
+        ("good afternoon, this is Ben, sorry, Benjamin Cohen, I need to change a time", "Benjamin Cohen"),
+        ("Daniel, sorry, Daniel Okafor", "Daniel Okafor"),
+        # a capitalised name opening the call, or said inside an answer
+        ("yeah hi, Daniel Wojcik, W O J C I K, I need to push back my appointment", "Daniel Wojcik"),
+        ("okay the older one is Grace Liu, L I U", "Grace Liu"),
+        # a department after the name is not part of it
+        ("Amara Nwosu, operations", "Amara Nwosu"),
+    ],
+)
+def test_names_said_in_real_calls_come_out_whole(said: str, name: str) -> None:
+    assert normalize_name(said) == name
+
+
+@pytest.mark.parametrize(
+    "said", ["tonight? it's happening right now though, it's already read only", "it's blocking my month end"]
+)
+def test_words_after_its_in_lower_case_speech_are_not_taken_for_names(said: str) -> None:
+    assert find_names(said) == []
+
+
+def test_a_corrected_day_keeps_the_month_the_caller_said() -> None:
+    assert normalize_date("uh to january fifth, no sorry the sixth", TODAY) == "2027-01-06"
+    assert normalize_date("march third, actually the fourth", TODAY) == "2027-03-04"
+    assert normalize_date("the fifth no sorry the sixth", TODAY) == "2026-12-06"
+
+
+def test_and_between_two_digit_by_digit_numbers_keeps_them_apart() -> None:
+    said = "the status of tickets four five zero zero and four five zero one"
+    assert [d for d, _, _ in digit_strings(said)] == ["4500", "4501"]
+    assert normalize_digits("four thousand five hundred and one") == "4501"

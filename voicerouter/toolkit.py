@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -49,6 +50,14 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
+@lru_cache(maxsize=256)
+def _args_schema(args_model: type[BaseModel]) -> str:
+    """The JSON Schema of an arguments class, built once: every call's fresh tools share their classes."""
+    schema = args_model.model_json_schema()
+    schema.pop("title", None)
+    return json.dumps(schema)
+
+
 class Tool:
     """One callable capability of an agent, with the contract a model needs to call it."""
 
@@ -68,8 +77,7 @@ class Tool:
         self.timeout_ms = timeout_ms
 
     def spec(self) -> ToolSpec:
-        schema = self.args_model.model_json_schema()
-        schema.pop("title", None)
+        schema = json.loads(_args_schema(self.args_model))  # each spec owns its dict
         return ToolSpec(name=self.name, description=self.description, parameters=schema)
 
     def validate(self, raw_args: dict[str, Any]) -> BaseModel | str:

@@ -26,13 +26,25 @@ MARKERS = (
 NEGATIONS = ("not",)
 
 
+def _markers_by_first_word() -> dict[str, list[tuple[str, ...]]]:
+    """Each marker under its first word, in MARKERS order, so the first marker that matches still wins."""
+    index: dict[str, list[tuple[str, ...]]] = {}
+    for marker in MARKERS:
+        index.setdefault(marker[0], []).append(marker)
+    return index
+
+
+_MARKERS_BY_FIRST_WORD = _markers_by_first_word()
+
+
 def correction_points(tokens: list[Token]) -> list[tuple[int, int]]:
     """(start, end) token spans of the correction markers, in order."""
+    words = [t.text for t in tokens]
     points = []
     i = 0
-    while i < len(tokens):
-        for marker in MARKERS:
-            if tuple(t.text for t in tokens[i : i + len(marker)]) == marker:
+    while i < len(words):
+        for marker in _MARKERS_BY_FIRST_WORD.get(words[i], ()):
+            if tuple(words[i : i + len(marker)]) == marker:
                 points.append((i, i + len(marker)))
                 i += len(marker)
                 break

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from voicerouter.nlp.corrections import correction_points
 from voicerouter.nlp.words import (
     ZERO_WORDS,
     Mention,
@@ -117,7 +118,23 @@ def find_dates(text: str | list[Token], today: dt.date) -> list[Mention]:
             flags = flags | {"birth"}
         found.append(Mention("date", day.isoformat(), i, end, frozenset(flags)))
         i = end
-    return found
+    return _carry_month_into_corrections(found, tokens)
+
+
+def _carry_month_into_corrections(found: list[Mention], tokens: list[Token]) -> list[Mention]:
+    """ "january fifth, no sorry the sixth" means January 6th: a corrected day keeps the month said."""
+    points = correction_points(tokens)
+    out = list(found)
+    for k in range(1, len(out)):
+        said, fixed = out[k - 1], out[k]
+        if "day_only" not in fixed.flags or "day_only" in said.flags:
+            continue
+        if not any(said.end <= start and end <= fixed.start for start, end in points):
+            continue
+        moved = _safe_date(int(said.value[:4]), int(said.value[5:7]), int(fixed.value[8:]))
+        if moved is not None:
+            out[k] = Mention("date", moved.isoformat(), fixed.start, fixed.end, said.flags)
+    return out
 
 
 def _date_at(tokens: list[Token], i: int, today: dt.date) -> tuple[dt.date, int, set[str]] | None:
@@ -190,7 +207,7 @@ def _day_first(tokens: list[Token], i: int, today: dt.date) -> tuple[dt.date, in
     if value in _AMBIGUOUS_BARE_ORDINALS and not said_the and not tokens[lead].text[0].isdigit():
         return None
     day = _next_day_of_month(value, today)
-    return (day, j, set()) if day else None
+    return (day, j, {"day_only"}) if day else None
 
 
 def _weekday(tokens: list[Token], i: int, today: dt.date) -> tuple[dt.date, int, set[str]] | None:

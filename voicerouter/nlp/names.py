@@ -27,25 +27,29 @@ STRONG_CUES = (
     ("patient",),
     ("employee",),
 )
-WEAK_CUES = (("it's",), ("it", "is"), ("i'm",), ("i", "am"), ("for",), ("under",), ("me",))
+WEAK_CUES = (
+    ("it's",), ("it", "is"), ("i'm",), ("i", "am"), ("for",), ("under",), ("me",), ("name",),
+    ("son",), ("daughter",), ("husband",), ("wife",), ("mother",), ("father",), ("mom",), ("dad",),
+    ("grandmother",), ("grandfather",), ("grandma",), ("grandpa",),
+)
 FILLERS = frozenset(
     "alright er erm hello hey hi hmm oh ok okay please right so sorry sure thank thanks uh um well "
     "yeah yep yes you".split()
 )
 STOPWORDS = frozenset(
-    "a about actually afraid after afternoon again ah all also am an and any anyone anyway "
+    "a about actually afraid after afternoon again ah all already also am an and any anyone anyway "
     "appointment appointments april are around as asap ask asking at august baby back be because been "
-    "before birth book booking born broken but by bye call called calling can can't cancel change "
+    "before birth blocking book booking born broken but by bye call called calling can can't cancel change "
     "check child clinic concerning correct could couldn't dad date daughter december definitely desk "
     "did didn't do doctor does doesn't don't done down dr each earlier early email employee er "
     "evening ever every everyone existing father february fine first for friday from full get glad "
-    "going good goodbye got great had half happy has have having he he'd he's hello help her here "
-    "here's hey hi his hmm hold home hoping how husband i i'd i'll i'm i've id if in instead is isn't "
-    "issue issues it it's its january july june just kid know laptop last late later less let's like "
-    "locked looking make many march may maybe me mean meant might mine mom monday more morning mother "
+    "going gone good goodbye got great had half happening happy has have having he he'd he's hello help "
+    "her here here's hey hi his hmm hold home hoping how husband i i'd i'll i'm i've id if in instead "
+    "is isn't issue issues it it's its january july june just kid know laptop last late later less let's "
+    "like locked looking make many march may maybe me mean meant might mine mom monday more morning mother "
     "move much must my myself name need needed never new next no none noon not november now number "
     "nurse o'clock october of off office oh ok okay on one ones only or our out over password past "
-    "patient perhaps phone please pm probably problem problems quarter question quite rather ready "
+    "patient perhaps phone please pm probably problem problems quarter question quite rather read ready "
     "really regarding reschedule right saturday see self september shall she she'd she's should since "
     "slow so some somebody someone son soon sorry speak spell spelled still stuck sunday sure surname "
     "talk tell thank thanks that that's the their then there there's these they they'd they're this "
@@ -53,15 +57,34 @@ STOPWORDS = frozenset(
     "until up urgent us very visit wait want wanted was we we'd we're wednesday week well were what "
     "what's when where which who who's why wife will with won't wondering work working would wrong "
     "yeah yes you you're your".split()
+) | frozenset(  # departments said after a name: "Amara Nwosu, operations"
+    "accounting accounts department engineering finance hr legal marketing operations sales team "
+    "warehouse".split()
 )
 _MAX_NAME_WORDS = 4
+_BETWEEN_WORD_AND_SPELLING = frozenset(
+    "that's thats that is it's its spelled spelt like um uh er with a an as".split()
+)
+
+
+def _cues_by_first_word() -> dict[str, list[tuple[tuple[str, ...], bool]]]:
+    """Each cue under its first word, strong cues first: a position tries only the cues that start there."""
+    index: dict[str, list[tuple[tuple[str, ...], bool]]] = {}
+    for cues, strong in ((STRONG_CUES, True), (WEAK_CUES, False)):
+        for cue in cues:
+            index.setdefault(cue[0], []).append((cue, strong))
+    return index
+
+
+_CUES_BY_FIRST_WORD = _cues_by_first_word()
 
 
 def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
     """Names said after a cue ("my name is ..."), or, with `bare`, the utterance read as an answer to
     "what is your name?". Letters spelled one by one become a word and correct the word before them."""
-    tokens = _merge_spelled(tokenize(text) if isinstance(text, str) else text)
-    cased = any(t.raw != t.raw.lower() for t in tokens)
+    heard = tokenize(text) if isinstance(text, str) else text
+    cased = any(t.raw != t.raw.lower() for t in heard if len(t.raw) > 1)  # spelled letters say nothing
+    tokens = _merge_spelled(heard)
     found: list[Mention] = []
     i = 0
     while i < len(tokens):
@@ -77,15 +100,35 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
             i = span[-1].index + 1
         else:
             i = end_cue
+    if found:  # "this is Ben, sorry, Benjamin Cohen": a name after a correction replaces the one before
+        for _, end in correction_points(tokens):
+            if end > found[0].start:
+                span = _name_span(tokens, _skip_fillers(tokens, end))
+                if len(span) >= 2 and not (cased and not span[0].raw[:1].isupper()):
+                    found.append(_mention(span))
     if bare and not found:
         for start in [0, *(end for _, end in correction_points(tokens))]:
-            while start < len(tokens) and tokens[start].text in FILLERS:
-                start += 1
+            start = _skip_fillers(tokens, start)
             cue = _cue_at(tokens, start)
             span = _name_span(tokens, cue[0] if cue else start)
             if span and not any(m.start == span[0].index for m in found):
                 found.append(_mention(span))
+    if not found and cased:  # "Hi, Daniel Wojcik, I need...", "Daniel, sorry, Daniel Okafor", or an answer
+        # such as "the older one is Grace Liu"
+        points = [_skip_fillers(tokens, end) for _, end in correction_points(tokens)]
+        for start in range(len(tokens)) if bare else [_skip_fillers(tokens, 0), *points]:
+            span = _name_span(tokens, start)
+            if len(span) >= 2 and all(t.raw[:1].isupper() for t in span):
+                found.append(_mention(span))
+                if bare:
+                    break
     return found
+
+
+def _skip_fillers(tokens: list[Token], start: int) -> int:
+    while start < len(tokens) and tokens[start].text in FILLERS:
+        start += 1
+    return start
 
 
 def spoken_name(text: str) -> str | None:
@@ -95,10 +138,11 @@ def spoken_name(text: str) -> str | None:
 
 
 def _cue_at(tokens: list[Token], i: int) -> tuple[int, bool] | None:
-    for cues, strong in ((STRONG_CUES, True), (WEAK_CUES, False)):
-        for cue in cues:
-            if tuple(t.text for t in tokens[i : i + len(cue)]) == cue:
-                return i + len(cue), strong
+    if i >= len(tokens):
+        return None
+    for cue, strong in _CUES_BY_FIRST_WORD.get(tokens[i].text, ()):
+        if tuple(t.text for t in tokens[i : i + len(cue)]) == cue:
+            return i + len(cue), strong
     return None
 
 
@@ -133,9 +177,22 @@ def _merge_spelled(tokens: list[Token]) -> list[Token]:
     cursor = 0
     for letters, start, end in runs:
         merged.extend(tokens[cursor:start])
-        if merged and merged[-1].text[:1] == letters[0] and merged[-1].text not in STOPWORDS:
-            merged.pop()  # "smyth s m y t h": the spelling wins over what the recognizer heard
-        merged.append(Token(text=letters, raw=letters, index=0))
+        spelt = Token(text=letters, raw=letters.capitalize(), index=0)
+        # "smyth s m y t h", "Smith, that's S M Y T H", "Aisha Rahman, A I S H A": the spelling replaces
+        # the word it spells, which wins over what the recognizer heard
+        spells = None
+        for back in range(len(merged) - 1, max(-1, len(merged) - 4), -1):
+            word = merged[back].text
+            name_like = word not in STOPWORDS and word.replace("'", "").replace("-", "").isalpha()
+            if name_like and word[:1] == letters[0]:
+                spells = back
+                break
+            if not (name_like or word in _BETWEEN_WORD_AND_SPELLING):
+                break
+        if spells is None:
+            merged.append(spelt)
+        else:
+            merged[spells] = spelt
         cursor = end
     merged.extend(tokens[cursor:])
     return [Token(text=t.text, raw=t.raw, index=i) for i, t in enumerate(merged)]

@@ -163,7 +163,12 @@ def number_run_at(tokens: list[Token], i: int) -> tuple[str, int] | None:
         word = tokens[end].text
         if is_number_word(word) or (word in ZERO_WORDS and end > i):
             end += 1
-        elif word == "and" and end > i and end + 1 < len(tokens) and is_number_word(tokens[end + 1].text):
+        elif (
+            word == "and"
+            and end + 1 < len(tokens)
+            and is_number_word(tokens[end + 1].text)
+            and any(t.text in SCALES for t in tokens[i:end])  # "five hundred and one", not "4500 and 4501"
+        ):
             end += 1
         else:
             break
@@ -239,6 +244,13 @@ def digit_strings(text: str) -> list[tuple[str, int, int]]:
     return found
 
 
+# Words that follow the pronoun "I": "m c d o n a l d, I need..." ends the spelling before the "I".
+_AFTER_PRONOUN_I = frozenset(
+    "am believe called can can't could did didn't do don't got guess had have just mean meant might must "
+    "need think thought wanted want was will would".split()
+)
+
+
 def spelled_runs(tokens: list[Token]) -> list[tuple[str, int, int]]:
     """Letters said one by one ("s m i t h") as (word, first token, end token); needs two letters or more."""
     runs = []
@@ -247,6 +259,9 @@ def spelled_runs(tokens: list[Token]) -> list[tuple[str, int, int]]:
         end = i
         while end < len(tokens) and len(tokens[end].text) == 1 and tokens[end].text.isalpha():
             end += 1
+        if end - i > 2 and tokens[end - 1].text == "i" and end < len(tokens):
+            if tokens[end].text in _AFTER_PRONOUN_I:
+                end -= 1
         letters = "".join(t.text for t in tokens[i:end])
         if end - i >= 2 and not (end - i == 2 and letters in {"ia", "ai"}):
             runs.append((letters, i, end))

@@ -6,6 +6,7 @@ the request offers; it never invents a record, never reads the clock and never t
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import math
@@ -15,7 +16,15 @@ from collections.abc import AsyncGenerator
 from pydantic import BaseModel, ConfigDict
 
 from voicerouter.agent import AgentSpec
-from voicerouter.providers.base import ChatRequest, StreamChunk, TextDelta, ToolCall, ToolCallChunk, Usage
+from voicerouter.providers.base import (
+    ChatRequest,
+    StreamChunk,
+    TextDelta,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    Usage,
+)
 from voicerouter.providers.offline_dialogue import Dialogue
 from voicerouter.providers.offline_hints import OfflineHints, parse_hints
 
@@ -51,7 +60,7 @@ class OfflineAgentModel:
             allowed = _allowed_args(request, action.tool)
             args = {k: v for k, v in action.args.items() if allowed is None or k in allowed}
             calls = (ToolCall(id=_next_call_id(request), name=action.tool, args=args),)
-        text = action.text if action.kind != "call" else ""
+        text = _not_said_yet(request.system, action.text) if action.kind != "call" else ""
         return Completion(text=text, tool_calls=calls, usage=estimate_usage(request, text, calls))
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
@@ -71,12 +80,46 @@ def estimate_usage(request: ChatRequest, text: str, calls: tuple[ToolCall, ...])
     for message in request.messages:
         prompt.append(message.content)
         prompt.extend(json.dumps(c.args, sort_keys=True) + c.name for c in message.tool_calls)
-    prompt.extend(json.dumps(spec.model_dump(), sort_keys=True) for spec in request.tools)
     output = text + "".join(c.name + json.dumps(c.args, sort_keys=True) for c in calls)
     return Usage(
-        input_tokens=math.ceil(sum(len(p) for p in prompt) / CHARS_PER_TOKEN),
+        input_tokens=math.ceil((sum(len(p) for p in prompt) + _spec_chars(request.tools)) / CHARS_PER_TOKEN),
         output_tokens=max(1, math.ceil(len(output) / CHARS_PER_TOKEN)),
     )
+
+
+# id(spec) -> (the spec, kept alive so that its id stays its own; its size as JSON)
+_SPEC_CHARS: dict[int, tuple[ToolSpec, int]] = {}
+
+
+def _spec_chars(specs: tuple[ToolSpec, ...]) -> int:
+    """Characters of the tool specs as JSON; a call sends the same frozen specs with every request."""
+    total = 0
+    for spec in specs:
+        hit = _SPEC_CHARS.get(id(spec))
+        if hit is None or hit[0] is not spec:
+            if len(_SPEC_CHARS) >= 1024:
+                _SPEC_CHARS.clear()
+            hit = _SPEC_CHARS[id(spec)] = (spec, len(json.dumps(spec.model_dump(), sort_keys=True)))
+        total += hit[1]
+    return total
+
+
+_CUT_OFF = re.compile(  # the engine's note, the heard text as a Python repr: 'it\'s' or "it's"
+    r"You were cut off mid-answer after saying: (?P<said>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+)
+
+
+def _not_said_yet(system: str, text: str) -> str:
+    """After a stream died mid-answer, the engine asks the next model to go on from what the caller
+    already heard; the answer here is whole, so drop the part already spoken."""
+    match = _CUT_OFF.search(system)
+    if match is None:
+        return text
+    try:
+        said = str(ast.literal_eval(match.group("said"))).strip()
+    except (ValueError, SyntaxError):
+        return text
+    return text[len(said) :].lstrip() if said and text.startswith(said) else text
 
 
 def _next_call_id(request: ChatRequest) -> str:

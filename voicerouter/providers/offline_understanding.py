@@ -9,11 +9,12 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from voicerouter.nlp import (
     Mention,
     Token,
+    correction_points,
     digit_strings,
     drop_corrected,
     find_dates,
@@ -22,6 +23,7 @@ from voicerouter.nlp import (
     tokenize,
 )
 from voicerouter.nlp.times import TIME_CUES
+from voicerouter.nlp.words import spelled_runs
 from voicerouter.providers.offline_hints import OfflineHints, SlotHint
 
 _FILLERS = {"uh", "um", "er", "erm", "oh", "ah", "well", "so", "hmm", "okay", "ok", "alright"}
@@ -114,6 +116,17 @@ _ACTS: dict[str, tuple[str, ...]] = {
 }
 _LEADING_ACTS = {"yes", "no", "greeting"}  # only when the utterance starts with them
 _NEGATORS = {"not", "don't", "didn't", "never", "no"}
+# Hesitations and hedges a caller drops inside a phrase: "where exactly are you", "when is um my appointment".
+_INSIDE_A_PHRASE = {
+    "um", "uh", "er", "erm", "uhm", "ah", "exactly", "actually", "just", "really", "even", "already", "still",
+}
+# A caller asking for someone else: "does he have an appointment" says "do i have an appointment".
+_FOR_SOMEONE = {
+    "my": ("his", "her", "their", "our"),
+    "i": ("he", "she", "they", "we"),
+    "do": ("does",),
+    "am": ("is", "are"),
+}
 
 
 @dataclass(frozen=True)
@@ -132,28 +145,58 @@ def phrase_matches(
 ) -> list[tuple[str, int, int]]:
     """(label, start, end) for each phrase said, longest phrases first, each word used once; sorted."""
     words = [t.text.replace("-", "") for t in tokens]  # "wi-fi" and "e-mail" match "wifi", "email"
-    candidates = []
-    for label, options in phrases.items():
-        for phrase in options:
-            prefix = phrase.endswith("*")
-            pattern = _pattern(phrase.rstrip("*"))
-            if pattern:
-                candidates.append((len(pattern), label, pattern, prefix))
-    candidates.sort(key=lambda c: -c[0])
+    starts: dict[str, list[int]] = {}  # where each word is said: a phrase is tried only where it starts
+    for i, word in enumerate(words):
+        starts.setdefault(word, []).append(i)
     used = [False] * len(words)
     found = []
-    for size, label, pattern, prefix in candidates:
-        for i in range(len(words) - size + 1):
-            if any(used[i : i + size]):
-                continue
-            head, last = words[i : i + size - 1], words[i + size - 1]
-            if head != pattern[:-1] or not (last == pattern[-1] or (prefix and last.startswith(pattern[-1]))):
+    for label, pattern, prefix in _candidates(tuple((label, tuple(opts)) for label, opts in phrases.items())):
+        first = pattern[0]
+        if prefix and len(pattern) == 1:
+            at: Sequence[int] = [i for i, word in enumerate(words) if word.startswith(first)]
+        elif first in _FOR_SOMEONE:
+            at = sorted(i for word in (first, *_FOR_SOMEONE[first]) for i in starts.get(word, ()))
+        else:
+            at = starts.get(first, ())
+        for i in at:
+            end = _match_at(words, i, pattern, prefix)
+            if end is None or any(used[i:end]):
                 continue
             if skip_negated and i > 0 and words[i - 1] in _NEGATORS and pattern[0] not in _NEGATORS:
                 continue
-            used[i : i + size] = [True] * size
-            found.append((label, i, i + size))
+            used[i:end] = [True] * (end - i)
+            found.append((label, i, end))
     return sorted(found, key=lambda f: f[1])
+
+
+def _match_at(words: list[str], i: int, pattern: list[str], prefix: bool) -> int | None:
+    """End of `pattern` said from word `i`, hesitations inside it allowed; None if it is not said there."""
+    k = i
+    for n, wanted in enumerate(pattern):
+        while n and k < len(words) and words[k] in _INSIDE_A_PHRASE and words[k] != wanted:
+            k += 1
+        if k >= len(words):
+            return None
+        word = words[k]
+        last = n == len(pattern) - 1
+        said = word == wanted or (last and prefix and word.startswith(wanted))
+        if not (said or word in _FOR_SOMEONE.get(wanted, ())):
+            return None
+        k += 1
+    return k
+
+
+@lru_cache(maxsize=512)
+def _candidates(phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, list[str], bool], ...]:
+    """(label, words, prefix) of every phrase, longest first (ties keep their order): built once per set."""
+    candidates = []
+    for label, options in phrases:
+        for phrase in options:
+            pattern = _pattern(phrase.rstrip("*"))
+            if pattern:
+                candidates.append((label, pattern, phrase.endswith("*")))
+    candidates.sort(key=lambda c: -len(c[1]))
+    return tuple(candidates)
 
 
 @cache
@@ -173,18 +216,30 @@ def hear(text: str, hints: OfflineHints) -> Heard:
             acts.add(label)
     heard = Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=None)
     scores: dict[str, float] = {}
+    first_said: dict[str, int] = {}
     for intent in hints.intents:  # each request matches on its own, so no request hides another's words
-        said = len(phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True))
+        said = phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
         if said:
-            scores[intent.name] = said + 0.5 * len(_evidence(heard, intent.slots, hints))
-    order = [intent.name for intent in hints.intents]  # ties go to the earlier, more specific request
-    best = max(order, key=lambda name: (scores.get(name, 0), -order.index(name))) if scores else None
+            scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.slots, hints))
+            first_said[intent.name] = said[0][1]
+    # ties go to the request that leads into the other ("what's the earliest" before "book"), then to the
+    # one said first ("what are your hours, in case we come in"), then to the earlier request of the hints
+    order = [intent.name for intent in hints.intents]
+    leads = {i.name: i.follow_up for i in hints.intents if i.follow_up is not None}
+    rank = {
+        name: (score, scores.get(leads.get(name, "")) == score, -first_said[name], -order.index(name))
+        for name, score in scores.items()
+    }
+    best = max(rank, key=lambda name: rank[name]) if rank else None
     guess = None
     if best is None:
         given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}
         ranked = sorted(given.values(), reverse=True)
-        if ranked and ranked[0] >= 2 and (len(ranked) == 1 or ranked[0] > ranked[1]):
-            guess = next(name for name in order if given[name] == ranked[0])
+        top = [name for name in order if ranked and given[name] == ranked[0]]
+        # a tie between a request and the one it leads into ("is Dr. Patel free tomorrow") is no tie
+        leading = [name for name in top if leads.get(name) in top]
+        if ranked and ranked[0] >= 2 and (len(top) == 1 or (len(top) == 2 and leading)):
+            guess = leading[0] if len(top) == 2 else top[0]
     return Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=best, guess=guess)
 
 
@@ -204,16 +259,19 @@ def extract_slots(
     specs = {name: hints.slots[name] for name in wanted}
     asked = [name for name in expects if name in specs]
     out: dict[str, str] = {}
-    dates = drop_corrected(find_dates(tokens, today), tokens)
+    dates = list(_dates_said(heard.tokens, today))
     birth = [m for m in dates if "birth" in m.flags or ("year" in m.flags and m.value < _year_ago(today))]
     plain = [m for m in dates if m not in birth]
     time_asked = any(specs[n].kind == "time" for n in asked)
     wants_time = any(spec.kind == "time" for spec in specs.values())
     times = [
         m
-        for m in find_times(tokens, bare_ok=time_asked or wants_time, pm_below_hour=hints.pm_below_hour)
+        for m in _times_said(heard.tokens, time_asked or wants_time, hints.pm_below_hour)
         if not _overlaps(m, dates)
-        and (time_asked or _stands_alone(m, tokens) or _cued_time(m, tokens, hints))
+        and (
+            time_asked or _stands_alone(m, tokens) or _cued_time(m, tokens, hints) or _beside_a_date(m, dates)
+        )
+        and not (m.start > 0 and tokens[m.start - 1].text in _TIME_BOUNDS)
     ]
     times = drop_corrected(times, tokens)
     for name, spec in specs.items():
@@ -227,6 +285,7 @@ def extract_slots(
             [n for n, s in specs.items() if s.kind == "date"],
             specs,
             asked,
+            tokens,
         )
     )
     out.update(_distribute(times, [n for n, s in specs.items() if s.kind == "time"], specs, asked))
@@ -235,6 +294,19 @@ def extract_slots(
         if value is not None:
             out[name] = value
     return out
+
+
+@lru_cache(maxsize=1024)
+def _dates_said(tokens: tuple[Token, ...], today: dt.date) -> tuple[Mention, ...]:
+    """The dates an utterance stands by; cached, since every request's evidence reads the same words."""
+    words = list(tokens)
+    return tuple(drop_corrected(find_dates(words, today), words))
+
+
+@lru_cache(maxsize=1024)
+def _times_said(tokens: tuple[Token, ...], bare_ok: bool, pm_below_hour: int) -> tuple[Mention, ...]:
+    """Every clock time in an utterance (before filtering); cached like `_dates_said`."""
+    return tuple(find_times(list(tokens), bare_ok=bare_ok, pm_below_hour=pm_below_hour))
 
 
 def _simple_slot(
@@ -248,18 +320,56 @@ def _simple_slot(
         ]
         return names[-1].value if names else None
     if spec.kind in {"digits", "id"}:
-        return _number(heard.text, tokens, spec, dates)
+        return _number(heard.text, tokens, spec, dates, bare=bare)
     if spec.kind == "choice":
         options = {value: [value.replace("_", " "), *phrases] for value, phrases in spec.choices.items()}
-        said = phrase_matches(tokens, options, skip_negated=True)
-        return said[-1][0] if said else None
+        return _choice(phrase_matches(tokens, options, skip_negated=True), tokens)
     if spec.kind == "text":
         return _text(heard, spec, bare=bare)
     return None
 
 
+def _choice(said: list[tuple[str, int, int]], tokens: list[Token]) -> str | None:
+    """The option the caller means: the one said most ("hours on saturday"), the first of a tie ("parking
+    close to the door"); an option taken back ("email, no sorry, the vpn") does not count."""
+    for _, end in correction_points(tokens):
+        if any(start >= end for _, start, _ in said):
+            said = [m for m in said if m[1] >= end]
+    counts: dict[str, int] = {}
+    for label, _, _ in said:
+        counts[label] = counts.get(label, 0) + 1
+    return max(counts, key=lambda label: counts[label]) if counts else None  # ties: the first said
+
+
+def lone_surname(heard: Heard) -> str | None:
+    """The one name word of an answer such as "Clarke with an E at the end, C L A R K E"."""
+    tokens = list(heard.tokens)
+    names = drop_corrected(find_names(tokens, bare=True), tokens)
+    if len(names) != 1 or len(names[0].value.split()) != 1:
+        return None
+    spelled = bool(spelled_runs(tokens))
+    capitalized = any(t.raw[:1].isupper() for t in tokens[names[0].start : names[0].end])
+    return names[0].value if spelled or capitalized else None  # "oh shoot, sorry" is no surname
+
+
+_BOOKED_ONE = {"appointment", "one", "visit", "from", "booked", "scheduled", "checkup", "physical"}
+_BETWEEN_BOOKED_ONE_AND_VALUE = {"on", "for", "the", "at", "of", "is", "that's", "which", "was", "set"}
+
+
+def _names_the_booked_one(mention: Mention, tokens: Sequence[Token]) -> bool:
+    """ "my appointment on the thirtieth", "the one on friday": the value says which visit, not where to."""
+    k = mention.start - 1
+    while k >= 0 and mention.start - k <= 4 and tokens[k].text in _BETWEEN_BOOKED_ONE_AND_VALUE:
+        k -= 1
+    return k >= 0 and tokens[k].text in _BOOKED_ONE
+
+
 def _distribute(
-    mentions: list[Mention], slots: list[str], specs: dict[str, SlotHint], asked: list[str]
+    mentions: list[Mention],
+    slots: list[str],
+    specs: dict[str, SlotHint],
+    asked: list[str],
+    tokens: Sequence[Token] = (),
 ) -> dict[str, str]:
     """Share the values of one kind between the slots of that kind: the asked slot takes the last;
     otherwise a `pick = "earlier"` slot takes the first of two and the other slot the last."""
@@ -271,6 +381,12 @@ def _distribute(
     earlier = [n for n in slots if specs[n].pick == "earlier"]
     later = [n for n in slots if specs[n].pick == "last"]
     out = {}
+    booked = next((m for m in mentions if _names_the_booked_one(m, tokens)), None) if tokens else None
+    if earlier and booked is not None:  # "the one on the fifteenth ... if she's seen tomorrow"
+        others = [m for m in mentions if m is not booked]
+        if later and others:
+            out[later[0]] = others[-1].value
+        return {earlier[0]: booked.value, **out}
     if earlier and later:
         if len(mentions) >= 2:
             out[earlier[0]] = mentions[0].value
@@ -280,20 +396,32 @@ def _distribute(
     return out
 
 
-def _number(text: str, tokens: list[Token], spec: SlotHint, dates: list[Mention]) -> str | None:
+def _number(
+    text: str, tokens: list[Token], spec: SlotHint, dates: list[Mention], *, bare: bool = True
+) -> str | None:
     length = spec.length or 0
     if spec.prefix:
         compact = re.findall(rf"\b{re.escape(spec.prefix)}\s?-?(\d{{{length}}})\b", text, flags=re.IGNORECASE)
         if compact:
             return spec.prefix.upper() + compact[-1]
+    # unasked, an id's digits need its letter or "id" before them: "four six one one" is a ticket, not E4611;
+    # and digits after a letter are that letter's id ("E one oh four two"), never a plain number
+    cues = {spec.prefix.lower(), "id"} if spec.prefix and not bare else None
     found = [
         digits
         for digits, start, end in digit_strings(text)
-        if len(digits) == length and not any(m.start < end and start < m.end for m in dates)
+        if len(digits) == length
+        and not any(m.start < end and start < m.end for m in dates)
+        and (cues is None or any(t.text in cues for t in tokens[max(0, start - 2) : start]))
+        and (spec.prefix or start == 0 or not _is_letter(tokens[start - 1]))
     ]
     if not found:
         return None
     return spec.prefix.upper() + found[-1] if spec.prefix else found[-1]
+
+
+def _is_letter(token: Token) -> bool:
+    return len(token.text) == 1 and token.text.isalpha() and token.text not in {"a", "i"}
 
 
 def _text(heard: Heard, spec: SlotHint, *, bare: bool) -> str | None:
@@ -316,7 +444,8 @@ def _text(heard: Heard, spec: SlotHint, *, bare: bool) -> str | None:
 
 _AROUND_A_BARE_TIME = set(
     "at um uh please how about what maybe say ok okay let's make it that then the yes yeah actually instead"
-    " would be fine works is good sorry no can i do come in".split()
+    " would be fine works is good sorry no can i do come in could get take i'll i'd like have me one perfect"
+    " great".split()
 )
 
 
@@ -326,10 +455,22 @@ def _stands_alone(mention: Mention, tokens: list[Token]) -> bool:
     return all(t.text in _AROUND_A_BARE_TIME for t in rest)
 
 
+_TIME_BOUNDS = {"before", "after", "until", "till", "by"}  # "before ten" limits the time; it is not one
+_TIME_CUES_FOR_A_SLOT = TIME_CUES | {"like"}  # "can we move it, like three": only where a time is wanted
+
+
+def _beside_a_date(mention: Mention, dates: Sequence[Mention]) -> bool:
+    """ "eight thirty on thursday": hours and minutes right next to a date are its time ("the one on the
+    ninth" is not)."""
+    if mention.end - mention.start < 2:
+        return False
+    return any(0 <= d.start - mention.end <= 1 or 0 <= mention.start - d.end <= 1 for d in dates)
+
+
 def _cued_time(mention: Mention, tokens: list[Token], hints: OfflineHints) -> bool:
     """A mention that also parses without `bare_ok` (it has am/pm, o'clock, "at"...)."""
     strict = find_times(tokens[mention.start : mention.end], pm_below_hour=hints.pm_below_hour)
-    before = mention.start > 0 and tokens[mention.start - 1].text in TIME_CUES
+    before = mention.start > 0 and tokens[mention.start - 1].text in _TIME_CUES_FOR_A_SLOT
     return bool(strict) or before
 
 

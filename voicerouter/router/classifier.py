@@ -10,6 +10,7 @@ import json
 import math
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,19 @@ from voicerouter.router.features import (
     DENSE_NAMES,
     DIMENSION,
     FEATURE_VERSION,
+    Features,
     TurnContext,
     extract_features,
 )
 
 DEFAULT_WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "triage_model.npz"
 TOP_FEATURES = 5
+
+
+@lru_cache(maxsize=4096)
+def _features(text: str, context: TurnContext | None) -> Features:
+    """`extract_features` memoised: pure, and replays route the same turns in the same contexts again."""
+    return extract_features(text, context)
 
 
 class ClassifierError(Exception):
@@ -113,7 +121,7 @@ class TriageClassifier:
 
     def predict(self, text: str, context: TurnContext | None = None, *, explain: bool = False) -> Prediction:
         """The tier for one caller turn; `explain=True` also names the features behind it."""
-        features = extract_features(text, context)
+        features = _features(text, context)
         index = np.fromiter(features.indices, dtype=np.intp, count=len(features.indices))
         values = np.fromiter(features.values, dtype=np.float64, count=len(features.values))
         rows = self._weights[index]
