@@ -265,7 +265,7 @@ async def test_broken_tool_input_comes_through_raw_for_tool_validation_to_report
 
     chunks = await collect(provider, ask())
 
-    assert chunks[0] == ToolCallChunk(
+    assert chunks[1] == ToolCallChunk(
         call=ToolCall(id="toolu_bad", name="check_ticket", args={"_raw": '{"ticket_id": INC-9}'})
     )
 
@@ -277,7 +277,7 @@ async def test_tool_call_without_arguments_has_empty_args(
 
     chunks = await collect(provider, ask())
 
-    assert chunks[0] == ToolCallChunk(call=ToolCall(id="toolu_0", name="check_ticket", args={}))
+    assert chunks[1] == ToolCallChunk(call=ToolCall(id="toolu_0", name="check_ticket", args={}))
 
 
 # -- errors --------------------------------------------------------------------------------------------------

@@ -268,3 +268,18 @@ def test_a_fallback_continuing_a_cut_off_answer_keeps_words_apart() -> None:
     engine.receive(io.ModelDone(gen_id=retry.gen_id, usage=Usage()))
     final = next(e for e in drain(engine)[1] if isinstance(e, ev.AgentText) and e.final)
     assert final.text == "Ticket 4591 is about your monitor, and it is open."
+
+
+def test_a_tool_call_still_being_written_is_not_mistaken_for_a_stall() -> None:
+    engine, clock = make_engine()
+    engine.receive(io.Transcript(text="status of ticket 4591"))
+    gen = start_generation(drain(engine)[0])
+    clock.advance(300)
+    engine.receive(io.ModelProgress(gen_id=gen.gen_id))  # the call started streaming
+    clock.advance(1400)  # past the first-token budget, but well within the idle budget since progress
+    engine.check_timers()
+    assert not [e for e in drain(engine)[1] if isinstance(e, ev.ProviderFailed)]
+    call = ToolCall(id="t1", name="get_ticket", args={"ticket_id": "4591"})
+    engine.receive(io.ModelToolCall(gen_id=gen.gen_id, call=call))
+    engine.receive(io.ModelDone(gen_id=gen.gen_id, usage=Usage()))
+    assert any(isinstance(a, io.RunTool) for a in drain(engine)[0])

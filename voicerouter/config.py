@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from voicerouter.audio.settings import AudioConfig
-from voicerouter.events import TIERS
+from voicerouter.events import TIERS, Tier
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "default.toml"
 
@@ -97,13 +97,18 @@ class RoutingPolicy(BaseModel):
     speech: list[str]
     escalate_below_confidence: float = Field(default=0.55, ge=0, le=1)
     escalation: Literal["premium", "ask_small_model"] = "premium"
-    first_token_budget_ms: int = Field(default=1500, gt=0)
+    first_token_budget_ms: int = Field(default=1500, gt=0, description="every tier, unless set by tier below")
+    first_token_budget_ms_by_tier: dict[Tier, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
     tool_budget_ms: int = Field(default=3000, gt=0, description="ceiling on any one tool wait")
     turn_budget_ms: int = Field(default=20000, gt=0, description="ceiling on a whole turn")
     turn_cost_budget_usd: float = Field(default=0.05, gt=0)
     call_cost_cap_usd: float = Field(default=0.50, gt=0)
     cost_cap_downshift_at: float = Field(default=0.8, gt=0, le=1, description="fraction of the cap")
     max_steps_per_turn: int = Field(default=6, ge=1, description="model calls (tool rounds) in one turn")
+
+    def first_token_budget(self, tier: str) -> int:
+        """How long a model of this tier may take to start answering before the chain moves on."""
+        return self.first_token_budget_ms_by_tier.get(tier, self.first_token_budget_ms)  # type: ignore[call-overload]
 
     def chain(self, tier: str) -> list[str]:
         chain: list[str] = getattr(self, tier)

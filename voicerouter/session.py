@@ -15,7 +15,7 @@ from typing import Any
 
 from voicerouter import events as ev
 from voicerouter.engine import CallEngine, io
-from voicerouter.providers.base import ProviderError, TextDelta, ToolCallChunk, Usage
+from voicerouter.providers.base import ProviderError, TextDelta, ToolCallChunk, ToolCallStarted, Usage
 from voicerouter.providers.factory import ProviderPool
 from voicerouter.toolkit import ToolRegistry
 
@@ -151,6 +151,8 @@ class CallSession:
                         self.feed(io.ModelDelta(gen_id=gen_id, text=chunk.text))
                     elif isinstance(chunk, ToolCallChunk):
                         self.feed(io.ModelToolCall(gen_id=gen_id, call=chunk.call))
+                    elif isinstance(chunk, ToolCallStarted):
+                        self.feed(io.ModelProgress(gen_id=gen_id))
                     else:
                         usage = chunk
             self.feed(io.ModelDone(gen_id=gen_id, usage=usage))

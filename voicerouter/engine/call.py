@@ -123,7 +123,7 @@ class CallEngine:
         if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING or self.ended:
             return
         now = self.clock.now_ms()
-        budget = self.config.routing.first_token_budget_ms
+        budget = self._first_token_budget(turn)
         if now >= turn.deadline_ms:
             self._give_up(turn, f"turn exceeded {self.config.routing.turn_budget_ms} ms")
             return
@@ -209,7 +209,7 @@ class CallEngine:
             turn.first_token_deadline_ms = None
             if turn.purpose == "answer":
                 turn.state = transition(turn.state, Trigger.OUTPUT)
-        turn.idle_deadline_ms = self.clock.now_ms() + self.config.routing.first_token_budget_ms
+        turn.idle_deadline_ms = self.clock.now_ms() + self._first_token_budget(turn)
 
     def _on_model_delta(self, item: io.ModelDelta) -> None:
         turn = self._current(item.gen_id)
@@ -231,6 +231,11 @@ class CallEngine:
                 text = " " + text
         turn.unspoken += text
         self._speak(turn, turn.take_sentences())
+
+    def _on_model_progress(self, item: io.ModelProgress) -> None:
+        turn = self._current(item.gen_id)
+        if turn is not None:
+            self._first_output(turn)
 
     def _on_model_tool_call(self, item: io.ModelToolCall) -> None:
         turn = self._current(item.gen_id)
@@ -385,7 +390,7 @@ class CallEngine:
         turn.gen_has_output = False
         turn.step_text = ""
         turn.step_tool_calls = []
-        turn.first_token_deadline_ms = now + self.config.routing.first_token_budget_ms
+        turn.first_token_deadline_ms = now + self._first_token_budget(turn)
         turn.idle_deadline_ms = None
         self.router.health.acquire(model, now)
         tier = turn.decision.tier if turn.decision else "triage"
@@ -579,6 +584,10 @@ class CallEngine:
         )
         self._account(turn, turn.model, usage)
 
+    def _first_token_budget(self, turn: Turn) -> int:
+        tier = turn.decision.tier if turn.decision is not None and turn.purpose == "answer" else "triage"
+        return self.config.routing.first_token_budget(tier)
+
     def _turn_context(self) -> TurnContext:
         last = self.history.last_assistant_text().rstrip()
         return TurnContext(
@@ -613,6 +622,7 @@ CallEngine._handlers = {
     io.PlaybackFinished: CallEngine._on_playback_finished,  # type: ignore[dict-item]
     io.HangUp: CallEngine._on_hangup,  # type: ignore[dict-item]
     io.ModelDelta: CallEngine._on_model_delta,  # type: ignore[dict-item]
+    io.ModelProgress: CallEngine._on_model_progress,  # type: ignore[dict-item]
     io.ModelToolCall: CallEngine._on_model_tool_call,  # type: ignore[dict-item]
     io.ModelDone: CallEngine._on_model_done,  # type: ignore[dict-item]
     io.ModelFailed: CallEngine._on_model_failed,  # type: ignore[dict-item]

@@ -64,6 +64,13 @@ class ModelDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelProgress:
+    """The model has started answering with something not yet deliverable (a tool call being written)."""
+
+    gen_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModelToolCall:
     gen_id: int
     call: ToolCall
@@ -95,6 +102,7 @@ Input = (
     | PlaybackFinished
     | HangUp
     | ModelDelta
+    | ModelProgress
     | ModelToolCall
     | ModelDone
     | ModelFailed

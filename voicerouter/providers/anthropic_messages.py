@@ -31,6 +31,7 @@ from voicerouter.providers.base import (
     TextDelta,
     ToolCall,
     ToolCallChunk,
+    ToolCallStarted,
     ToolSpec,
     Usage,
 )
@@ -145,6 +146,7 @@ class EventDecoder:
                 return [TextDelta(text=block.text)]
             if block.type == "tool_use":
                 self._tool_uses[event.index] = _PendingToolUse(tool_use_id=block.id, name=block.name)
+                return [ToolCallStarted(name=block.name)]
         elif event.type == "content_block_delta":
             delta = event.delta
             if delta.type == "text_delta" and delta.text:

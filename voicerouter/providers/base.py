@@ -61,6 +61,15 @@ class ToolCallChunk(BaseModel):
     call: ToolCall
 
 
+class ToolCallStarted(BaseModel):
+    """A tool call began streaming: the model is answering, though the call is not complete yet.
+
+    Lets the engine tell a model that is slowly writing a long tool call from one that has stalled."""
+
+    kind: Literal["tool_call_started"] = "tool_call_started"
+    name: str = ""
+
+
 class Usage(BaseModel):
     """Token counts of one request. `input_tokens` counts every prompt token; `cached_input_tokens` is
     the part of them served from the provider's prompt cache (priced lower)."""
@@ -71,7 +80,7 @@ class Usage(BaseModel):
     cached_input_tokens: int = 0
 
 
-StreamChunk = TextDelta | ToolCallChunk | Usage
+StreamChunk = TextDelta | ToolCallStarted | ToolCallChunk | Usage
 
 ErrorKind = Literal["rate_limited", "server_error", "timeout", "bad_request", "auth", "connection", "stalled"]
 

@@ -29,6 +29,7 @@ from voicerouter.providers.base import (
     TextDelta,
     ToolCall,
     ToolCallChunk,
+    ToolCallStarted,
     ToolSpec,
     Usage,
 )
@@ -122,6 +123,9 @@ class ChunkDecoder:
             if delta.refusal:
                 out.append(TextDelta(text=delta.refusal))
             for fragment in delta.tool_calls or ():
+                if fragment.index not in self._calls:
+                    name = fragment.function.name if fragment.function is not None else None
+                    out.append(ToolCallStarted(name=name or ""))
                 self._absorb(fragment)
             if choice.finish_reason is not None:
                 self.finished = True
