@@ -173,7 +173,7 @@ class ModelSimulator:
             timeline.steps.append((t, io.ModelDelta(gen_id=gen_id, text=piece)))
             t += ms_per_token / WORDS_PER_TOKEN
         for call in calls:
-            # the call starts streaming at once (as adapters report), and is complete once its args are written
+            # the call starts streaming at once (adapters report it), complete once its args are written
             timeline.steps.append((t, io.ModelProgress(gen_id=gen_id)))
             args_tokens = len(json.dumps(call.args)) / 4
             t += ms_per_token * (8 + args_tokens)
