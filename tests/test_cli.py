@@ -85,3 +85,11 @@ def test_bad_config_names_the_file_the_key_and_the_problem(tmp_path: Path) -> No
 def test_unknown_agent_is_a_clear_error() -> None:
     result = _voicerouter("route", "hello", "--agent", "dentist")
     assert result.returncode == 2 and "unknown agent 'dentist' (known: clinic, helpdesk)" in result.stderr
+
+
+def test_agent_names_cannot_reach_outside_the_agents_folder() -> None:
+    from voicerouter.agent import AgentError, load_agent
+
+    for name in ("../voicerouter/default", "clinic/../../x", "", "a" * 100):
+        with pytest.raises(AgentError, match="bad agent name"):
+            load_agent(name)

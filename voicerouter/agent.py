@@ -6,6 +6,7 @@ Loading validates everything up front and names the file and key that is wrong; 
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from voicerouter.toolkit import Tool, ToolRegistry
 
 AGENTS_DIR = Path(__file__).resolve().parent.parent / "agents"
+AGENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # names come from callers (URLs, SIP users): never a path
 
 
 class AgentError(Exception):
@@ -49,6 +51,8 @@ def available_agents(directory: Path = AGENTS_DIR) -> list[str]:
 
 
 def load_agent(name: str, directory: Path = AGENTS_DIR) -> AgentSpec:
+    if not AGENT_NAME.fullmatch(name):
+        raise AgentError(f"bad agent name {name[:40]!r}: use letters, digits, '-' and '_' only")
     path = directory / f"{name}.toml"
     if not path.is_file():
         known = ", ".join(available_agents(directory)) or "none"
