@@ -30,9 +30,13 @@ SCENARIO_FILES = sorted([*SCENARIOS.glob("*.yaml"), *SCENARIOS.glob("*.toml")])
 # labelled in its canonical form.
 FREE_TEXT_ARGS = {"summary", "reason", "resolution"}
 
-MIN_CALLS = 64
-MIN_LABELLED_TURNS = 330
-MIN_REFUSAL_TURNS = 25
+MIN_CALLS = 100
+MIN_LABELLED_TURNS = 490
+MIN_REFUSAL_TURNS = 40
+# reasoning turns whose right handling is checkable: without them a small model on the reasoning tier
+# costs nothing in accuracy, and the gate cannot weigh routing
+MIN_REASONING_TOOL_TURNS = 45
+MIN_REASONING_REFUSAL_TURNS = 16
 MIN_BARGE_IN_CALLS = 8
 MIN_LONG_CALLS = 4
 LONG_CALL_TURNS = 20
@@ -113,6 +117,12 @@ def test_the_corpus_has_enough_labelled_turns_of_every_tier() -> None:
 def test_the_corpus_has_enough_turns_about_missing_records() -> None:
     refusals = [lb for script in _scripts() for lb in _labels(script) if lb.refusal]
     assert len(refusals) >= MIN_REFUSAL_TURNS
+
+
+def test_the_corpus_has_enough_reasoning_turns_with_a_checkable_answer() -> None:
+    reasoning = [lb for script in _scripts() for lb in _labels(script) if lb.tier == "reasoning"]
+    assert sum(1 for lb in reasoning if lb.tool is not None) >= MIN_REASONING_TOOL_TURNS
+    assert sum(1 for lb in reasoning if lb.refusal) >= MIN_REASONING_REFUSAL_TURNS
 
 
 def test_the_corpus_has_enough_calls_with_a_barge_in() -> None:

@@ -24,6 +24,10 @@ MARKERS = (
     ("instead",),
 )
 NEGATIONS = ("not",)
+# "has no sound", "there's no signal": after these words "no" is a determiner, not a correction
+_BEFORE_A_DETERMINER_NO = frozenset(
+    "has have had with there's is are was were get gets getting got shows says hear hearing".split()
+)
 
 
 def _markers_by_first_word() -> dict[str, list[tuple[str, ...]]]:
@@ -45,6 +49,8 @@ def correction_points(tokens: list[Token]) -> list[tuple[int, int]]:
     while i < len(words):
         for marker in _MARKERS_BY_FIRST_WORD.get(words[i], ()):
             if tuple(words[i : i + len(marker)]) == marker:
+                if marker == ("no",) and i > 0 and words[i - 1] in _BEFORE_A_DETERMINER_NO:
+                    continue
                 points.append((i, i + len(marker)))
                 i += len(marker)
                 break

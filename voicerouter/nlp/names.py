@@ -147,6 +147,8 @@ def _cue_at(tokens: list[Token], i: int) -> tuple[int, bool] | None:
 
 
 def _name_span(tokens: list[Token], start: int) -> list[Token]:
+    """The name words from `start`. In written (cased) text a capitalized name ends at the first word in
+    lower case: "I'm Wei Zhang, data engineering" names Wei Zhang, not "Wei Zhang Data"."""
     span: list[Token] = []
     k = start
     while k < len(tokens) and len(span) < _MAX_NAME_WORDS:
@@ -156,11 +158,16 @@ def _name_span(tokens: list[Token], start: int) -> list[Token]:
             or is_number_word(word)
             or not word.replace("'", "").replace("-", "").isalpha()
             or len(word) < 2
+            or (span and _capitalized(span[0]) and not _capitalized(tokens[k]))
         ):
             break
         span.append(tokens[k])
         k += 1
     return span
+
+
+def _capitalized(token: Token) -> bool:
+    return token.raw[:1].isupper()
 
 
 def _mention(span: list[Token]) -> Mention:

@@ -164,7 +164,8 @@ class Dialogue:
     def _described_before(
         self, target: IntentHint, given: dict[str, str], earlier: list[Heard]
     ) -> dict[str, str]:
-        """ "Can you log a ticket for that then?": the problem is the one the caller described just before."""
+        """ "Can you log a ticket for that then?": the problem is the one the caller described just before,
+        and so is what kind of problem it is (the ERP described before makes a software ticket)."""
         found: dict[str, str] = {}
         for name in target.slots:
             if name in given or self.hints.slots[name].kind != "text":
@@ -173,6 +174,14 @@ class Dialogue:
                 value = self._slots(heard, [name], ()).get(name)
                 if value is not None:
                     found[name] = value
+                    kinds = [
+                        n
+                        for n in target.slots
+                        if n not in given
+                        and self.hints.slots[n].kind == "choice"
+                        and not self.hints.slots[n].keep
+                    ]
+                    found.update({k: v for k, v in self._slots(heard, kinds, ()).items() if k not in found})
                     break
         return found
 

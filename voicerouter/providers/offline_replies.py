@@ -93,6 +93,14 @@ def apply_filter(value: Any, name: str | None, arg: int | None) -> str:
         items = value if isinstance(value, list) else [value]
         said = [f"{spoken_date(i['date'])} at {spoken_time(i['time'])}" for i in items if isinstance(i, dict)]
         return join_spoken(said[: arg or len(said)])
+    if name == "visits":  # past visits with what became of them: "..., at 1:30 pm (no show)"
+        items = value if isinstance(value, list) else [value]
+        said = [
+            f"{apply_filter(i, 'when', None)} ({apply_filter(i.get('status', ''), 'words', None)})"
+            for i in items
+            if isinstance(i, dict)
+        ]
+        return join_spoken(said[: arg or len(said)])
     if name == "digits":
         return " ".join(str(value))
     if name == "words":

@@ -148,6 +148,8 @@ def phrase_matches(
     starts: dict[str, list[int]] = {}  # where each word is said: a phrase is tried only where it starts
     for i, word in enumerate(words):
         starts.setdefault(word, []).append(i)
+        if word.endswith("'s"):  # "the printer's jammed": a one-word phrase said with its "'s"
+            starts.setdefault(word[:-2], []).append(i)
     used = [False] * len(words)
     found = []
     for label, pattern, prefix in _candidates(tuple((label, tuple(opts)) for label, opts in phrases.items())):
@@ -179,7 +181,8 @@ def _match_at(words: list[str], i: int, pattern: list[str], prefix: bool) -> int
             return None
         word = words[k]
         last = n == len(pattern) - 1
-        said = word == wanted or (last and prefix and word.startswith(wanted))
+        # the last word may carry an "'s" ("the order system's been down") or, for a prefix, any ending
+        said = word == wanted or (last and (word == f"{wanted}'s" or (prefix and word.startswith(wanted))))
         if not (said or word in _FOR_SOMEONE.get(wanted, ())):
             return None
         k += 1
@@ -375,11 +378,13 @@ def _distribute(
     otherwise a `pick = "earlier"` slot takes the first of two and the other slot the last."""
     if not mentions or not slots:
         return {}
-    for name in asked:
-        if name in slots:
-            return {name: mentions[-1].value}
     earlier = [n for n in slots if specs[n].pick == "earlier"]
     later = [n for n in slots if specs[n].pick == "last"]
+    # asked which visit, "the thursday one to thursday the tenth" answers and says where to, too
+    answers_and_moves = len(mentions) >= 2 and bool(later) and any(n in earlier for n in asked)
+    for name in asked:
+        if name in slots and not answers_and_moves:
+            return {name: mentions[-1].value}
     out = {}
     booked = next((m for m in mentions if _names_the_booked_one(m, tokens)), None) if tokens else None
     if earlier and booked is not None:  # "the one on the fifteenth ... if she's seen tomorrow"
