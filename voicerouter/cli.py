@@ -185,3 +185,93 @@ def list_agents() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--agent", "agent_name", default="clinic", show_default=True, help="agent when calls name none")
+@click.option("--recordings", "recordings_dir", type=click.Path(file_okay=False), default="recordings",
+              show_default=True, help="folder for call recordings (JSONL + WAV) and their index")
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
+@click.option("--speech", type=click.Choice(["auto", "offline", "openai"]), default="auto", show_default=True,
+              help="speech engines: auto = OpenAI when OPENAI_API_KEY is set, else offline")
+def serve(
+    host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str
+) -> None:
+    """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz."""
+    import logging
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from voicerouter.server import run_server, settings_from_env
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from_env(
+            host=host, port=port, agent=agent_name, recordings_dir=Path(recordings_dir), config_path=config,
+            speech=speech,
+        )  # fmt: skip
+    except ValidationError as exc:
+        _fail(str(exc))
+
+    def ready(address: str) -> None:
+        click.secho(f"voicerouter serving agent {settings.agent!r} on {address} (recordings: "
+                    f"{settings.recordings_dir})", fg="green")  # fmt: skip
+
+    try:
+        asyncio.run(run_server(settings, ready=ready))
+    except (AgentError, ConfigError, ValueError, OSError) as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.argument("url")
+@click.option("--wav", "wav_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="what the caller says (any rate, mono or stereo PCM16 WAV)")
+@click.option("--twilio", is_flag=True, help="speak Twilio Media Streams (µ-law 8 kHz) to /twilio")
+@click.option("--agent", "agent_name", default=None, help="agent to call (default: the server's)")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="agent audio WAV")
+@click.option("--token", default=None, envvar="VOICEROUTER_TOKEN", help="token for a server that needs one")
+@click.option("--answer-seconds", type=float, default=None, help="hang up after this much of the answer")
+def call(
+    url: str, wav_path: str, twilio: bool, agent_name: str | None, out_path: str | None, token: str | None,
+    answer_seconds: float | None,
+) -> None:  # fmt: skip
+    """Call a voicerouter server as a caller: stream a WAV in real time and print what happens."""
+    from voicerouter.media.caller import load_wav, save_wav
+    from voicerouter.media.caller_run import run_call
+
+    rate_hz = 8000 if twilio else 16000
+    try:
+        speech = load_wav(wav_path, rate_hz)
+    except (ValueError, OSError) as exc:
+        _fail(f"{wav_path}: {exc}")
+
+    def show(event: dict[str, object]) -> None:
+        kind = event.get("type")
+        if kind == "user.transcript" and event.get("final"):
+            click.secho(f"you said: {event.get('text')!r} (confidence {event.get('confidence')})", fg="blue")
+        elif kind == "route.decided":
+            click.secho(f"  [{event.get('tier')} -> {event.get('model')} via {event.get('provider')}] "
+                        f"{event.get('reason')}", fg="cyan", dim=True)  # fmt: skip
+        elif kind == "agent.text" and event.get("final"):
+            click.secho(f"agent: {event.get('text')}", fg="green")
+        elif kind == "turn.interrupted":
+            click.secho(f"  [interrupted; heard: {event.get('heard_text')!r}]", fg="yellow")
+
+    try:
+        result = asyncio.run(
+            run_call(url, speech, twilio=twilio, agent=agent_name, token=token, on_event=show,
+                     answer_s=answer_seconds)
+        )  # fmt: skip
+    except (OSError, ValueError) as exc:
+        _fail(f"{url}: {exc}")
+    except KeyboardInterrupt:
+        return
+    seconds = len(result.agent_audio) / 2 / result.rate_hz
+    click.secho(f"call {result.call_id}: {seconds:.1f} s of agent audio received", dim=True)
+    if out_path:
+        save_wav(out_path, bytes(result.agent_audio), result.rate_hz)
+        click.secho(f"agent audio saved to {out_path}", dim=True)

@@ -1,0 +1,1 @@
+"""Call transports: native WebSocket, Twilio Media Streams, WebRTC and SIP, and the audio call pipeline."""
