@@ -183,9 +183,6 @@ def list_agents() -> None:
         click.echo(f"{name:10} {spec.display_name}")
 
 
-if __name__ == "__main__":
-    main()
-
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -275,3 +272,7 @@ def call(
     if out_path:
         save_wav(out_path, bytes(result.agent_audio), result.rate_hz)
         click.secho(f"agent audio saved to {out_path}", dim=True)
+
+
+if __name__ == "__main__":
+    main()
