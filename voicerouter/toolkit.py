@@ -13,7 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from voicerouter.providers.base import ToolSpec
+
+class ToolSpec(BaseModel):
+    """A tool as a model sees it: name, description and JSON Schema of its arguments."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    description: str
+    parameters: dict[str, Any]
 
 
 class RecordNotFound(Exception):

@@ -11,6 +11,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voicerouter.toolkit import ToolSpec
+
 
 class ToolCall(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -28,15 +30,6 @@ class ChatMessage(BaseModel):
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None  # tool name, on role="tool"
-
-
-class ToolSpec(BaseModel):
-    """A tool as a model sees it: name, description and JSON Schema of its arguments."""
-
-    model_config = ConfigDict(frozen=True)
-    name: str
-    description: str
-    parameters: dict[str, Any]
 
 
 class ChatRequest(BaseModel):
