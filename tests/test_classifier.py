@@ -46,6 +46,44 @@ def test_multi_constraint_rescheduling_is_reasoning(model: TriageClassifier) -> 
     assert model.predict(text).tier == "reasoning"
 
 
+def test_conditional_request_after_a_self_introduction_is_reasoning(model: TriageClassifier) -> None:
+    """Regression: an opener that names the caller used to pull a conditional booking down to triage."""
+    text = (
+        "hi, this is Wilma Stroud, please move my visit to friday, but only if the doctor is in that "
+        "afternoon, otherwise leave it"
+    )
+    assert model.predict(text).tier == "reasoning"
+
+
+def test_long_chatty_single_request_stays_triage(model: TriageClassifier) -> None:
+    text = (
+        "hey so my laptop fan is a bit loud lately, nothing urgent, could you just log a ticket for "
+        "someone to look at it"
+    )
+    assert model.predict(text).tier == "triage"
+
+
+def test_a_bare_name_answering_a_question_after_a_reasoning_turn_is_triage(model: TriageClassifier) -> None:
+    context = TurnContext(previous_tier="reasoning", agent_asked_question=True, turn_index=3)
+    assert model.predict("Odalys Ferreira-Brandt", context).tier == "triage"
+
+
+def test_discourse_openers_do_not_hide_the_question_behind_them() -> None:
+    names = extract_features("okay and uh where are you exactly").names
+    assert "wh_question" in names
+    assert "core:where" in names
+    assert "core:okay" not in extract_features("okay").names
+
+
+def test_a_request_after_a_story_is_marked_as_such() -> None:
+    story = extract_features(
+        "my printer worked yesterday but today I get an error and I already restarted it, can you help"
+    ).names
+    plain = extract_features("can you help me with my printer").names
+    assert "story_then_request" in story
+    assert "late_request" not in plain and "story_then_request" not in plain
+
+
 def test_held_out_accuracy_is_at_least_nine_in_ten(model: TriageClassifier) -> None:
     rows = load_utterances(split="test")
     correct = sum(model.predict(r.text, r.turn_context()).tier == r.tier for r in rows)

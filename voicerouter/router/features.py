@@ -19,11 +19,14 @@ from voicerouter.router.lexicon import (
     FILLERS,
     FUNCTION_WORDS,
     INTENT_WORDS,
+    LEAD_WORDS,
     MARKERS,
     NAME_WORDS,
     NUMBER_WORDS,
     ORDINALS,
+    REQUEST_OPENERS,
     SOCIAL,
+    SUBJECT_PRONOUNS,
     WH_WORDS,
     normalize_tokens,
 )
@@ -32,7 +35,7 @@ __all__ = ["Features", "TurnContext", "TurnCues", "extract_features", "normalize
 
 # Bump whenever a change below moves a feature's index or meaning: weights files record it and refuse to load
 # against a different version, because a silently shifted feature space gives confident nonsense.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 HASH_BITS = 15
 HASH_DIM = 1 << HASH_BITS
 
@@ -84,6 +87,11 @@ class TurnCues:
     n_content: int
     n_intents: int
     n_anaphora: int
+    n_subjects: int
+    n_requests: int
+    late_request: bool
+    story_then_request: bool
+    lead_words: int
     wh_question: bool
     why_question: bool
     aux_question: bool
@@ -92,6 +100,13 @@ class TurnCues:
 
 
 LENGTH_BUCKETS = (1, 2, 3, 6, 10, 16, 25)
+# A request that opens this many tokens into a turn comes after a story, a context or another request.
+LATE_REQUEST_AT = 8
+
+
+def core_start(tokens: list[str]) -> int:
+    """Index of the first token after the discourse openers ("okay so um", "oh sorry")."""
+    return next((i for i, t in enumerate(tokens) if t not in LEAD_WORDS), len(tokens))
 
 
 def _phrase_count(joined: str, phrases: tuple[str, ...]) -> int:
@@ -133,7 +148,11 @@ def turn_cues(tokens: list[str], question_mark: bool = False) -> TurnCues:
             n_content += 1
     social_counts = {name: _phrase_count(joined, phrases) for name, phrases in SOCIAL.items()}
     n_social = sum(social_counts.values())
-    first = next((t for t in tokens if t not in FILLERS), "")
+    start = core_start(tokens)
+    first = tokens[start] if start < len(tokens) else next((t for t in tokens if t not in FILLERS), "")
+    requests = [i for i, pair in enumerate(itertools.pairwise(tokens)) if " ".join(pair) in REQUEST_OPENERS]
+    late = next((i for i in requests if i >= start + LATE_REQUEST_AT), None)
+    subjects = [t in SUBJECT_PRONOUNS for t in tokens]
     return TurnCues(
         n_tokens=len(tokens),
         n_number=n_number,
@@ -146,6 +165,11 @@ def turn_cues(tokens: list[str], question_mark: bool = False) -> TurnCues:
         n_content=max(0, n_content - n_social),
         n_intents=len(intents),
         n_anaphora=n_anaphora,
+        n_subjects=sum(subjects),
+        n_requests=len(requests),
+        late_request=late is not None,
+        story_then_request=late is not None and sum(subjects[:late]) >= 2,
+        lead_words=start,
         wh_question=first in WH_WORDS,
         why_question=first == "why" or " why " in joined or " how come " in joined,
         aux_question=first in AUX_WORDS or question_mark,
@@ -175,6 +199,12 @@ def _dense_features(cues: TurnCues, context: TurnContext) -> list[tuple[str, flo
         "has_letter": cues.n_spelled_letters >= 1,
         "spelled": cues.n_spelled_letters >= 2,
         "disfluent": cues.n_disfluent > 0,
+        "subjects>=2": cues.n_subjects >= 2,
+        "subjects>=4": cues.n_subjects >= 4,
+        "requests>=2": cues.n_requests >= 2,
+        "late_request": cues.late_request,
+        "story_then_request": cues.story_then_request,
+        "lead_then_content": cues.lead_words > 0 and cues.n_content >= 2,
     }
     out.extend((name, 1.0) for name, on in flags.items() if on)
     out.append(("number_frac", cues.n_number / n))
@@ -190,6 +220,9 @@ def _dense_features(cues: TurnCues, context: TurnContext) -> list[tuple[str, flo
         out.append(("long_without_markers", 1.0))
     if cues.n_intents:
         out.append(("intents=1" if cues.n_intents == 1 else "intents>=2", 1.0))
+    conditions = cues.marker_counts["conditional"] + cues.marker_counts["constraint"]
+    if conditions and (cues.n_intents or cues.n_requests):
+        out.append(("request&condition", 1.0))
     for name, count in cues.social_counts.items():
         if count:
             out.append((f"social:{name}", math.log1p(count)))
@@ -220,10 +253,14 @@ def _dense_features(cues: TurnCues, context: TurnContext) -> list[tuple[str, flo
         out.append((f"ctx:prev={context.previous_tier}", 1.0))
         if n <= 7 and not only_social:
             out.append((f"ctx:prev={context.previous_tier}&short_followup", 1.0))
+        if value_like:
+            out.append(("ctx:followup&value_like", 1.0))
     if context.agent_asked_question:
         out.append(("ctx:asked", 1.0))
         if only_social:
             out.append(("ctx:asked&only_social", 1.0))
+        if value_like:
+            out.append(("ctx:asked&value_like", 1.0))
     if context.pending_slot:
         out.append(("ctx:slot_pending", 1.0))
         if value_like:
@@ -249,6 +286,12 @@ DENSE_NAMES: tuple[str, ...] = (
     "has_letter",
     "spelled",
     "disfluent",
+    "subjects>=2",
+    "subjects>=4",
+    "requests>=2",
+    "late_request",
+    "story_then_request",
+    "lead_then_content",
     "number_frac",
     "social_frac",
     "content_frac",
@@ -258,6 +301,7 @@ DENSE_NAMES: tuple[str, ...] = (
     "long_without_markers",
     "intents=1",
     "intents>=2",
+    "request&condition",
     *(f"social:{name}" for name in SOCIAL),
     "only_social",
     "value_like",
@@ -265,8 +309,10 @@ DENSE_NAMES: tuple[str, ...] = (
     "short_question_about_it",
     *(f"ctx:prev={t}" for t in TIERS),
     *(f"ctx:prev={t}&short_followup" for t in TIERS),
+    "ctx:followup&value_like",
     "ctx:asked",
     "ctx:asked&only_social",
+    "ctx:asked&value_like",
     "ctx:slot_pending",
     "ctx:slot_pending&value_like",
     "ctx:failures=1",
@@ -324,6 +370,11 @@ def extract_features(text: str, context: TurnContext | None = None) -> Features:
     first = next((t for t in tokens if t not in FILLERS), None)
     if first is not None:
         names.append(f"first:{first}")
+        values.append(1.0)
+        indices.append(_hash(names[-1]))
+    start = core_start(tokens)
+    if 0 < start < len(tokens):  # "okay, and where are you": the where-question behind the openers
+        names.append(f"core:{tokens[start]}")
         values.append(1.0)
         indices.append(_hash(names[-1]))
     if context is not None and context.pending_slot:
