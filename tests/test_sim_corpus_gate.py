@@ -1,0 +1,70 @@
+"""The eval gate on the shipped corpus: the default config meets its bar, and the gate refuses a config that
+sends every turn to the premium tier (costlier) and one that sends every turn to the small tier (less accurate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.faults import Faults
+from sim.gate import compare
+from sim.replay import RunOptions, run_scripts
+from sim.report import build_report
+from sim.script import script_from_recording
+from voicerouter.config import load_config
+from voicerouter.store import find_recordings
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "sim" / "configs"
+
+
+@pytest.fixture(scope="module")
+def scripts() -> list[Any]:
+    loaded = [script_from_recording(p) for p in find_recordings([ROOT / "sim" / "calls"])]
+    assert all(not errors for _, errors in loaded)
+    return [script for script, _ in loaded]
+
+
+def _report(scripts: list[Any], config: Path | None = None, wer: float = 0.0) -> dict[str, Any]:
+    options = RunOptions(config_path=str(config) if config else None, seed=0, faults=Faults(wer=wer))
+    return build_report(run_scripts(scripts, options))
+
+
+@pytest.fixture(scope="module")
+def default_report(scripts: list[Any]) -> dict[str, Any]:
+    return _report(scripts)
+
+
+def test_default_config_meets_the_accuracy_bar_on_clean_transcripts(default_report: dict[str, Any]) -> None:
+    assert default_report["calls"] >= 100 and default_report["turns"] >= 490
+    assert default_report["tool_arg_accuracy"] >= 0.95
+    assert default_report["refusal_on_missing_rate"] >= 0.95
+    assert default_report["routing_accuracy"] >= 0.85
+
+
+def test_noisy_recognition_lowers_accuracy_at_the_measured_rate(
+    scripts: list[Any], default_report: dict[str, Any]
+) -> None:
+    noisy = _report(scripts, wer=0.15)
+    assert abs(noisy["measured_wer"] - 0.15) <= 0.02
+    assert noisy["tool_arg_accuracy"] < default_report["tool_arg_accuracy"]
+    assert noisy["refusal_on_missing_rate"] < default_report["refusal_on_missing_rate"]
+
+
+def test_gate_passes_the_default_against_itself_and_refuses_all_premium_and_all_small(
+    scripts: list[Any], default_report: dict[str, Any]
+) -> None:
+    margins = load_config().gate
+    assert compare(default_report, default_report, margins).passed
+
+    premium = _report(scripts, CONFIGS / "all-premium.toml")
+    assert premium["cost_per_session_usd"] > default_report["cost_per_session_usd"]
+    assert not compare(default_report, premium, margins).passed
+
+    small = _report(scripts, CONFIGS / "all-small.toml")
+    verdict = compare(default_report, small, margins)
+    assert not verdict.passed
+    worse = {v.metric for v in verdict.metrics if not v.within_margin}
+    assert {"tool_arg_accuracy", "refusal_on_missing_rate"} <= worse
