@@ -28,6 +28,16 @@ def _esc(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if key.endswith("_usd"):
+        return f"${value:.4f}"
+    if key.endswith("_ms"):
+        return f"{value:.0f} ms"
+    return f"{value:.3f}"
+
+
 def _histogram(report: dict[str, Any], per_call_latencies: dict[str, list[float]]) -> str:
     width, height, pad = 560, 220, 34
     all_values = [v for values in per_call_latencies.values() for v in values]
@@ -66,7 +76,9 @@ def _histogram(report: dict[str, Any], per_call_latencies: dict[str, list[float]
     return "".join(parts)
 
 
-def _bars(values: list[tuple[str, float]], *, fmt: str, colour: str, label: str) -> str:
+def _bars(
+    values: list[tuple[str, float]], *, fmt: str, colour: str, label: str, labelled: bool = False
+) -> str:
     width, height, pad = 560, 220, 34
     if not values:
         return "<p>No data.</p>"
@@ -79,6 +91,14 @@ def _bars(values: list[tuple[str, float]], *, fmt: str, colour: str, label: str)
             f'<rect x="{pad + i * bar_w:.1f}" y="{height - pad - h:.1f}" width="{max(1.0, bar_w - 1):.1f}" '
             f'height="{h:.1f}" fill="{colour}"><title>{_esc(name)}: {fmt.format(value)}</title></rect>'
         )
+        if labelled:
+            centre = pad + (i + 0.5) * bar_w
+            parts.append(
+                f'<text x="{centre:.1f}" y="{height - pad + 14}" font-size="10" text-anchor="middle">'
+                f"{_esc(name)}</text>"
+                f'<text x="{centre:.1f}" y="{height - pad - h - 4:.1f}" font-size="10" text-anchor="middle">'
+                f"{fmt.format(value)}</text>"
+            )
     parts.append(
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>'
     )
@@ -96,14 +116,15 @@ def render_html(report: dict[str, Any], *, title: str = "voicerouter simulation 
     cost_bars = [(c["call_id"], float(c["cost_usd"])) for c in report["per_call"]]
     wer_bars = [
         (
-            f"WER {b['wer_from']:.2f}–{b['wer_to']:.2f} ({b['turns']} turns)",
+            f"{b['wer_from']:.2f}–{b['wer_to']:.2f} ({b['turns']})",
             float(b["tool_arg_accuracy"] or 0),
         )
         for b in report["accuracy_by_wer"]
         if b["turns"]
     ]
     cards = "".join(
-        f'<div class="card"><span>{_esc(k.replace("_", " "))}</span><b>{_esc(report.get(k))}</b></div>'
+        f'<div class="card"><span>{_esc(k.replace("_", " "))}</span>'
+        f"<b>{_esc(_fmt(k, report.get(k)))}</b></div>"
         for k in (*GATE_KEYS, "routing_accuracy", "measured_wer")
     )
     rows = "".join(
@@ -137,7 +158,10 @@ def render_html(report: dict[str, Any], *, title: str = "voicerouter simulation 
 <section><h2>Cost per call (USD)</h2>
 {_bars(cost_bars, fmt="${:.5f}", colour="#3d7bd9", label="cost per call")}</section>
 <section><h2>Tool-argument accuracy against word error rate</h2>
-{_bars(wer_bars, fmt="{:.3f}", colour="#c05fd0", label="accuracy by WER")}</section>
+{_bars(wer_bars, fmt="{:.3f}", colour="#c05fd0", label="accuracy by WER", labelled=True)}
+<p><small>Turns grouped by the word error rate of their own transcript (turns in brackets);
+run with --wer to spread them.</small></p>
+</section>
 <section><h2>By tier</h2><table><tr><th>tier</th><th>turns</th><th>p50 first token ms</th>
 <th>p95 first token ms</th><th>cost USD</th></tr>{tiers}</table>
 <h2>By model</h2><table><tr><th>model</th><th>turns</th><th>cost USD</th></tr>{models}</table></section>
