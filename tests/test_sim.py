@@ -191,3 +191,27 @@ def test_replay_is_deterministic_for_a_seed(wer: float) -> None:
     again = [e.model_dump() for e in _run(script, seed=3)[0]]
     other = [e.model_dump() for e in _run(script, seed=4)[0]]
     assert first == again and first != other
+
+
+def test_calibrate_fits_a_profile_that_loads_back_into_the_config(tmp_path: Path) -> None:
+    import tomllib
+
+    from sim.calibrate import fit_profile, profile_toml
+    from sim.report import build_report
+    from voicerouter.config import BehaviourProfile
+
+    scores = [
+        _Context(RunOptions(seed=s)).run(_script(TICKET_TURN, UserTurn(text="thanks bye"))) for s in range(8)
+    ]
+    report = build_report(scores)
+    profile = fit_profile(report, "claude-haiku")
+    assert 100 < profile.first_token_ms.p50 <= profile.first_token_ms.p95 < 5000
+    text = profile_toml("claude-haiku", profile)
+    loaded = tomllib.loads(text)["models"]["claude-haiku"]["profile"]
+    assert BehaviourProfile.model_validate(loaded).first_token_ms == profile.first_token_ms
+    report_path = tmp_path / "live.json"
+    report_path.write_text(json.dumps(report))
+    result = CliRunner().invoke(sim_main, ["calibrate", str(report_path), "--model", "claude-haiku"])
+    assert result.exit_code == 0 and "[models.claude-haiku.profile]" in result.output
+    missing = CliRunner().invoke(sim_main, ["calibrate", str(report_path), "--model", "claude-opus"])
+    assert missing.exit_code == 2 and "no turns answered by 'claude-opus'" in missing.output
