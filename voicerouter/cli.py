@@ -193,10 +193,14 @@ def list_agents() -> None:
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
 @click.option("--speech", type=click.Choice(["auto", "offline", "openai"]), default="auto", show_default=True,
               help="speech engines: auto = OpenAI when OPENAI_API_KEY is set, else offline")
+@click.option("--sip-port", type=click.IntRange(0, 65535), default=None,
+              help="also answer phone calls over SIP (UDP and TCP) on this port; 0 or absent: off")
 def serve(
-    host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str
-) -> None:
-    """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz."""
+    host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str,
+    sip_port: int | None,
+) -> None:  # fmt: skip
+    """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
+    and SIP phone calls with --sip-port."""
     import logging
     from pathlib import Path
 
@@ -208,7 +212,7 @@ def serve(
     try:
         settings = settings_from_env(
             host=host, port=port, agent=agent_name, recordings_dir=Path(recordings_dir), config_path=config,
-            speech=speech,
+            speech=speech, sip_port=sip_port,
         )  # fmt: skip
     except ValidationError as exc:
         _fail(str(exc))

@@ -6,12 +6,13 @@ and environment variables (`VOICEROUTER_CONFIG`, provider API keys) choose the f
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, model_validator
 
 from voicerouter.audio.settings import AudioConfig
 from voicerouter.events import TIERS, Tier
@@ -131,6 +132,76 @@ class GatePolicy(BaseModel):
     margin_cost_per_session_usd: float = 0.002
 
 
+class SipRegistration(BaseModel):
+    """REGISTER to a trunk or PBX that only sends calls to registered contacts (digest auth, refreshed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    registrar: str = Field(description="REGISTER Request-URI, e.g. sip:pbx.example.com")
+    aor: str = Field(description="address of record, e.g. sip:1001@pbx.example.com")
+    username: str | None = Field(default=None, description="digest user; defaults to the AOR user")
+    password_env: str | None = Field(default=None, description="env var holding the digest password")
+    expires_s: int = Field(default=3600, ge=60)
+    proxy: str | None = Field(default=None, description="outbound proxy URI; default: the registrar")
+
+
+class SipConfig(BaseModel):
+    """Phone calls over SIP/RTP (`voicerouter serve --sip-port`): who may call, which agent answers, ports."""
+
+    model_config = ConfigDict(extra="forbid")
+    advertised_host: str | None = Field(
+        default=None, description="address put in Via/Contact/SDP; set the public IP behind NAT"
+    )
+    allowed_sources: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")],
+        description="networks whose INVITEs are accepted (others get 403)",
+    )
+    numbers: dict[str, str] = Field(
+        default_factory=dict, description="dialled number or Request-URI user -> agent name"
+    )
+    default_agent: str | None = Field(
+        default=None, description="agent for a Request-URI without a user part; None: serve --agent"
+    )
+    unknown_user: Literal["reject", "default_agent"] = Field(
+        default="reject", description="a user that is neither mapped nor an agent: 404, or the default agent"
+    )
+    rtp_port_min: int = Field(default=20000, ge=1024, le=65534)
+    rtp_port_max: int = Field(default=20999, ge=1025, le=65535)
+    max_calls: int = Field(default=100, ge=1, description="concurrent SIP calls; past this INVITEs get 503")
+    calls_per_minute_per_source: int = Field(default=120, ge=1, description="INVITE rate limit per IP")
+    burst_per_source: int = Field(default=20, ge=1)
+    auth_realm: str = "voicerouter"
+    auth_algorithms: tuple[Literal["SHA-256", "MD5"], ...] = Field(
+        default=("SHA-256", "MD5"),
+        min_length=1,
+        description="digest challenges offered, in order; MD5 alone for peers that read only the first",
+    )
+    auth_users_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="digest user -> env var with its password; when set, INVITEs are digest-challenged",
+    )
+    transfer_target: str | None = Field(
+        default=None, description="where transfer_to_human sends the caller: a SIP URI or a number"
+    )
+    transfer_digit: str = Field(default="0", description="DTMF key that asks for a person; empty: none")
+    send_in_dialog_to_source: bool = Field(
+        default=True, description="BYE/REFER go where the INVITE came from (callers behind NAT)"
+    )
+    jitter_target_ms: int = Field(default=60, ge=20, le=400)
+    ring_ms: int = Field(default=0, ge=0, le=30_000, description="ring this long before answering")
+    registrations: list[SipRegistration] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _port_range(self) -> SipConfig:
+        if self.rtp_port_max - self.rtp_port_min < 1:
+            raise ValueError(
+                f"rtp_port_min {self.rtp_port_min} .. rtp_port_max {self.rtp_port_max}: "
+                "need room for at least one RTP/RTCP pair"
+            )
+        if self.transfer_digit and self.transfer_digit not in tuple("0123456789*#ABCD"):
+            raise ValueError(f"transfer_digit {self.transfer_digit!r}: not a DTMF key (0-9, *, #, A-D)")
+        return self
+
+
 class VoicerouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     models: dict[str, ModelEntry]
@@ -139,6 +210,7 @@ class VoicerouterConfig(BaseModel):
     context: ContextPolicy = ContextPolicy()
     gate: GatePolicy = GatePolicy()
     audio: AudioConfig = AudioConfig()
+    sip: SipConfig = SipConfig()
     prices_taken: str = Field(default="", description="date the list prices were read")
     source: str = ""
 

@@ -144,6 +144,20 @@ class CallEnded(_Event):
     cost_usd: float
 
 
+class UserDtmf(_Event):
+    """A key the caller pressed (RFC 4733 telephone-event on SIP, Twilio's dtmf message)."""
+
+    type: Literal["user.dtmf"] = "user.dtmf"
+    digit: str = Field(pattern=r"^[0-9*#A-D]$")
+
+
+class CallTransferred(_Event):
+    """The caller was handed to a person or another number (SIP REFER accepted and completed)."""
+
+    type: Literal["call.transferred"] = "call.transferred"
+    target: str
+
+
 Event = Annotated[
     CallStarted
     | UserSpeechStarted
@@ -161,7 +175,9 @@ Event = Annotated[
     | ProviderFailed
     | TurnCompleted
     | CallAudio
-    | CallEnded,
+    | CallEnded
+    | UserDtmf
+    | CallTransferred,
     Field(discriminator="type"),
 ]
 

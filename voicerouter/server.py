@@ -1,7 +1,8 @@
 """The HTTP app of `voicerouter serve`: call transports, the recorded-call index, health and metrics.
 
 Routes: `/ws` (native WebSocket audio), `/twilio` (Twilio Media Streams), `/` and `/offer` (the WebRTC call
-page, see media/webrtc.py), `/calls`, `/calls/{id}`, `/metrics` (Prometheus) and `/healthz`. When
+page, see media/webrtc.py), `/calls`, `/calls/{id}`, `/metrics` (Prometheus) and `/healthz`; with a SIP port,
+phone calls over SIP/RTP beside them (media/sip_endpoint.py). When
 VOICEROUTER_TOKEN is set the call endpoints need it as `Authorization: Bearer ...` or `?token=...`. Every
 call runs on the one event loop; none can block or crash another, and shutting down ends every call
 cleanly. Handlers never block the loop (SQLite and files run in threads).
@@ -24,6 +25,7 @@ from voicerouter.callstore import CallStore
 from voicerouter.media.context import CONTEXT_KEY, ServeContext, token_in_request
 from voicerouter.media.metrics import ServeMetrics
 from voicerouter.media.pipeline import CallServices
+from voicerouter.media.sip_endpoint import SipEndpoint
 from voicerouter.media.speech_engines import SpeechEngines, SpeechMode, choose_engines
 from voicerouter.media.twilio import handle_twilio
 from voicerouter.media.webrtc import add_webrtc_routes
@@ -35,6 +37,7 @@ from voicerouter.wiring import Runtime, build_runtime
 log = logging.getLogger(__name__)
 
 CALL_ENDPOINTS = ("/ws", "/twilio", "/offer", "/calls")
+SIP_KEY = web.AppKey("sip", SipEndpoint)
 
 
 class ServeSettings(BaseModel):
@@ -48,6 +51,7 @@ class ServeSettings(BaseModel):
     )
     config_path: str | None = None
     speech: SpeechMode = "auto"
+    sip_port: int | None = Field(default=None, ge=0, le=65535, description="SIP (UDP and TCP); 0/None: off")
 
 
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> ServeSettings:
@@ -167,9 +171,26 @@ def create_app(
         await store.close()
 
     app.on_startup.append(startup)
+    if settings.sip_port:
+        _add_sip(app, SipEndpoint(context, runtime.config.sip, host=settings.host, port=settings.sip_port,
+                                  env=environ))  # fmt: skip
     app.on_shutdown.append(shutdown)
     app.on_cleanup.append(cleanup)
     return app
+
+
+def _add_sip(app: web.Application, endpoint: SipEndpoint) -> None:
+    """SIP runs beside HTTP: it opens after the call store, and hangs up its calls before the others close."""
+    app[SIP_KEY] = endpoint
+
+    async def start_sip(app: web.Application) -> None:
+        await endpoint.start()
+
+    async def stop_sip(app: web.Application) -> None:
+        await endpoint.aclose()
+
+    app.on_startup.append(start_sip)
+    app.on_shutdown.append(stop_sip)
 
 
 async def run_server(
@@ -195,7 +216,8 @@ async def run_server(
         loop.add_signal_handler(sig, stop.set)
     host, port = runner.addresses[0][:2]
     if ready is not None:
-        ready(f"http://{host}:{port}")
+        sip = app.get(SIP_KEY)
+        ready(f"http://{host}:{port}" + (f" and sip:{sip.advertised_host}:{sip.port}" if sip else ""))
     try:
         await stop.wait()
     finally:

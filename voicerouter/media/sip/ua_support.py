@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork
 
@@ -45,6 +46,11 @@ class UserAgentConfig(BaseModel):
         default_factory=dict, description="user → password; when set, inbound INVITEs are digest-challenged"
     )
     auth_status: int = Field(default=401, description="401 (WWW-Authenticate) or 407 (Proxy-Authenticate)")
+    auth_algorithms: tuple[Literal["SHA-256", "MD5"], ...] = Field(
+        default=("SHA-256", "MD5"),
+        min_length=1,
+        description="challenges offered, in order (RFC 8760: SHA-256 first; MD5 alone for old peers)",
+    )
     unanswered_timeout_s: float = Field(
         default=120.0, gt=0, description="an INVITE nobody accepts or rejects gets 480 after this long"
     )

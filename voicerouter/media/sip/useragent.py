@@ -69,7 +69,9 @@ class UserAgent:
             self.config, endpoint, TransactionLayer(timers), token or (lambda: secrets.token_hex(8))
         )
         authenticator = (
-            DigestAuthenticator(self.config.auth_realm, self.config.auth_users)
+            DigestAuthenticator(
+                self.config.auth_realm, self.config.auth_users, algorithms=self.config.auth_algorithms
+            )
             if self.config.auth_users
             else None
         )
@@ -184,6 +186,9 @@ class UserAgent:
 
     def registration(self, registration_id: str) -> RegisterClient:
         return self._registrations[registration_id]
+
+    def registration_ids(self) -> list[str]:
+        return list(self._registrations)
 
     def counts(self) -> UaCounts:
         return UaCounts(
