@@ -293,3 +293,22 @@ def test_shipped_agents_load_and_their_offline_hints_name_real_tools(name: str) 
     for intent in agent.offline["intents"]:
         for step in intent["steps"]:
             assert step["tool"] in tools, f"{name}: {intent['name']} uses unknown tool {step['tool']}"
+
+
+@pytest.mark.parametrize("agent", ["clinic", "helpdesk"])
+def test_every_agent_can_hand_the_caller_to_a_person(agent: str) -> None:
+    from voicerouter.providers.base import ChatMessage, ChatRequest
+    from voicerouter.providers.offline import OfflineAgentModel
+
+    spec = load_agent(agent)
+    tools = spec.create_tools()
+    outcome = tools.run("transfer_to_human", {"reason": "billing question"})
+    assert outcome.ok and outcome.result == {"status": "transfer requested", "reason": "billing question"}
+    request = ChatRequest(
+        model="offline-agent-v1",
+        system=spec.prompt,
+        messages=(ChatMessage(role="user", content="um can i talk to a real person please"),),
+        tools=tools.specs(),
+    )
+    completion = OfflineAgentModel(spec).complete(request)
+    assert [c.name for c in completion.tool_calls] == ["transfer_to_human"]

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from tools.clinic_schedule import ClinicCalendar
 from tools.clinic_topics import clinic_answer
+from tools.handoff import transfer_tool
 from tools.store import (
     ClockTime,
     IsoDate,
@@ -337,4 +338,5 @@ def create_tools() -> list[Tool]:
             desk.clinic_info,
             timeout_ms=1500,
         ),
+        transfer_tool(),
     ]

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
+from tools.handoff import transfer_tool
 from tools.store import (
     ToolArgs,
     ToolResult,
@@ -330,4 +331,5 @@ def create_tools() -> list[Tool]:
             desk.service_status,
             timeout_ms=1500,
         ),
+        transfer_tool(),
     ]
