@@ -29,8 +29,10 @@ from voicerouter.media.listener import (
     ListenerOutput,
 )
 from voicerouter.media.metrics import ServeMetrics
-from voicerouter.media.outbound import AudioSink, OutboundAudio
+from voicerouter.media.outbound import AudioSink
+from voicerouter.media.realtime_call import CallProviders, realtime_voice_for
 from voicerouter.media.supervisor import CallSupervisor
+from voicerouter.media.voiced_outbound import VoicedOutbound
 from voicerouter.providers.base import ProviderError
 from voicerouter.session import CallSession
 from voicerouter.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
@@ -99,7 +101,7 @@ class AudioCallPipeline:
         )
         self.listener = CallerListener(audio)
         self._inbound = Resampler(rate_hz, ANALYSIS_RATE_HZ)
-        self.outbound = OutboundAudio(
+        self.outbound = VoicedOutbound(
             services.tts,
             transport,
             self.clock,
@@ -112,6 +114,11 @@ class AudioCallPipeline:
             on_turn_played=self._agent_audio_played_soon,
             on_frame_sent=self._frame_sent,
         )
+        # The speech tier's Realtime session, when a Realtime model can serve this call (else None).
+        self.voice = realtime_voice_for(self.engine, runtime, self.outbound, rate_hz=rate_hz)
+        if self.voice is not None:
+            self.session.providers = CallProviders(runtime.providers, self.voice, self.outbound)
+            self.session.add_event_sink(self.voice.observe)
         self.metrics = services.metrics
         self.ended = asyncio.Event()
         self._start_ms = self.clock.now_ms()
@@ -139,6 +146,8 @@ class AudioCallPipeline:
         self.supervisor.spawn(self.outbound.run_synthesis(), "speech synthesis")
         self.supervisor.spawn(self.recording.run_flusher(), "recording flusher")
         self.supervisor.spawn(self._watch_session(), "session watcher")
+        if self.voice is not None:
+            self.supervisor.spawn(self.voice.run(), "realtime voice")
 
     async def close(self, reason: str = "caller hung up") -> None:
         """End the call (idempotent): engine, tasks, files, index row, then the transport."""
@@ -157,6 +166,8 @@ class AudioCallPipeline:
                     self.session.feed(io.PlaybackProgress(turn_id=playing.turn_id, heard_chars=heard))
             self.outbound.close()
             await self.session.close(reason)
+            if self.voice is not None:
+                await self.voice.close()
             await self.supervisor.aclose()
             await self.recording.close()
         finally:
@@ -188,6 +199,8 @@ class AudioCallPipeline:
         if self.recording.caller_track is not None:
             self.recording.caller_track.append(pcm16)
         self._last_audio_ms = self.clock.now_ms()
+        if self.voice is not None:
+            self.voice.push_audio(pcm16)
         self._handle(self.listener.push(self._inbound.process_pcm16(pcm16)))
         self._arm_endpoint_timer()
 
@@ -215,6 +228,8 @@ class AudioCallPipeline:
 
     def _handle(self, outputs: list[ListenerOutput]) -> None:
         for out in outputs:
+            if self.voice is not None:
+                self.voice.listener_output(out)
             if isinstance(out, CallerSpeechStarted):
                 self._report_progress()
                 self.session.feed(io.SpeechStarted())
