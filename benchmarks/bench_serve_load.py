@@ -63,7 +63,7 @@ class InstantSTT:
     name = "instant"
 
     async def transcribe(self, pcm16: bytes, sample_rate_hz: int, *, hints: Sequence[str] = ()) -> Any:
-        from voicerouter.speech.base import Transcription
+        from voicerouter.providers.speech.base import Transcription
 
         audio_ms = len(pcm16) / 2 / sample_rate_hz * 1000
         text = QUESTION if audio_ms >= 300 else ""
@@ -86,8 +86,8 @@ class ToneTTS:
 
 async def _serve(port: int, tts_mode: str, recordings: Path) -> None:
     from voicerouter.media.speech_engines import TTS_RATE_HZ, SpeechEngines
+    from voicerouter.providers.speech.espeak_tts import EspeakTTS
     from voicerouter.server import ServeSettings, create_app, run_server
-    from voicerouter.speech.espeak_tts import EspeakTTS
 
     async def build_stt(agent: str) -> Any:
         return InstantSTT()
@@ -233,8 +233,8 @@ def _run_step(base: str, n: int, ramp_s: float) -> dict[str, Any]:
 
 def _stt_decode_ms(samples: int = 5) -> dict[str, Any]:
     """pocketsphinx (clinic domain model) on the benchmark sentence, one utterance at a time."""
-    from voicerouter.speech.domain import domain_phrases
-    from voicerouter.speech.pocketsphinx_stt import PocketsphinxSTT
+    from voicerouter.providers.speech.domain import domain_phrases
+    from voicerouter.providers.speech.pocketsphinx_stt import PocketsphinxSTT
 
     pcm = _spoken_question()
 
@@ -260,7 +260,7 @@ def _stt_decode_ms(samples: int = 5) -> dict[str, Any]:
 
 def _tts_first_chunk_ms(samples: int = 5) -> dict[str, Any]:
     """espeak-ng on an answer-length sentence, one at a time: time to its first chunk and to its end."""
-    from voicerouter.speech.espeak_tts import EspeakTTS
+    from voicerouter.providers.speech.espeak_tts import EspeakTTS
 
     async def measure() -> dict[str, Any]:
         tts = EspeakTTS(sample_rate_hz=16000)

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from voicerouter.speech.domain import UTTERANCES_PATH, domain_phrases
-from voicerouter.speech.espeak_tts import EspeakTTS
-from voicerouter.speech.pocketsphinx_stt import PocketsphinxSTT
-from voicerouter.speech.sphinx_pool import SphinxPool
-from voicerouter.speech.spoken import spoken_words
+from voicerouter.providers.speech.domain import UTTERANCES_PATH, domain_phrases
+from voicerouter.providers.speech.espeak_tts import EspeakTTS
+from voicerouter.providers.speech.pocketsphinx_stt import PocketsphinxSTT
+from voicerouter.providers.speech.sphinx_pool import SphinxPool
+from voicerouter.providers.speech.spoken import spoken_words
 
 AGENTS = ("clinic", "helpdesk")
 DEFAULT_SENTENCES = 25

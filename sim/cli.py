@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def _faults(
     providers = []
     for model, kind in _parse_pairs(provider_fault, "--provider-fault"):
         try:
-            providers.append(ProviderFault(model=model, kind=kind))  # type: ignore[arg-type]
+            providers.append(ProviderFault.model_validate({"model": model, "kind": kind}))
         except ValueError as exc:
             _fail(f"--provider-fault {model}={kind}: {exc}")
     return Faults(wer=wer, tools=tools, providers=providers, interrupt_fraction=interrupt_at)
@@ -225,7 +226,7 @@ class _progress:
         self._progress: Any = None
         self._task: Any = None
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Callable[[int], None]:
         if not self.enabled:
             return lambda n: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

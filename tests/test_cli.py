@@ -1,4 +1,4 @@
-"""The `voicerouter` command as a user runs it: route decisions, a chat through the full engine, bad config."""
+"""The `voicerouter` command as a user runs it: route decisions, a chat through the engine, bad config."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def test_bad_config_names_the_file_the_key_and_the_problem(tmp_path: Path) -> No
 
     config.write_text("[routing]\nfirst_token_budget_ms = -5\n")
     result = _voicerouter("route", "hello", "--config", str(config))
-    assert result.returncode == 2 and "routing.first_token_budget_ms: Input should be greater than 0" in result.stderr
+    assert result.returncode == 2
+    assert "routing.first_token_budget_ms: Input should be greater than 0" in result.stderr
 
 
 def test_unknown_agent_is_a_clear_error() -> None:

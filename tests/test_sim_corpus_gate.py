@@ -1,5 +1,6 @@
-"""The eval gate on the shipped corpus: the default config meets its bar, and the gate refuses a config that
-sends every turn to the premium tier (costlier) and one that sends every turn to the small tier (less accurate)."""
+"""The eval gate on the shipped corpus: the default config meets its bar, and the gate refuses a config
+sending every turn to the premium tier (costlier) and one sending every turn to the small tier (less
+accurate)."""
 
 from __future__ import annotations
 

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from voicerouter.audio.pcm import frame_bytes, level_dbfs, pcm16_to_int16
-from voicerouter.speech.base import SpeechError, SpeechToText, TextToSpeech
-from voicerouter.speech.domain import domain_phrases
-from voicerouter.speech.espeak_tts import EspeakTTS
-from voicerouter.speech.pocketsphinx_stt import PocketsphinxSTT
-from voicerouter.speech.sphinx_pool import SphinxPool
+from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech
+from voicerouter.providers.speech.domain import domain_phrases
+from voicerouter.providers.speech.espeak_tts import EspeakTTS
+from voicerouter.providers.speech.pocketsphinx_stt import PocketsphinxSTT
+from voicerouter.providers.speech.sphinx_pool import SphinxPool
 
 needs_espeak = pytest.mark.skipif(
     not EspeakTTS.available(),

@@ -23,8 +23,8 @@ from tests.servers.openai_server import http_error, server_error
 from voicerouter.audio.pcm import frame_bytes, level_dbfs, pcm16_to_int16
 from voicerouter.audio.resample import resample_pcm16
 from voicerouter.providers.base import ProviderError
-from voicerouter.speech.base import SpeechToText, TextToSpeech
-from voicerouter.speech.openai_speech import MAX_SPEECH_INPUT_CHARS, OpenAISpeech, OpenAITranscriber
+from voicerouter.providers.speech.base import SpeechToText, TextToSpeech
+from voicerouter.providers.speech.openai_speech import MAX_SPEECH_INPUT_CHARS, OpenAISpeech, OpenAITranscriber
 
 
 @pytest.fixture(name="server")

@@ -14,13 +14,13 @@ from pathlib import Path
 import pocketsphinx
 import pytest
 
-from voicerouter.speech.domain import domain_phrases
-from voicerouter.speech.lexicon import Lexicon
-from voicerouter.speech.ngram import SENTENCE_END, SENTENCE_START, NgramModel
-from voicerouter.speech.sentences import split_sentences
-from voicerouter.speech.sphinx_lm import build_domain_model, read_extra_words, stock_dictionary
-from voicerouter.speech.spoken import number_words, ordinal_words, spoken_sentences, time_words
-from voicerouter.speech.wav import WavError, WavStreamReader, encode_wav, read_wav
+from voicerouter.providers.speech.domain import domain_phrases
+from voicerouter.providers.speech.lexicon import Lexicon
+from voicerouter.providers.speech.ngram import SENTENCE_END, SENTENCE_START, NgramModel
+from voicerouter.providers.speech.sentences import split_sentences
+from voicerouter.providers.speech.sphinx_lm import build_domain_model, read_extra_words, stock_dictionary
+from voicerouter.providers.speech.spoken import number_words, ordinal_words, spoken_sentences, time_words
+from voicerouter.providers.speech.wav import WavError, WavStreamReader, encode_wav, read_wav
 
 # -- spoken forms --
 
@@ -246,3 +246,10 @@ def _bigram_log10(path: Path, bigram: str) -> float:
 
 def test_stock_dictionary_ships_with_pocketsphinx() -> None:
     assert stock_dictionary().is_file()
+
+
+def test_domain_phrases_come_from_the_shipped_utterances_and_data() -> None:
+    from voicerouter.providers.speech.domain import TOOLS_DATA_DIR, UTTERANCES_PATH, domain_phrases
+
+    assert UTTERANCES_PATH.is_file() and TOOLS_DATA_DIR.is_dir()
+    assert len(domain_phrases("clinic")) > 500 and len(domain_phrases("helpdesk")) > 500

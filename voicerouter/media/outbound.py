@@ -21,7 +21,7 @@ from voicerouter.audio.resample import Resampler
 from voicerouter.clock import Clock
 from voicerouter.media.playback import Sentence, TurnPlayback
 from voicerouter.providers.base import ProviderError
-from voicerouter.speech.base import SpeechError, TextToSpeech
+from voicerouter.providers.speech.base import SpeechError, TextToSpeech
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from voicerouter.media.realtime_call import CallProviders, realtime_voice_for
 from voicerouter.media.supervisor import CallSupervisor
 from voicerouter.media.voiced_outbound import VoicedOutbound
 from voicerouter.providers.base import ProviderError
+from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
 from voicerouter.session import CallSession
-from voicerouter.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
 from voicerouter.wiring import Runtime
 
 log = logging.getLogger(__name__)

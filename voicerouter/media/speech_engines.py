@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Literal
 
-from voicerouter.speech.base import SpeechToText, TextToSpeech
+from voicerouter.providers.speech.base import SpeechToText, TextToSpeech
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,10 @@ class SpeechEngines:
 
 def offline_engines() -> SpeechEngines:
     """pocketsphinx with a domain language model per agent (one shared worker pool) and espeak-ng."""
-    from voicerouter.speech.domain import domain_phrases
-    from voicerouter.speech.espeak_tts import EspeakTTS
-    from voicerouter.speech.pocketsphinx_stt import PocketsphinxSTT
-    from voicerouter.speech.sphinx_pool import SphinxPool
+    from voicerouter.providers.speech.domain import domain_phrases
+    from voicerouter.providers.speech.espeak_tts import EspeakTTS
+    from voicerouter.providers.speech.pocketsphinx_stt import PocketsphinxSTT
+    from voicerouter.providers.speech.sphinx_pool import SphinxPool
 
     pool = SphinxPool(name="pocketsphinx")
 
@@ -76,7 +76,7 @@ def offline_engines() -> SpeechEngines:
 
 
 def openai_engines(api_key: str, base_url: str | None = None) -> SpeechEngines:
-    from voicerouter.speech.openai_speech import OpenAISpeech, OpenAITranscriber
+    from voicerouter.providers.speech.openai_speech import OpenAISpeech, OpenAITranscriber
 
     transcriber = OpenAITranscriber(api_key=api_key, base_url=base_url)
     speech = OpenAISpeech(api_key=api_key, base_url=base_url, sample_rate_hz=TTS_RATE_HZ)

@@ -10,20 +10,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from voicerouter.speech.base import SpeechError, SpeechErrorKind, SpeechToText, TextToSpeech, Transcription
+from voicerouter.providers.speech.base import (
+    SpeechError,
+    SpeechErrorKind,
+    SpeechToText,
+    TextToSpeech,
+    Transcription,
+)
 
 if TYPE_CHECKING:
-    from voicerouter.speech.domain import domain_phrases
-    from voicerouter.speech.espeak_tts import EspeakTTS
-    from voicerouter.speech.openai_speech import OpenAISpeech, OpenAITranscriber
-    from voicerouter.speech.pocketsphinx_stt import PocketsphinxSTT
+    from voicerouter.providers.speech.domain import domain_phrases
+    from voicerouter.providers.speech.espeak_tts import EspeakTTS
+    from voicerouter.providers.speech.openai_speech import OpenAISpeech, OpenAITranscriber
+    from voicerouter.providers.speech.pocketsphinx_stt import PocketsphinxSTT
 
 _LAZY = {
-    "EspeakTTS": "voicerouter.speech.espeak_tts",
-    "OpenAISpeech": "voicerouter.speech.openai_speech",
-    "OpenAITranscriber": "voicerouter.speech.openai_speech",
-    "PocketsphinxSTT": "voicerouter.speech.pocketsphinx_stt",
-    "domain_phrases": "voicerouter.speech.domain",
+    "EspeakTTS": "voicerouter.providers.speech.espeak_tts",
+    "OpenAISpeech": "voicerouter.providers.speech.openai_speech",
+    "OpenAITranscriber": "voicerouter.providers.speech.openai_speech",
+    "PocketsphinxSTT": "voicerouter.providers.speech.pocketsphinx_stt",
+    "domain_phrases": "voicerouter.providers.speech.domain",
 }
 
 __all__ = [
@@ -43,5 +49,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'voicerouter.speech' has no attribute {name!r}")
+        raise AttributeError(f"module 'voicerouter.providers.speech' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)

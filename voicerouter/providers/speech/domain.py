@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from voicerouter.speech.spoken import (
+from voicerouter.providers.speech.spoken import (
     MONTHS,
     WEEKDAYS,
     date_words,
@@ -25,7 +25,7 @@ from voicerouter.speech.spoken import (
 
 log = logging.getLogger(__name__)
 
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[2]  # voicerouter/
 UTTERANCES_PATH = _PACKAGE_DIR / "router" / "data" / "utterances.jsonl"
 TOOLS_DATA_DIR = _PACKAGE_DIR.parent / "tools" / "data"
 SHARED_AGENT = "any"  # utterances every agent hears: greetings, yes/no, thanks

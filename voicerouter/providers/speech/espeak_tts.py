@@ -13,9 +13,9 @@ from collections.abc import AsyncGenerator
 
 from voicerouter.audio.pcm import FrameBuffer, frame_bytes, pcm16_to_int16, stereo_to_mono
 from voicerouter.audio.resample import Resampler
-from voicerouter.speech.base import SpeechError
-from voicerouter.speech.sentences import split_sentences
-from voicerouter.speech.wav import WavError, WavStreamReader
+from voicerouter.providers.speech.base import SpeechError
+from voicerouter.providers.speech.sentences import split_sentences
+from voicerouter.providers.speech.wav import WavError, WavStreamReader
 
 INSTALL_HINT = "apt-get install espeak-ng"
 _READ_BYTES = 8192

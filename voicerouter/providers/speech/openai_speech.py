@@ -18,10 +18,10 @@ from openai.types.audio import Transcription as VendorTranscription
 from voicerouter.audio.pcm import FrameBuffer, frame_bytes
 from voicerouter.audio.resample import Resampler
 from voicerouter.providers.base import ProviderError
+from voicerouter.providers.speech.base import Transcription
+from voicerouter.providers.speech.sentences import split_sentences
+from voicerouter.providers.speech.wav import encode_wav
 from voicerouter.providers.vendor_wire import describe_failure, kind_for_status, retry_after_s
-from voicerouter.speech.base import Transcription
-from voicerouter.speech.sentences import split_sentences
-from voicerouter.speech.wav import encode_wav
 
 PCM_RATE_HZ = 24_000  # `response_format="pcm"` is always 24 kHz, 16-bit, mono, little-endian
 MAX_SPEECH_INPUT_CHARS = 4096  # the API rejects longer `input`

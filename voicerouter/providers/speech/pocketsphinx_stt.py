@@ -12,16 +12,16 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from voicerouter.speech.base import SpeechError, Transcription
-from voicerouter.speech.sphinx_lm import (
+from voicerouter.providers.speech.base import SpeechError, Transcription
+from voicerouter.providers.speech.sphinx_lm import (
     DomainModel,
     build_domain_model,
     stock_acoustic_model,
     stock_dictionary,
     stock_language_model,
 )
-from voicerouter.speech.sphinx_pool import SphinxPool
-from voicerouter.speech.sphinx_worker import (
+from voicerouter.providers.speech.sphinx_pool import SphinxPool
+from voicerouter.providers.speech.sphinx_worker import (
     BuildJob,
     DecodeJob,
     DecodeResult,

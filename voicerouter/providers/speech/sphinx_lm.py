@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pocketsphinx
 
-from voicerouter.speech.lexicon import Lexicon
-from voicerouter.speech.ngram import NgramModel
-from voicerouter.speech.spoken import spoken_sentences
+from voicerouter.providers.speech.lexicon import Lexicon
+from voicerouter.providers.speech.ngram import NgramModel
+from voicerouter.providers.speech.spoken import spoken_sentences
 
 log = logging.getLogger(__name__)
 

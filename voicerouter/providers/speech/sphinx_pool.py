@@ -15,7 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from voicerouter.speech.base import SpeechError
+from voicerouter.providers.speech.base import SpeechError
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ import pocketsphinx
 
 from voicerouter.audio.pcm import pcm16_to_int16
 from voicerouter.audio.resample import resample
-from voicerouter.speech.sphinx_lm import DomainModel, build_domain_model, read_extra_words
+from voicerouter.providers.speech.sphinx_lm import DomainModel, build_domain_model, read_extra_words
 
 DECODE_RATE_HZ = 16_000
 STOCK_SEARCH = "_default"  # the name pocketsphinx gives the search of the `lm` it was configured with
