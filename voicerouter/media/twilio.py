@@ -8,7 +8,6 @@ must hold it (Twilio stream URLs cannot carry headers). A malformed message clos
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -35,6 +34,7 @@ from voicerouter.media.twilio_messages import (
 from voicerouter.media.ws_common import (
     HARD_MESSAGE_BYTES,
     START_TIMEOUT_S,
+    CallSlot,
     ProtocolViolation,
     check_message,
     close_socket,
@@ -42,6 +42,7 @@ from voicerouter.media.ws_common import (
     invalid,
     parse_json_object,
     policy,
+    run_call,
     unsupported,
 )
 
@@ -89,38 +90,23 @@ async def handle_twilio(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=30.0)
     await ws.prepare(request)
     transport = TwilioTransport(ws)
-    pipeline: AudioCallPipeline | None = None
-    reason = "caller hung up"
-    try:
+
+    async def call(slot: CallSlot) -> str:
         start = await _read_start(ws)
         params = start.start.custom_parameters
         if not context.token_ok(token_in_request(request)) and not context.token_ok(params.get("token")):
             raise policy("missing or wrong token (send it as ?token= or customParameters.token)")
         transport.stream_sid = start.start.stream_sid
-        pipeline = await context.open_call(
+        slot.pipeline = pipeline = await context.open_call(
             transport,
             agent=params.get("agent"),
             caller=params.get("caller") or params.get("from") or start.start.call_sid,
             rate_hz=TWILIO_RATE_HZ,
             call_id=start.start.call_sid,
         )
-        reason = await _receive_loop(ws, pipeline)
-    except ProtocolViolation as exc:
-        log.info("/twilio call closed: %s (%d)", exc.message, exc.code)
-        if exc.code != WSCloseCode.OK:  # a peer that left before starting broke nothing
-            context.services.metrics.call_errors.inc(1, "protocol")
-        transport.fail(exc.code, exc.message)
-        reason = f"protocol error: {exc.message}"
-    except Exception:
-        log.exception("/twilio call failed")
-        context.services.metrics.call_errors.inc(1, "internal")
-        transport.fail(WSCloseCode.INTERNAL_ERROR, "internal error")
-        reason = "internal error"
-    finally:
-        if pipeline is not None:
-            await asyncio.shield(context.close_call(pipeline, reason))
-        else:
-            await transport.hang_up(reason)
+        return await _receive_loop(ws, pipeline)
+
+    await run_call("/twilio", context, transport, call)
     return ws
 
 

@@ -10,7 +10,6 @@ A malformed or oversized message closes that call (1003 / 1007 / 1009 with a rea
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from voicerouter.media.pipeline import AudioCallPipeline
 from voicerouter.media.ws_common import (
     HARD_MESSAGE_BYTES,
     START_TIMEOUT_S,
+    CallSlot,
     JsonWriter,
     ProtocolViolation,
     check_message,
@@ -29,6 +29,7 @@ from voicerouter.media.ws_common import (
     describe_validation,
     invalid,
     parse_json_object,
+    run_call,
     unsupported,
 )
 
@@ -95,12 +96,11 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=30.0)
     await ws.prepare(request)
     transport = NativeTransport(ws)
-    pipeline: AudioCallPipeline | None = None
-    reason = "caller hung up"
-    try:
+
+    async def call(slot: CallSlot) -> str:
         start = await _read_start(ws)
         transport.writer.start()
-        pipeline = await context.open_call(
+        slot.pipeline = pipeline = await context.open_call(
             transport,
             agent=start.agent,
             caller=start.caller or request.remote or "",
@@ -109,23 +109,9 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         rate_hz = start.sample_rate_hz
         transport.notify({"type": "started", "call_id": pipeline.call_id, "sample_rate_hz": rate_hz,
                           "frame_ms": 20})  # fmt: skip
-        reason = await _receive_loop(ws, pipeline, transport)
-    except ProtocolViolation as exc:
-        log.info("/ws call closed: %s (%d)", exc.message, exc.code)
-        if exc.code != WSCloseCode.OK:  # a peer that left before starting broke nothing
-            context.services.metrics.call_errors.inc(1, "protocol")
-        transport.fail(exc.code, exc.message)
-        reason = f"protocol error: {exc.message}"
-    except Exception:
-        log.exception("/ws call failed")
-        context.services.metrics.call_errors.inc(1, "internal")
-        transport.fail(WSCloseCode.INTERNAL_ERROR, "internal error")
-        reason = "internal error"
-    finally:
-        if pipeline is not None:
-            await asyncio.shield(context.close_call(pipeline, reason))
-        else:
-            await transport.hang_up(reason)
+        return await _receive_loop(ws, pipeline, transport)
+
+    await run_call("/ws", context, transport, call)
     return ws
 
 
