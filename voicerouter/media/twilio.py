@@ -31,10 +31,10 @@ from voicerouter.media.twilio_messages import (
     media_message,
     parse_inbound,
 )
+from voicerouter.media.ws_call import CallSlot, run_call
 from voicerouter.media.ws_common import (
     HARD_MESSAGE_BYTES,
     START_TIMEOUT_S,
-    CallSlot,
     ProtocolViolation,
     check_message,
     close_socket,
@@ -42,7 +42,6 @@ from voicerouter.media.ws_common import (
     invalid,
     parse_json_object,
     policy,
-    run_call,
     unsupported,
 )
 

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voicerouter.media.context import CONTEXT_KEY, ServeContext
 from voicerouter.media.pipeline import AudioCallPipeline
+from voicerouter.media.ws_call import CallSlot, run_call
 from voicerouter.media.ws_common import (
     HARD_MESSAGE_BYTES,
     START_TIMEOUT_S,
-    CallSlot,
     JsonWriter,
     ProtocolViolation,
     check_message,
@@ -29,7 +29,6 @@ from voicerouter.media.ws_common import (
     describe_validation,
     invalid,
     parse_json_object,
-    run_call,
     unsupported,
 )
 
