@@ -11,12 +11,19 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from voicerouter import events as ev
+from voicerouter.agent import AgentSpec
 from voicerouter.engine import CallEngine, io
-from voicerouter.providers.base import ProviderError, TextDelta, ToolCallChunk, ToolCallStarted, Usage
-from voicerouter.providers.factory import ProviderPool
+from voicerouter.providers.base import (
+    ChatProvider,
+    ProviderError,
+    TextDelta,
+    ToolCallChunk,
+    ToolCallStarted,
+    Usage,
+)
 from voicerouter.toolkit import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -29,11 +36,17 @@ def _forget(tasks: dict[Any, asyncio.Task[None]], key: object, _task: asyncio.Ta
     tasks.pop(key, None)
 
 
+class ProviderLookup(Protocol):
+    """Where a call finds the provider of a model: the process's pool, or a call's own view of it."""
+
+    def get(self, model: str, agent: AgentSpec) -> ChatProvider: ...
+
+
 class CallSession:
     def __init__(
         self,
         engine: CallEngine,
-        providers: ProviderPool,
+        providers: ProviderLookup,
         tools: ToolRegistry,
         *,
         on_event: EventSink | None = None,
@@ -56,6 +69,12 @@ class CallSession:
 
     def start(self) -> None:
         self.engine.start()
+        self._pump()
+
+    def record(self, cls: type[ev._Event], **fields: object) -> None:
+        """Stamp an event observed outside the engine (by a transport) on the call's timeline and deliver
+        it to every sink, like the engine's own."""
+        self.engine.record(cls, **fields)
         self._pump()
 
     def feed(self, item: io.Input) -> None:

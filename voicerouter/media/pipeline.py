@@ -35,7 +35,7 @@ from voicerouter.media.supervisor import CallSupervisor
 from voicerouter.media.voiced_outbound import VoicedOutbound
 from voicerouter.providers.base import ProviderError
 from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
-from voicerouter.session import CallSession
+from voicerouter.session import CallSession, ProviderLookup
 from voicerouter.wiring import Runtime
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,6 @@ class AudioCallPipeline:
         self.call_id = self.engine.call_id
         audio = self.engine.config.audio
         self.supervisor = CallSupervisor(self.call_id, self._task_failed)
-        self.session = CallSession(
-            self.engine, runtime.providers, tools, on_event=self._on_event, on_output=self._on_output
-        )
         self.recording = CallRecording(
             services.recordings_dir, self.call_id, rate_hz=rate_hz, store=services.store
         )
@@ -116,8 +113,13 @@ class AudioCallPipeline:
         )
         # The speech tier's Realtime session, when a Realtime model can serve this call (else None).
         self.voice = realtime_voice_for(self.engine, runtime, self.outbound, rate_hz=rate_hz)
+        providers: ProviderLookup = runtime.providers
         if self.voice is not None:
-            self.session.providers = CallProviders(runtime.providers, self.voice, self.outbound)
+            providers = CallProviders(runtime.providers, self.voice, self.outbound)
+        self.session = CallSession(
+            self.engine, providers, tools, on_event=self._on_event, on_output=self._on_output
+        )
+        if self.voice is not None:
             self.session.add_event_sink(self.voice.observe)
         self.metrics = services.metrics
         self.ended = asyncio.Event()
@@ -141,7 +143,7 @@ class AudioCallPipeline:
                                      caller=self.engine.caller)  # fmt: skip
         self.session.start()
         for side, track in self.recording.audio_references():
-            self._record(ev.CallAudio, track=side, path=track.path.name, sample_rate_hz=self.rate_hz)
+            self.record(ev.CallAudio, track=side, path=track.path.name, sample_rate_hz=self.rate_hz)
         self.supervisor.spawn(self.outbound.run_sender(), "audio sender")
         self.supervisor.spawn(self.outbound.run_synthesis(), "speech synthesis")
         self.supervisor.spawn(self.recording.run_flusher(), "recording flusher")
@@ -327,11 +329,11 @@ class AudioCallPipeline:
     def _audio_stopped(self, turn_id: int) -> None:
         if turn_id in self._audible_turns:
             self._audible_turns.discard(turn_id)
-            self._record(ev.AgentAudioStopped, turn_id=turn_id)
+            self.record(ev.AgentAudioStopped, turn_id=turn_id)
 
     def _agent_audio_started(self, turn_id: int) -> None:
         self._audible_turns.add(turn_id)
-        self._record(ev.AgentAudioStarted, turn_id=turn_id)
+        self.record(ev.AgentAudioStarted, turn_id=turn_id)
         waiting = self._awaiting_audio
         if waiting is not None and waiting[0] == turn_id:
             self._awaiting_audio = None
@@ -363,8 +365,6 @@ class AudioCallPipeline:
             track.pad_to(round((sent_ms - self._start_ms) * self.rate_hz / 1000.0))
             track.append(pcm16)
 
-    def _record(self, cls: type[ev._Event], **fields: object) -> None:
+    def record(self, cls: type[ev._Event], **fields: object) -> None:
         """Stamp an event observed here on the engine's timeline and deliver it like the engine's own."""
-        self.engine.record(cls, **fields)
-        for event in self.engine.events_emitted():
-            self._on_event(event)
+        self.session.record(cls, **fields)

@@ -30,7 +30,7 @@ class RealtimeVoiceModel:
         return self._voice.answer(request)
 
 
-class CallProviders(ProviderPool):
+class CallProviders:
     """The process's providers, except that this call's Realtime model is its voice.
 
     Every generation asks here for its provider, so this is also where a voiced stretch of a turn ends:
@@ -38,8 +38,6 @@ class CallProviders(ProviderPool):
     """
 
     def __init__(self, shared: ProviderPool, voice: RealtimeVoice, outbound: VoicedOutbound) -> None:
-        # No super().__init__(): the shared pool built and imported everything; this only delegates.
-        self.config = shared.config
         self._shared = shared
         self._voice_model = RealtimeVoiceModel(voice)
         self._engine_turn = voice.current_turn_id
@@ -52,9 +50,6 @@ class CallProviders(ProviderPool):
         if model == self._voice_model.name:
             return self._voice_model
         return self._shared.get(model, agent)
-
-    async def aclose(self) -> None:
-        """The shared pool outlives the call: nothing to release here."""
 
 
 def realtime_model(engine: CallEngine, runtime: Runtime) -> str | None:

@@ -293,4 +293,4 @@ class SipCallLeg:
     def _record(self, cls: type[ev._Event], **fields: object) -> None:
         """An event this transport observed, stamped on the call's timeline and recorded like the engine's."""
         if self.pipeline is not None:
-            self.pipeline._record(cls, **fields)
+            self.pipeline.record(cls, **fields)
