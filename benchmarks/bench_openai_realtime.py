@@ -17,9 +17,9 @@ from contextlib import aclosing
 
 from tests.servers.realtime_server import RealtimeServer
 from tests.servers.realtime_state import tone_bytes
-from voicerouter.providers.openai_realtime import AudioDelta, OpenAIRealtimeProvider, ResponseDone
-from voicerouter.providers.openai_realtime_protocol import RealtimeProtocol
-from voicerouter.providers.openai_realtime_requests import input_audio_append
+from voicerouter.providers.realtime.client import AudioDelta, OpenAIRealtimeProvider, ResponseDone
+from voicerouter.providers.realtime.protocol import RealtimeProtocol
+from voicerouter.providers.realtime.requests import input_audio_append
 
 FRAME_MS = 20
 FRAMES = 2000

@@ -85,8 +85,8 @@ class ToneTTS:
 
 
 async def _serve(port: int, tts_mode: str, recordings: Path) -> None:
-    from voicerouter.media.speech_engines import TTS_RATE_HZ, SpeechEngines
     from voicerouter.providers.speech.espeak_tts import EspeakTTS
+    from voicerouter.providers.speech.registry import TTS_RATE_HZ, SpeechEngines
     from voicerouter.server import ServeSettings, create_app, run_server
 
     async def build_stt(agent: str) -> Any:
@@ -106,7 +106,7 @@ async def _serve(port: int, tts_mode: str, recordings: Path) -> None:
 
 
 async def _one_caller(url: str, question: bytes, start_delay_s: float) -> dict[str, Any]:
-    from voicerouter.media.caller import CallerClient
+    from voicerouter.caller.client import CallerClient
 
     await asyncio.sleep(start_delay_s)
     async with CallerClient(url, rate_hz=16000) as call:
@@ -127,7 +127,7 @@ async def _one_caller(url: str, question: bytes, start_delay_s: float) -> dict[s
 
 
 def _spoken_question() -> bytes:
-    from voicerouter.media.caller import load_wav
+    from voicerouter.caller.client import load_wav
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "q.wav"

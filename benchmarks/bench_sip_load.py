@@ -101,7 +101,7 @@ async def _serve(http_port: int, sip_port: int, workdir: Path) -> None:
     sys.path.insert(0, str(HERE))
     from bench_serve_load import InstantSTT, ToneTTS
 
-    from voicerouter.media.speech_engines import SpeechEngines
+    from voicerouter.providers.speech.registry import SpeechEngines
     from voicerouter.server import ServeSettings, create_app, run_server
 
     async def build_stt(agent: str) -> Any:

@@ -14,8 +14,8 @@ from sim.runner import CallResult
 from sim.score import CallScore, score_call
 from sim.script import CallScript
 from voicerouter import events as ev
+from voicerouter.call.session import CallSession
 from voicerouter.engine import io
-from voicerouter.session import CallSession
 from voicerouter.wiring import Runtime, build_runtime
 
 

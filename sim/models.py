@@ -18,7 +18,7 @@ from voicerouter.agent import AgentSpec
 from voicerouter.config import ModelEntry
 from voicerouter.engine import io
 from voicerouter.providers.base import ChatRequest, ProviderError, ToolCall, Usage
-from voicerouter.providers.offline import OfflineAgentModel
+from voicerouter.providers.offline.model import OfflineAgentModel
 
 Z95 = 1.6448536269514722
 WORDS_PER_TOKEN = 0.75

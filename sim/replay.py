@@ -18,7 +18,7 @@ from sim.score import CallScore, score_call
 from sim.script import CallScript
 from voicerouter.agent import AgentSpec, load_agent
 from voicerouter.config import VoicerouterConfig, load_config
-from voicerouter.providers.offline import OfflineAgentModel
+from voicerouter.providers.offline.model import OfflineAgentModel
 from voicerouter.router.classifier import TriageClassifier
 
 Progress = Callable[[int], None]

@@ -20,7 +20,7 @@ from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
 from voicerouter.config import VoicerouterConfig
 from voicerouter.engine import CallEngine, io
-from voicerouter.providers.offline import OfflineAgentModel
+from voicerouter.providers.offline.model import OfflineAgentModel
 from voicerouter.router.classifier import TriageClassifier
 from voicerouter.router.health import HealthBoard
 from voicerouter.router.policy import Router

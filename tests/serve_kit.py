@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from voicerouter.audio.pcm import level_dbfs, pcm16_to_int16
-from voicerouter.media.caller import load_wav
+from voicerouter.caller.client import load_wav
 from voicerouter.media.context import CONTEXT_KEY, ServeContext
 from voicerouter.server import ServeSettings, create_app
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from voicerouter.audio.g711 import lin2ulaw
 from voicerouter.media.context import CONTEXT_KEY, ServeContext
-from voicerouter.media.sip_endpoint import SipEndpoint
+from voicerouter.media.sip_io.endpoint import SipEndpoint
 from voicerouter.server import SIP_KEY, ServeSettings, create_app
 
 SDP = """

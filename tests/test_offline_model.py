@@ -9,7 +9,7 @@ import pytest
 from voicerouter.agent import AgentSpec, load_agent
 from voicerouter.engine.history import NOTE_PREFIX, ConversationHistory
 from voicerouter.providers.base import ChatMessage, ChatRequest, TextDelta, ToolCall, ToolCallChunk, Usage
-from voicerouter.providers.offline import Completion, OfflineAgentModel
+from voicerouter.providers.offline.model import Completion, OfflineAgentModel
 from voicerouter.toolkit import ToolOutcome, ToolRegistry
 
 TIMEOUT = ToolOutcome(ok=False, error="timed out", timed_out=True)

@@ -1,4 +1,4 @@
-"""Spoken numbers, dates, times, names and self-corrections to canonical values (voicerouter.nlp)."""
+"""Spoken numbers, dates, times, names and self-corrections to canonical values (offline nlp)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from voicerouter.nlp import (
+from voicerouter.providers.offline.nlp import (
     digit_strings,
     find_dates,
     find_names,

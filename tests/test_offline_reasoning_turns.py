@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.test_offline_model import Call
-from voicerouter.nlp import find_names
-from voicerouter.nlp.corrections import correction_points
-from voicerouter.nlp.words import tokenize
+from voicerouter.providers.offline.nlp import find_names
+from voicerouter.providers.offline.nlp.corrections import correction_points
+from voicerouter.providers.offline.nlp.words import tokenize
 
 TODAY = dt.date(2026, 12, 1)
 

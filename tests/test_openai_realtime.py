@@ -26,7 +26,7 @@ from voicerouter.providers.base import (
     ToolSpec,
     Usage,
 )
-from voicerouter.providers.openai_realtime import (
+from voicerouter.providers.realtime.client import (
     AudioDelta,
     Committed,
     FunctionCall,

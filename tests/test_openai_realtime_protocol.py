@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from voicerouter.providers.base import ChatMessage, ToolCall
-from voicerouter.providers.openai_realtime_outputs import (
+from voicerouter.providers.realtime.outputs import (
     AudioDelta,
     FunctionCall,
     ResponseDone,
@@ -19,8 +19,8 @@ from voicerouter.providers.openai_realtime_outputs import (
     classify_error,
     retry_after_s,
 )
-from voicerouter.providers.openai_realtime_protocol import RealtimeProtocol
-from voicerouter.providers.openai_realtime_requests import history_items, response_create
+from voicerouter.providers.realtime.protocol import RealtimeProtocol
+from voicerouter.providers.realtime.requests import history_items, response_create
 
 
 def call_added(call_id: str = "call_1", name: str = "book") -> dict[str, Any]:

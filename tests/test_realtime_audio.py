@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from voicerouter.audio.pcm import int16_to_pcm16
-from voicerouter.media.realtime_audio import (
+from voicerouter.call.realtime.audio import (
     CallerEncoder,
     CallerStream,
     InputGate,

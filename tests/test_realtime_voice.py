@@ -24,7 +24,7 @@ from tests.serve_kit import BARGE_IN, QUESTION, ServerHandle, loudness_dbfs, nee
 from tests.servers.realtime_server import RealtimeConnection, RealtimeServer
 from voicerouter.agent import load_agent
 from voicerouter.audio.pcm import pcm16_to_int16
-from voicerouter.media.caller import CallerClient, CallResult, load_wav
+from voicerouter.caller.client import CallerClient, CallResult, load_wav
 from voicerouter.server import ServeSettings, create_app
 from voicerouter.store import read_recording
 

@@ -18,8 +18,8 @@ from tests.serve_kit import (
     spoken,
 )
 from voicerouter.audio.settings import BargeInConfig
-from voicerouter.media.caller import CallerClient, CallResult
-from voicerouter.media.caller_run import fetch_call
+from voicerouter.caller.client import CallerClient, CallResult
+from voicerouter.caller.run import fetch_call
 
 pytestmark = needs_espeak
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from tests.audio_signals import concat, silence, voiced_speech
-from voicerouter.audio.pcm import int16_to_pcm16
-from voicerouter.media.listener import (
+from voicerouter.audio.listener import (
     ANALYSIS_RATE_HZ,
     PREROLL_MS,
     BargeInConfirmed,
@@ -14,6 +13,7 @@ from voicerouter.media.listener import (
     CallerTurnEnded,
     ListenerOutput,
 )
+from voicerouter.audio.pcm import int16_to_pcm16
 
 RATE = ANALYSIS_RATE_HZ
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voicerouter.media.playback import TurnPlayback
+from voicerouter.audio.playback import TurnPlayback
 
 RATE = 8000
 FRAME = 160  # samples in 20 ms at 8 kHz

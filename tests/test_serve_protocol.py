@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from tests.serve_kit import ServerHandle, needs_espeak, running_server
-from voicerouter.media.caller import CallerClient
+from voicerouter.caller.client import CallerClient
 
 pytestmark = [needs_espeak, pytest.mark.asyncio(loop_scope="module")]
 

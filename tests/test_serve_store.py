@@ -9,11 +9,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from voicerouter import events as ev
-from voicerouter.callstore import CallRow, CallStore, RouteSummary, utc_now
-from voicerouter.media.metrics import ServeMetrics
-from voicerouter.media.wav_track import WavTrack
+from voicerouter.call.metrics import ServeMetrics
+from voicerouter.call.wav_track import WavTrack
 from voicerouter.metrics import Registry
-from voicerouter.store import CallRecorder
+from voicerouter.store import CallRecorder, CallRow, CallStore, RouteSummary, utc_now
 
 
 def test_registry_renders_counters_gauges_and_histograms_that_the_reference_parser_reads() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.serve_kit import QUESTION, loudness_dbfs, needs_espeak, running_server, spoken
-from voicerouter.media.caller_run import run_call
+from voicerouter.caller.run import run_call
 
 pytestmark = needs_espeak
 

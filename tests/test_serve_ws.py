@@ -16,8 +16,8 @@ import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.serve_kit import QUESTION, ServerHandle, loudness_dbfs, needs_espeak, running_server, spoken
-from voicerouter.media.caller import CallResult
-from voicerouter.media.caller_run import run_call
+from voicerouter.caller.client import CallResult
+from voicerouter.caller.run import run_call
 
 pytestmark = [needs_espeak, pytest.mark.asyncio(loop_scope="module")]
 

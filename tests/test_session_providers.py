@@ -11,13 +11,13 @@ from tests.servers.fixtures import anthropic_server_fixture, openai_server_fixtu
 from tests.servers.openai_server import OpenAIServer
 from tests.servers.scripted import stall_before_first_token, text, tool_call
 from voicerouter import events as ev
+from voicerouter.call.session import CallSession
 from voicerouter.clock import RealClock
 from voicerouter.config import VoicerouterConfig, load_config
 from voicerouter.engine import CallEngine, io
 from voicerouter.providers.factory import ProviderPool, key_availability
 from voicerouter.router.health import HealthBoard
 from voicerouter.router.policy import Router
-from voicerouter.session import CallSession
 
 ENV = {"ANTHROPIC_API_KEY": "test-key", "OPENAI_API_KEY": "test-key"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from voicerouter.config import ConfigError, SipConfig, load_config
-from voicerouter.media.sip_policy import AgentChooser, RtpPortPool, SourceRateLimiter
+from voicerouter.media.sip_io.policy import AgentChooser, RtpPortPool, SourceRateLimiter
 
 AGENTS = {"clinic", "helpdesk"}
 

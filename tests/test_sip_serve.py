@@ -37,8 +37,8 @@ from tests.sip_serve_kit import (
 )
 from tests.sipp_peer import SippResult, run_sipp
 from tests.test_sip_message import MALFORMED
-from voicerouter.media.caller import load_wav
-from voicerouter.media.sip_endpoint import EndpointCounts
+from voicerouter.caller.client import load_wav
+from voicerouter.media.sip_io.endpoint import EndpointCounts
 
 pytestmark = pytest.mark.skipif(
     shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) is not installed"

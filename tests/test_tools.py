@@ -298,7 +298,7 @@ def test_shipped_agents_load_and_their_offline_hints_name_real_tools(name: str) 
 @pytest.mark.parametrize("agent", ["clinic", "helpdesk"])
 def test_every_agent_can_hand_the_caller_to_a_person(agent: str) -> None:
     from voicerouter.providers.base import ChatMessage, ChatRequest
-    from voicerouter.providers.offline import OfflineAgentModel
+    from voicerouter.providers.offline.model import OfflineAgentModel
 
     spec = load_agent(agent)
     tools = spec.create_tools()

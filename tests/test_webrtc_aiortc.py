@@ -16,9 +16,9 @@ import pytest_asyncio
 
 from tests.serve_kit import QUESTION, ServerHandle, needs_espeak, running_server
 from tests.webrtc_kit import RtcCaller, loudness_dbfs, padded_speech, speech_seconds
-from voicerouter.media import webrtc_call
-from voicerouter.media.webrtc import PEERS_KEY
-from voicerouter.media.webrtc_call import PeerRegistry
+from voicerouter.media.webrtc import call as webrtc_call
+from voicerouter.media.webrtc.call import PeerRegistry
+from voicerouter.media.webrtc.signalling import PEERS_KEY
 
 pytestmark = [needs_espeak, pytest.mark.asyncio(loop_scope="module")]
 

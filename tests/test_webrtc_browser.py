@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from tests.serve_kit import QUESTION, ServerHandle, needs_espeak, running_server
 from tests.webrtc_kit import WAIT_S, fake_microphone_wav
-from voicerouter.media.webrtc import PEERS_KEY
+from voicerouter.media.webrtc.signalling import PEERS_KEY
 
 webdriver = pytest.importorskip(
     "selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])"

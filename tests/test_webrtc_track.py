@@ -12,8 +12,8 @@ from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
 from voicerouter.audio.pcm import int16_to_pcm16, pcm16_to_int16
-from voicerouter.media.webrtc_inbound import CallerAudio
-from voicerouter.media.webrtc_track import (
+from voicerouter.media.webrtc.inbound import CallerAudio
+from voicerouter.media.webrtc.track import (
     FRAME_BYTES,
     FRAME_SAMPLES,
     RATE_HZ,

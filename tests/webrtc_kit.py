@@ -21,9 +21,9 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from tests.serve_kit import spoken
 from voicerouter.audio.pcm import level_dbfs, pcm16_to_int16
-from voicerouter.media.caller import save_wav
-from voicerouter.media.webrtc_inbound import pump_caller_audio
-from voicerouter.media.webrtc_track import FRAME_BYTES, FRAME_MS, RATE_HZ, AgentAudioTrack
+from voicerouter.caller.client import save_wav
+from voicerouter.media.webrtc.inbound import pump_caller_audio
+from voicerouter.media.webrtc.track import FRAME_BYTES, FRAME_MS, RATE_HZ, AgentAudioTrack
 
 WAIT_S = 60.0  # every wait in these tests is bounded so a failure never hangs CI
 

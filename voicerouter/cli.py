@@ -104,7 +104,7 @@ def chat(agent_name: str, config: str | None, record_dir: str | None) -> None:
 
 
 async def _chat(runtime: Runtime, agent_name: str, record_dir: str | None) -> None:
-    from voicerouter.session import CallSession
+    from voicerouter.call.session import CallSession
     from voicerouter.store import CallRecorder
 
     engine, tools = runtime.new_call(agent_name, transport="text", caller="terminal")
@@ -241,8 +241,8 @@ def call(
     answer_seconds: float | None,
 ) -> None:  # fmt: skip
     """Call a voicerouter server as a caller: stream a WAV in real time and print what happens."""
-    from voicerouter.media.caller import load_wav, save_wav
-    from voicerouter.media.caller_run import run_call
+    from voicerouter.caller.client import load_wav, save_wav
+    from voicerouter.caller.run import run_call
 
     rate_hz = 8000 if twilio else 16000
     try:

@@ -21,17 +21,16 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from voicerouter.callstore import CallStore
+from voicerouter.call.metrics import ServeMetrics
+from voicerouter.call.pipeline import CallServices
 from voicerouter.media.context import CONTEXT_KEY, ServeContext, token_in_request
-from voicerouter.media.metrics import ServeMetrics
-from voicerouter.media.pipeline import CallServices
-from voicerouter.media.sip_endpoint import SipEndpoint
-from voicerouter.media.speech_engines import SpeechEngines, SpeechMode, choose_engines
-from voicerouter.media.twilio import handle_twilio
-from voicerouter.media.webrtc import add_webrtc_routes
-from voicerouter.media.ws_native import handle_ws
+from voicerouter.media.sip_io.endpoint import SipEndpoint
+from voicerouter.media.webrtc.signalling import add_webrtc_routes
+from voicerouter.media.ws.native import handle_ws
+from voicerouter.media.ws.twilio import handle_twilio
 from voicerouter.metrics import CONTENT_TYPE
-from voicerouter.store import read_recording
+from voicerouter.providers.speech.registry import SpeechEngines, SpeechMode, choose_engines
+from voicerouter.store import CallStore, read_recording
 from voicerouter.wiring import Runtime, build_runtime
 
 log = logging.getLogger(__name__)

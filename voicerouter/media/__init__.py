@@ -1,1 +1,1 @@
-"""Call transports: native WebSocket, Twilio Media Streams, WebRTC and SIP, and the audio call pipeline."""
+"""Call transports only: WebSocket (native, Twilio), WebRTC and SIP; each turns a protocol into call audio."""

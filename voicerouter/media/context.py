@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from voicerouter.agent import AgentError, load_agent
-from voicerouter.media.pipeline import AudioCallPipeline, CallServices, CallTransport
-from voicerouter.media.speech_engines import SpeechEngines
-from voicerouter.media.ws_common import invalid
+from voicerouter.call.pipeline import AudioCallPipeline, CallServices, CallTransport
+from voicerouter.media.ws.common import invalid
+from voicerouter.providers.speech.registry import SpeechEngines
 
 log = logging.getLogger(__name__)
 

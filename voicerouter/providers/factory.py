@@ -17,8 +17,8 @@ from voicerouter.providers.base import ChatProvider
 _ADAPTER_MODULES = {
     "openai": "voicerouter.providers.openai_chat",
     "anthropic": "voicerouter.providers.anthropic_messages",
-    "openai_realtime": "voicerouter.providers.openai_realtime",
-    "offline": "voicerouter.providers.offline",
+    "openai_realtime": "voicerouter.providers.realtime.client",
+    "offline": "voicerouter.providers.offline.model",
 }
 
 
@@ -66,7 +66,7 @@ class ProviderPool:
     def _build(self, entry: ModelEntry, agent: AgentSpec) -> ChatProvider:
         api_key = self._env.get(entry.api_key_env, "") if entry.api_key_env else ""
         if entry.provider == "offline":
-            from voicerouter.providers.offline import OfflineAgentModel
+            from voicerouter.providers.offline.model import OfflineAgentModel
 
             return OfflineAgentModel(agent, model_id=entry.model)
         if entry.provider == "openai":
@@ -78,7 +78,7 @@ class ProviderPool:
 
             return AnthropicMessagesProvider(api_key=api_key, base_url=entry.base_url)
         if entry.provider == "openai_realtime":
-            from voicerouter.providers.openai_realtime import OpenAIRealtimeProvider
+            from voicerouter.providers.realtime.client import OpenAIRealtimeProvider
 
             return OpenAIRealtimeProvider(api_key=api_key, base_url=entry.base_url)
         raise ValueError(f"unknown provider kind {entry.provider!r}")

@@ -1,0 +1,370 @@
+"""One live audio call: transport ⇄ VAD / end-of-turn / barge-in ⇄ STT ⇄ engine session ⇄ TTS ⇄ paced audio.
+
+Transport-neutral: it takes caller PCM16 at the transport's rate and hands agent PCM16 frames to the
+transport. The decisions live in sans-I/O parts (`CallerListener`, `TurnPlayback`); this module wires them
+to the engine and the clock. It never feeds the engine from inside the engine's own event dispatch (follow-ups
+are deferred with `call_soon`), and a failure in any of its tasks closes this call only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from voicerouter import events as ev
+from voicerouter.audio.listener import (
+    ANALYSIS_RATE_HZ,
+    BargeInConfirmed,
+    CallerListener,
+    CallerSpeechStarted,
+    CallerSpeechStopped,
+    CallerTurnEnded,
+    ListenerOutput,
+)
+from voicerouter.audio.resample import Resampler
+from voicerouter.call.metrics import ServeMetrics
+from voicerouter.call.outbound import AudioSink
+from voicerouter.call.realtime.providers import CallProviders, realtime_voice_for
+from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
+from voicerouter.call.recording import CallRecording
+from voicerouter.call.session import CallSession, ProviderLookup
+from voicerouter.call.supervisor import CallSupervisor
+from voicerouter.engine import io
+from voicerouter.providers.base import ProviderError
+from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
+from voicerouter.store import CallStore
+from voicerouter.wiring import Runtime
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_FALLBACK_S = (
+    0.15  # if caller audio stops arriving, end-of-turn is checked on the clock this much later
+)
+
+
+class CallTransport(AudioSink, Protocol):
+    """The far end as the pipeline sees it."""
+
+    kind: str  # recorded as call.started.transport
+    marks: bool  # the far end echoes marks once the audio before them has played (Twilio)
+
+    def notify(self, payload: dict[str, Any]) -> None:
+        """Queue a control message for the far end (ignored by transports without one)."""
+
+    async def hang_up(self, reason: str) -> None: ...
+
+
+@dataclass
+class CallServices:
+    """What every call of a server shares."""
+
+    runtime: Runtime
+    tts: TextToSpeech
+    recordings_dir: Path | None = None
+    store: CallStore | None = None
+    metrics: ServeMetrics = field(default_factory=ServeMetrics)
+
+
+class AudioCallPipeline:
+    def __init__(
+        self,
+        services: CallServices,
+        transport: CallTransport,
+        stt: SpeechToText,
+        *,
+        agent: str,
+        caller: str = "",
+        rate_hz: int,
+        call_id: str | None = None,
+    ) -> None:
+        runtime = services.runtime
+        self._loop = asyncio.get_running_loop()
+        self.services = services
+        self.transport = transport
+        self.stt = stt
+        self.rate_hz = rate_hz
+        self.clock = runtime.clock
+        self.engine, tools = runtime.new_call(
+            agent, transport=transport.kind, caller=caller, instant_playback=False, call_id=call_id
+        )
+        self.call_id = self.engine.call_id
+        audio = self.engine.config.audio
+        self.supervisor = CallSupervisor(self.call_id, self._task_failed)
+        self.recording = CallRecording(
+            services.recordings_dir, self.call_id, rate_hz=rate_hz, store=services.store
+        )
+        self.listener = CallerListener(audio)
+        self._inbound = Resampler(rate_hz, ANALYSIS_RATE_HZ)
+        self.outbound = VoicedOutbound(
+            services.tts,
+            transport,
+            self.clock,
+            rate_hz=rate_hz,
+            marks=transport.marks,
+            latency_ms=audio.barge_in.playout_latency_ms,
+            min_word_fraction=audio.barge_in.min_word_fraction,
+            spawn=self.supervisor.spawn,
+            on_turn_started=self._agent_audio_started,
+            on_turn_played=self._agent_audio_played_soon,
+            on_frame_sent=self._frame_sent,
+        )
+        # The speech tier's Realtime session, when a Realtime model can serve this call (else None).
+        self.voice = realtime_voice_for(self.engine, runtime, self.outbound, rate_hz=rate_hz)
+        providers: ProviderLookup = runtime.providers
+        if self.voice is not None:
+            providers = CallProviders(runtime.providers, self.voice, self.outbound)
+        self.session = CallSession(
+            self.engine, providers, tools, on_event=self._on_event, on_output=self._on_output
+        )
+        if self.voice is not None:
+            self.session.add_event_sink(self.voice.observe)
+        self.metrics = services.metrics
+        self.ended = asyncio.Event()
+        self._start_ms = self.clock.now_ms()
+        self._last_audio_ms = self._start_ms
+        self._endpoint_timer: asyncio.TimerHandle | None = None
+        self._stt_jobs: dict[int, asyncio.Task[Transcription | None]] = {}
+        self._turn_order = asyncio.Lock()  # transcripts reach the engine in the order turns ended
+        self._engine_turn_open = False
+        self._audible_turns: set[int] = set()  # turns whose audio started and has not stopped
+        self._awaiting_audio: tuple[int, float, float] | None = None  # (turn_id, transcript_ms, stt_wait_ms)
+        self._closing = False
+        self._close_task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        self.metrics.active_calls.inc()
+        self.metrics.calls.inc(1, self.transport.kind)
+        await self.recording.started(agent=self.engine.agent.name, transport=self.transport.kind,
+                                     caller=self.engine.caller)  # fmt: skip
+        self.session.start()
+        for side, track in self.recording.audio_references():
+            self.record(ev.CallAudio, track=side, path=track.path.name, sample_rate_hz=self.rate_hz)
+        self.supervisor.spawn(self.outbound.run_sender(), "audio sender")
+        self.supervisor.spawn(self.outbound.run_synthesis(), "speech synthesis")
+        self.supervisor.spawn(self.recording.run_flusher(), "recording flusher")
+        self.supervisor.spawn(self._watch_session(), "session watcher")
+        if self.voice is not None:
+            self.supervisor.spawn(self.voice.run(), "realtime voice")
+
+    async def close(self, reason: str = "caller hung up") -> None:
+        """End the call (idempotent): engine, tasks, files, index row, then the transport."""
+        if self._closing:
+            await self.ended.wait()
+            return
+        self._closing = True
+        try:
+            if self._endpoint_timer is not None:
+                self._endpoint_timer.cancel()
+            playing = self.outbound.playing()
+            if playing is not None:  # before call.ended, so the recording closes the agent's audio first
+                heard = self.outbound.stop(playing.turn_id, clear=False)
+                self._audio_stopped(playing.turn_id)
+                if heard is not None and playing.turn_id > 0:
+                    self.session.feed(io.PlaybackProgress(turn_id=playing.turn_id, heard_chars=heard))
+            self.outbound.close()
+            await self.session.close(reason)
+            if self.voice is not None:
+                await self.voice.close()
+            await self.supervisor.aclose()
+            await self.recording.close()
+        finally:
+            self.metrics.active_calls.dec()
+            try:
+                await self.transport.hang_up(reason)
+            finally:
+                self.ended.set()
+
+    def _task_failed(self, name: str, exc: BaseException) -> None:
+        self.metrics.call_errors.inc(1, "internal")
+        self.close_soon(f"internal error in {name.split(': ', 1)[-1]}: {type(exc).__name__}")
+
+    def close_soon(self, reason: str) -> None:
+        """Close from a context that cannot await (a callback); the close runs as its own task."""
+        if not self._closing and self._close_task is None:
+            self._close_task = self._loop.create_task(self.close(reason))
+
+    async def _watch_session(self) -> None:
+        await self.session.ended.wait()
+        self.close_soon("agent ended the call")
+
+    # ---- caller audio ----
+
+    def push_audio(self, pcm16: bytes) -> None:
+        """Caller PCM16 at the transport's rate, in arrival order."""
+        if self._closing:
+            return
+        if self.recording.caller_track is not None:
+            self.recording.caller_track.append(pcm16)
+        self._last_audio_ms = self.clock.now_ms()
+        if self.voice is not None:
+            self.voice.push_audio(pcm16)
+        self._handle(self.listener.push(self._inbound.process_pcm16(pcm16)))
+        self._arm_endpoint_timer()
+
+    def mark_echoed(self, name: str) -> None:
+        self.outbound.mark_echoed(name)
+
+    def _arm_endpoint_timer(self) -> None:
+        deadline = self.listener.deadline_ms
+        if deadline is None or self._endpoint_timer is not None:
+            return
+        delay_s = max(0.0, deadline - self.listener.now_ms) / 1000.0 + ENDPOINT_FALLBACK_S
+        self._endpoint_timer = self._loop.call_later(delay_s, self._endpoint_timer_fired)
+
+    def _endpoint_timer_fired(self) -> None:
+        self._endpoint_timer = None
+        if self._closing:
+            return
+        self._poll_endpoint()
+        self._arm_endpoint_timer()
+
+    def _poll_endpoint(self) -> None:
+        # Audio time stands still while no audio arrives; extend it by the wall time since the last chunk.
+        now_ms = self.listener.now_ms + max(0.0, self.clock.now_ms() - self._last_audio_ms)
+        self._handle(self.listener.poll(now_ms))
+
+    def _handle(self, outputs: list[ListenerOutput]) -> None:
+        for out in outputs:
+            if self.voice is not None:
+                self.voice.listener_output(out)
+            if isinstance(out, CallerSpeechStarted):
+                self._report_progress()
+                self.session.feed(io.SpeechStarted())
+            elif isinstance(out, BargeInConfirmed):
+                self._barge_in()
+            elif isinstance(out, CallerSpeechStopped):
+                self.session.feed(io.SpeechStopped())
+                self._stt_job(out.utterance, out.version)
+            elif isinstance(out, CallerTurnEnded):
+                self.supervisor.spawn(self._end_turn(out), f"turn end {out.version}")
+
+    def _barge_in(self) -> None:
+        """Stop the agent within this frame, tell the engine what was heard, then that the caller speaks."""
+        playing = self.outbound.playing()
+        if playing is not None:
+            heard = self.outbound.stop(playing.turn_id)
+            self._audio_stopped(playing.turn_id)
+            if heard is not None and playing.turn_id > 0:
+                self.session.feed(io.PlaybackProgress(turn_id=playing.turn_id, heard_chars=heard))
+        self.session.feed(io.SpeechStarted())
+
+    def _report_progress(self) -> None:
+        playing = self.outbound.playing()
+        if playing is not None and playing.turn_id > 0 and playing.started:
+            heard = playing.heard_chars(self.clock.now_ms())
+            self.session.feed(io.PlaybackProgress(turn_id=playing.turn_id, heard_chars=heard))
+
+    # ---- speech recognition ----
+
+    def _stt_job(self, utterance: bytes, version: int) -> asyncio.Task[Transcription | None] | None:
+        for old in [v for v in self._stt_jobs if v < version - 1]:
+            self._stt_jobs.pop(old)
+        task = self.supervisor.spawn(self._transcribe(utterance, version), f"speech recognition {version}")
+        if task is not None:
+            self._stt_jobs[version] = task
+        return task
+
+    async def _transcribe(self, utterance: bytes, version: int) -> Transcription | None:
+        try:
+            result = await self.stt.transcribe(utterance, ANALYSIS_RATE_HZ)
+        except (SpeechError, ProviderError) as exc:
+            log.warning("call %s: speech recognition failed: %s", self.call_id, exc)
+            return None
+        if not self._closing:
+            self.listener.transcript(result.text, version)
+            self._poll_endpoint()  # a transcript that sounds finished may end the turn sooner
+        return result
+
+    async def _end_turn(self, ended: CallerTurnEnded) -> None:
+        ended_ms = self.clock.now_ms()
+        job = self._stt_jobs.get(ended.version) or self._stt_job(ended.utterance, ended.version)
+        async with self._turn_order:
+            if job is None:
+                return  # closing
+            try:
+                result = await job
+            finally:
+                self._stt_jobs.pop(ended.version, None)
+            if self._closing:
+                return
+            transcript_ms = self.clock.now_ms()
+            stt_wait_ms = transcript_ms - ended_ms
+            self.metrics.stt_ms.observe(stt_wait_ms)
+            self._report_progress()
+            text = result.text if result is not None else ""
+            self.session.feed(
+                io.Transcript(text=text, final=True, confidence=result.confidence if result else 0.0)
+            )
+            if text.strip():
+                self._awaiting_audio = (self.engine.turns_started, transcript_ms, stt_wait_ms)
+
+    # ---- the engine's side ----
+
+    def _on_event(self, event: ev.Event) -> None:
+        self.recording.write(event)
+        self.metrics.observe_event(event)
+        self.transport.notify({"type": "event", "event": event.model_dump(mode="json")})
+        if isinstance(event, ev.TurnStarted):
+            self._engine_turn_open = True
+            self.listener.agent_started(self.listener.now_ms)
+        elif isinstance(event, ev.AgentText) and event.final:
+            self.outbound.text_final(event.turn_id, event.text)
+        elif isinstance(event, ev.TurnCompleted):
+            self._engine_turn_open = False
+            self._loop.call_soon(self._maybe_idle)
+
+    def _on_output(self, action: io.Speak | io.StopSpeaking) -> None:
+        if isinstance(action, io.Speak):
+            self.listener.agent_started(self.listener.now_ms)
+            self.outbound.speak(action.turn_id, action.text)
+        else:
+            self.outbound.stop(action.turn_id)
+            self._audio_stopped(action.turn_id)
+
+    def _audio_stopped(self, turn_id: int) -> None:
+        if turn_id in self._audible_turns:
+            self._audible_turns.discard(turn_id)
+            self.record(ev.AgentAudioStopped, turn_id=turn_id)
+
+    def _agent_audio_started(self, turn_id: int) -> None:
+        self._audible_turns.add(turn_id)
+        self.record(ev.AgentAudioStarted, turn_id=turn_id)
+        waiting = self._awaiting_audio
+        if waiting is not None and waiting[0] == turn_id:
+            self._awaiting_audio = None
+            response_ms = self.clock.now_ms() - waiting[1]
+            self.metrics.response_overhead_ms.observe(response_ms)
+            self.transport.notify({"type": "latency", "turn_id": turn_id, "stt_wait_ms": round(waiting[2], 1),
+                                   "response_ms": round(response_ms, 1)})  # fmt: skip
+
+    def _agent_audio_played_soon(self, turn_id: int) -> None:
+        self._loop.call_soon(self._agent_audio_played, turn_id)  # outside whatever dispatch reported it
+
+    def _agent_audio_played(self, turn_id: int) -> None:
+        if self._closing:
+            return
+        self._audio_stopped(turn_id)
+        if turn_id > 0:
+            self.session.feed(io.PlaybackFinished(turn_id=turn_id))
+        self._maybe_idle()
+
+    def _maybe_idle(self) -> None:
+        if self._closing or self._engine_turn_open or self.outbound.playing() is not None:
+            return
+        self._handle(self.listener.agent_stopped(self.listener.now_ms))
+
+    def _frame_sent(self, pcm16: bytes, sent_ms: float, lateness_ms: float) -> None:
+        self.metrics.frame_sent(lateness_ms)
+        track = self.recording.agent_track
+        if track is not None:
+            track.pad_to(round((sent_ms - self._start_ms) * self.rate_hz / 1000.0))
+            track.append(pcm16)
+
+    def record(self, cls: type[ev._Event], **fields: object) -> None:
+        """Stamp an event observed here on the engine's timeline and deliver it like the engine's own."""
+        self.session.record(cls, **fields)

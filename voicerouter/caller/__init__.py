@@ -1,0 +1,1 @@
+"""The `voicerouter call` client: a caller that streams a WAV to a running server."""

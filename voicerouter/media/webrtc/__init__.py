@@ -1,0 +1,1 @@
+"""The WebRTC transport (aiortc): signalling, the agent's track, the caller's audio, the events channel."""

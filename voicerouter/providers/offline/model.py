@@ -1,0 +1,135 @@
+"""The offline agent model: a deterministic stand-in that serves an agent when no API key is set.
+
+It reads the whole history on every step, follows the agent's `[offline]` hints, and calls only the tools
+the request offers; it never invents a record, never reads the clock and never touches the network.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import math
+import re
+from collections.abc import AsyncGenerator
+
+from pydantic import BaseModel, ConfigDict
+
+from voicerouter.agent import AgentSpec
+from voicerouter.providers.base import (
+    ChatRequest,
+    StreamChunk,
+    TextDelta,
+    ToolCall,
+    ToolCallChunk,
+    ToolSpec,
+    Usage,
+)
+from voicerouter.providers.offline.dialogue import Dialogue
+from voicerouter.providers.offline.hints import OfflineHints, parse_hints
+
+CHARS_PER_TOKEN = 4
+
+
+class Completion(BaseModel):
+    """One model step: what to say and which tools to call, with estimated token counts."""
+
+    model_config = ConfigDict(frozen=True)
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage
+
+
+class OfflineAgentModel:
+    """Deterministic chat model over an agent's offline hints; same request in, same completion out."""
+
+    name = "offline"
+
+    def __init__(self, agent: AgentSpec, *, model_id: str = "offline-agent-v1") -> None:
+        self.agent = agent
+        self.model_id = model_id
+        self.hints: OfflineHints = parse_hints(agent.offline, agent.source or f"agent {agent.name}")
+        self._dialogue = Dialogue(self.hints)
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """The next step of the conversation in `request`: a spoken reply, or one tool call."""
+        tools = frozenset(spec.name for spec in request.tools)
+        action = self._dialogue.next_action(request.messages, tools)
+        calls: tuple[ToolCall, ...] = ()
+        if action.kind == "call":
+            allowed = _allowed_args(request, action.tool)
+            args = {k: v for k, v in action.args.items() if allowed is None or k in allowed}
+            calls = (ToolCall(id=_next_call_id(request), name=action.tool, args=args),)
+        text = _not_said_yet(request.system, action.text) if action.kind != "call" else ""
+        return Completion(text=text, tool_calls=calls, usage=estimate_usage(request, text, calls))
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
+        """The same content as `complete`: word-sized text deltas, then tool calls, then one Usage."""
+        completion = self.complete(request)
+        for piece in re.findall(r"\S+\s*", completion.text):
+            yield TextDelta(text=piece)
+            await asyncio.sleep(0)
+        for call in completion.tool_calls:
+            yield ToolCallChunk(call=call)
+        yield completion.usage
+
+
+def estimate_usage(request: ChatRequest, text: str, calls: tuple[ToolCall, ...]) -> Usage:
+    """Tokens at ~4 characters each over everything the model reads (system, history, tool specs)."""
+    prompt = [request.system]
+    for message in request.messages:
+        prompt.append(message.content)
+        prompt.extend(json.dumps(c.args, sort_keys=True) + c.name for c in message.tool_calls)
+    output = text + "".join(c.name + json.dumps(c.args, sort_keys=True) for c in calls)
+    return Usage(
+        input_tokens=math.ceil((sum(len(p) for p in prompt) + _spec_chars(request.tools)) / CHARS_PER_TOKEN),
+        output_tokens=max(1, math.ceil(len(output) / CHARS_PER_TOKEN)),
+    )
+
+
+# id(spec) -> (the spec, kept alive so that its id stays its own; its size as JSON)
+_SPEC_CHARS: dict[int, tuple[ToolSpec, int]] = {}
+
+
+def _spec_chars(specs: tuple[ToolSpec, ...]) -> int:
+    """Characters of the tool specs as JSON; a call sends the same frozen specs with every request."""
+    total = 0
+    for spec in specs:
+        hit = _SPEC_CHARS.get(id(spec))
+        if hit is None or hit[0] is not spec:
+            if len(_SPEC_CHARS) >= 1024:
+                _SPEC_CHARS.clear()
+            hit = _SPEC_CHARS[id(spec)] = (spec, len(json.dumps(spec.model_dump(), sort_keys=True)))
+        total += hit[1]
+    return total
+
+
+_CUT_OFF = re.compile(  # the engine's note, the heard text as a Python repr: 'it\'s' or "it's"
+    r"You were cut off mid-answer after saying: (?P<said>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+)
+
+
+def _not_said_yet(system: str, text: str) -> str:
+    """After a stream died mid-answer, the engine asks the next model to go on from what the caller
+    already heard; the answer here is whole, so drop the part already spoken."""
+    match = _CUT_OFF.search(system)
+    if match is None:
+        return text
+    try:
+        said = str(ast.literal_eval(match.group("said"))).strip()
+    except (ValueError, SyntaxError):
+        return text
+    return text[len(said) :].lstrip() if said and text.startswith(said) else text
+
+
+def _next_call_id(request: ChatRequest) -> str:
+    earlier = sum(len(m.tool_calls) for m in request.messages)
+    return f"call_offline_{earlier + 1}"
+
+
+def _allowed_args(request: ChatRequest, tool: str) -> set[str] | None:
+    for spec in request.tools:
+        if spec.name == tool:
+            properties = spec.parameters.get("properties")
+            return set(properties) if isinstance(properties, dict) else None
+    return None

@@ -1,0 +1,205 @@
+"""Person names in spoken requests: "my name is john smith", "it's Jon S M Y T H", a bare "Maria Garcia".
+
+Names come only from the caller's words (after a cue, or as the answer to "what's your name?"); nothing here
+looks a name up or guesses one.
+"""
+
+from __future__ import annotations
+
+from voicerouter.providers.offline.nlp.corrections import correction_points
+from voicerouter.providers.offline.nlp.words import (
+    Mention,
+    Token,
+    capitalize_name,
+    is_number_word,
+    spelled_runs,
+    tokenize,
+)
+
+STRONG_CUES = (
+    ("my", "name", "is"),
+    ("name", "is"),
+    ("name's",),
+    ("names",),
+    ("named",),
+    ("called",),
+    ("this", "is"),
+    ("patient",),
+    ("employee",),
+)
+WEAK_CUES = (
+    ("it's",), ("it", "is"), ("i'm",), ("i", "am"), ("for",), ("under",), ("me",), ("name",),
+    ("son",), ("daughter",), ("husband",), ("wife",), ("mother",), ("father",), ("mom",), ("dad",),
+    ("grandmother",), ("grandfather",), ("grandma",), ("grandpa",),
+)
+FILLERS = frozenset(
+    "alright er erm hello hey hi hmm oh ok okay please right so sorry sure thank thanks uh um well "
+    "yeah yep yes you".split()
+)
+STOPWORDS = frozenset(
+    "a about actually afraid after afternoon again ah all already also am an and any anyone anyway "
+    "appointment appointments april are around as asap ask asking at august baby back be because been "
+    "before birth blocking book booking born broken but by bye call called calling can can't cancel change "
+    "check child clinic concerning correct could couldn't dad date daughter december definitely desk "
+    "did didn't do doctor does doesn't don't done down dr each earlier early email employee er "
+    "evening ever every everyone existing father february fine first for friday from full get glad "
+    "going gone good goodbye got great had half happening happy has have having he he'd he's hello help "
+    "her here here's hey hi his hmm hold home hoping how husband i i'd i'll i'm i've id if in instead "
+    "is isn't issue issues it it's its january july june just kid know laptop last late later less let's "
+    "like locked looking make many march may maybe me mean meant might mine mom monday more morning mother "
+    "move much must my myself name need needed never new next no none noon not november now number "
+    "nurse o'clock october of off office oh ok okay on one ones only or our out over password past "
+    "patient perhaps phone please pm probably problem problems quarter question quite rather read ready "
+    "really regarding reschedule right saturday see self september shall she she'd she's should since "
+    "slow so some somebody someone son soon sorry speak spell spelled still stuck sunday sure surname "
+    "talk tell thank thanks that that's the their then there there's these they they'd they're this "
+    "those though thursday ticket till to today tomorrow tonight too trouble trying tuesday uh um "
+    "until up urgent us very visit wait want wanted was we we'd we're wednesday week well were what "
+    "what's when where which who who's why wife will with won't wondering work working would wrong "
+    "yeah yes you you're your".split()
+) | frozenset(  # departments said after a name: "Amara Nwosu, operations"
+    "accounting accounts department engineering finance hr legal marketing operations sales team "
+    "warehouse".split()
+)
+_MAX_NAME_WORDS = 4
+_BETWEEN_WORD_AND_SPELLING = frozenset(
+    "that's thats that is it's its spelled spelt like um uh er with a an as".split()
+)
+
+
+def _cues_by_first_word() -> dict[str, list[tuple[tuple[str, ...], bool]]]:
+    """Each cue under its first word, strong cues first: a position tries only the cues that start there."""
+    index: dict[str, list[tuple[tuple[str, ...], bool]]] = {}
+    for cues, strong in ((STRONG_CUES, True), (WEAK_CUES, False)):
+        for cue in cues:
+            index.setdefault(cue[0], []).append((cue, strong))
+    return index
+
+
+_CUES_BY_FIRST_WORD = _cues_by_first_word()
+
+
+def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
+    """Names said after a cue ("my name is ..."), or, with `bare`, the utterance read as an answer to
+    "what is your name?". Letters spelled one by one become a word and correct the word before them."""
+    heard = tokenize(text) if isinstance(text, str) else text
+    cased = any(t.raw != t.raw.lower() for t in heard if len(t.raw) > 1)  # spelled letters say nothing
+    tokens = _merge_spelled(heard)
+    found: list[Mention] = []
+    i = 0
+    while i < len(tokens):
+        cue = _cue_at(tokens, i)
+        if cue is None:
+            i += 1
+            continue
+        end_cue, strong = cue
+        span = _name_span(tokens, end_cue)
+        needs_capitals = cased and not strong
+        if span and (strong or len(span) >= 2) and not (needs_capitals and not span[0].raw[:1].isupper()):
+            found.append(_mention(span))
+            i = span[-1].index + 1
+        else:
+            i = end_cue
+    if found:  # "this is Ben, sorry, Benjamin Cohen": a name after a correction replaces the one before
+        for _, end in correction_points(tokens):
+            if end > found[0].start:
+                span = _name_span(tokens, _skip_fillers(tokens, end))
+                if len(span) >= 2 and not (cased and not span[0].raw[:1].isupper()):
+                    found.append(_mention(span))
+    if bare and not found:
+        for start in [0, *(end for _, end in correction_points(tokens))]:
+            start = _skip_fillers(tokens, start)
+            cue = _cue_at(tokens, start)
+            span = _name_span(tokens, cue[0] if cue else start)
+            if span and not any(m.start == span[0].index for m in found):
+                found.append(_mention(span))
+    if not found and cased:  # "Hi, Daniel Wojcik, I need...", "Daniel, sorry, Daniel Okafor", or an answer
+        # such as "the older one is Grace Liu"
+        points = [_skip_fillers(tokens, end) for _, end in correction_points(tokens)]
+        for start in range(len(tokens)) if bare else [_skip_fillers(tokens, 0), *points]:
+            span = _name_span(tokens, start)
+            if len(span) >= 2 and all(t.raw[:1].isupper() for t in span):
+                found.append(_mention(span))
+                if bare:
+                    break
+    return found
+
+
+def _skip_fillers(tokens: list[Token], start: int) -> int:
+    while start < len(tokens) and tokens[start].text in FILLERS:
+        start += 1
+    return start
+
+
+def spoken_name(text: str) -> str | None:
+    """The name in a short answer such as "it's jon s m y t h", canonically capitalized, or None."""
+    found = find_names(text, bare=True)
+    return found[-1].value if found else None
+
+
+def _cue_at(tokens: list[Token], i: int) -> tuple[int, bool] | None:
+    if i >= len(tokens):
+        return None
+    for cue, strong in _CUES_BY_FIRST_WORD.get(tokens[i].text, ()):
+        if tuple(t.text for t in tokens[i : i + len(cue)]) == cue:
+            return i + len(cue), strong
+    return None
+
+
+def _name_span(tokens: list[Token], start: int) -> list[Token]:
+    """The name words from `start`. In written (cased) text a capitalized name ends at the first word in
+    lower case: "I'm Wei Zhang, data engineering" names Wei Zhang, not "Wei Zhang Data"."""
+    span: list[Token] = []
+    k = start
+    while k < len(tokens) and len(span) < _MAX_NAME_WORDS:
+        word = tokens[k].text
+        if (
+            word in STOPWORDS
+            or is_number_word(word)
+            or not word.replace("'", "").replace("-", "").isalpha()
+            or len(word) < 2
+            or (span and _capitalized(span[0]) and not _capitalized(tokens[k]))
+        ):
+            break
+        span.append(tokens[k])
+        k += 1
+    return span
+
+
+def _capitalized(token: Token) -> bool:
+    return token.raw[:1].isupper()
+
+
+def _mention(span: list[Token]) -> Mention:
+    value = " ".join(capitalize_name(t.raw) for t in span)
+    return Mention("name", value, span[0].index, span[-1].index + 1)
+
+
+def _merge_spelled(tokens: list[Token]) -> list[Token]:
+    """Replace each spelled run by one word; a run spelling the word just before it replaces that word."""
+    runs = spelled_runs(tokens)
+    if not runs:
+        return tokens
+    merged: list[Token] = []
+    cursor = 0
+    for letters, start, end in runs:
+        merged.extend(tokens[cursor:start])
+        spelt = Token(text=letters, raw=letters.capitalize(), index=0)
+        # "smyth s m y t h", "Smith, that's S M Y T H", "Aisha Rahman, A I S H A": the spelling replaces
+        # the word it spells, which wins over what the recognizer heard
+        spells = None
+        for back in range(len(merged) - 1, max(-1, len(merged) - 4), -1):
+            word = merged[back].text
+            name_like = word not in STOPWORDS and word.replace("'", "").replace("-", "").isalpha()
+            if name_like and word[:1] == letters[0]:
+                spells = back
+                break
+            if not (name_like or word in _BETWEEN_WORD_AND_SPELLING):
+                break
+        if spells is None:
+            merged.append(spelt)
+        else:
+            merged[spells] = spelt
+        cursor = end
+    merged.extend(tokens[cursor:])
+    return [Token(text=t.text, raw=t.raw, index=i) for i, t in enumerate(merged)]

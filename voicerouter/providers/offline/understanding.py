@@ -1,0 +1,487 @@
+"""What one caller utterance says, for the offline model: dialogue acts, the request, and slot values.
+
+Reads words only (no history, no tools); values come from what the caller said and never from a guess.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+from voicerouter.providers.offline.hints import OfflineHints, SlotHint
+from voicerouter.providers.offline.nlp import (
+    Mention,
+    Token,
+    correction_points,
+    digit_strings,
+    drop_corrected,
+    find_dates,
+    find_names,
+    find_times,
+    tokenize,
+)
+from voicerouter.providers.offline.nlp.times import TIME_CUES
+from voicerouter.providers.offline.nlp.words import spelled_runs
+
+_FILLERS = {"uh", "um", "er", "erm", "oh", "ah", "well", "so", "hmm", "okay", "ok", "alright"}
+_ACTS: dict[str, tuple[str, ...]] = {
+    "yes": (
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "sure",
+        "correct",
+        "right",
+        "that's right",
+        "that is right",
+        "ok",
+        "okay",
+        "go ahead",
+        "please do",
+        "do it",
+        "sounds good",
+        "perfect",
+        "absolutely",
+        "definitely",
+        "that works",
+        "that's fine",
+        "fine",
+        "of course",
+        "exactly",
+        "great",
+        "please go ahead",
+    ),
+    "no": (
+        "no",
+        "nope",
+        "nah",
+        "not really",
+        "don't",
+        "do not",
+        "negative",
+        "that's wrong",
+        "that's not right",
+    ),
+    "thanks": ("thanks", "thank you", "thank", "appreciate it", "cheers"),
+    "goodbye": (
+        "bye",
+        "goodbye",
+        "good bye",
+        "that's all",
+        "that is all",
+        "that's everything",
+        "nothing else",
+        "have a good day",
+        "have a nice day",
+        "that's it",
+        "i'm done",
+        "see you",
+    ),
+    "greeting": ("hi", "hello", "hey", "good morning", "good afternoon", "good evening", "hiya"),
+    "repeat": (
+        "say that again",
+        "repeat",
+        "pardon",
+        "come again",
+        "what was that",
+        "didn't catch",
+        "didn't hear",
+        "one more time",
+        "say again",
+        "sorry what",
+    ),
+    "hold": (
+        "hold on",
+        "one moment",
+        "one sec",
+        "one second",
+        "just a sec",
+        "just a second",
+        "give me a second",
+        "give me a sec",
+        "hang on",
+        "just a minute",
+        "wait a moment",
+        "bear with me",
+        "let me check",
+        "let me find",
+        "let me look",
+    ),
+    "retry": ("try again", "try it again", "retry", "check again", "give it another try"),
+    "drop": ("never mind", "nevermind", "forget it", "forget about it", "don't bother", "leave it"),
+}
+_LEADING_ACTS = {"yes", "no", "greeting"}  # only when the utterance starts with them
+_NEGATORS = {"not", "don't", "didn't", "never", "no"}
+# Hesitations and hedges a caller drops inside a phrase: "where exactly are you", "when is um my appointment".
+_INSIDE_A_PHRASE = {
+    "um", "uh", "er", "erm", "uhm", "ah", "exactly", "actually", "just", "really", "even", "already", "still",
+}
+# A caller asking for someone else: "does he have an appointment" says "do i have an appointment".
+_FOR_SOMEONE = {
+    "my": ("his", "her", "their", "our"),
+    "i": ("he", "she", "they", "we"),
+    "do": ("does",),
+    "am": ("is", "are"),
+}
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One utterance, understood without context: its words, dialogue acts and the request it starts."""
+
+    text: str
+    tokens: tuple[Token, ...]
+    acts: frozenset[str]
+    intent: str | None
+    guess: str | None = None  # request implied by its values alone ("dr chen tomorrow at 9")
+
+
+def phrase_matches(
+    tokens: Sequence[Token], phrases: Mapping[str, Iterable[str]], *, skip_negated: bool = False
+) -> list[tuple[str, int, int]]:
+    """(label, start, end) for each phrase said, longest phrases first, each word used once; sorted."""
+    words = [t.text.replace("-", "") for t in tokens]  # "wi-fi" and "e-mail" match "wifi", "email"
+    starts: dict[str, list[int]] = {}  # where each word is said: a phrase is tried only where it starts
+    for i, word in enumerate(words):
+        starts.setdefault(word, []).append(i)
+        if word.endswith("'s"):  # "the printer's jammed": a one-word phrase said with its "'s"
+            starts.setdefault(word[:-2], []).append(i)
+    used = [False] * len(words)
+    found = []
+    for label, pattern, prefix in _candidates(tuple((label, tuple(opts)) for label, opts in phrases.items())):
+        first = pattern[0]
+        if prefix and len(pattern) == 1:
+            at: Sequence[int] = [i for i, word in enumerate(words) if word.startswith(first)]
+        elif first in _FOR_SOMEONE:
+            at = sorted(i for word in (first, *_FOR_SOMEONE[first]) for i in starts.get(word, ()))
+        else:
+            at = starts.get(first, ())
+        for i in at:
+            end = _match_at(words, i, pattern, prefix)
+            if end is None or any(used[i:end]):
+                continue
+            if skip_negated and i > 0 and words[i - 1] in _NEGATORS and pattern[0] not in _NEGATORS:
+                continue
+            used[i:end] = [True] * (end - i)
+            found.append((label, i, end))
+    return sorted(found, key=lambda f: f[1])
+
+
+def _match_at(words: list[str], i: int, pattern: list[str], prefix: bool) -> int | None:
+    """End of `pattern` said from word `i`, hesitations inside it allowed; None if it is not said there."""
+    k = i
+    for n, wanted in enumerate(pattern):
+        while n and k < len(words) and words[k] in _INSIDE_A_PHRASE and words[k] != wanted:
+            k += 1
+        if k >= len(words):
+            return None
+        word = words[k]
+        last = n == len(pattern) - 1
+        # the last word may carry an "'s" ("the order system's been down") or, for a prefix, any ending
+        said = word == wanted or (last and (word == f"{wanted}'s" or (prefix and word.startswith(wanted))))
+        if not (said or word in _FOR_SOMEONE.get(wanted, ())):
+            return None
+        k += 1
+    return k
+
+
+@lru_cache(maxsize=512)
+def _candidates(phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, list[str], bool], ...]:
+    """(label, words, prefix) of every phrase, longest first (ties keep their order): built once per set."""
+    candidates = []
+    for label, options in phrases:
+        for phrase in options:
+            pattern = _pattern(phrase.rstrip("*"))
+            if pattern:
+                candidates.append((label, pattern, phrase.endswith("*")))
+    candidates.sort(key=lambda c: -len(c[1]))
+    return tuple(candidates)
+
+
+@cache
+def _pattern(phrase: str) -> list[str]:
+    return [t.text.replace("-", "") for t in tokenize(phrase)]
+
+
+def hear(text: str, hints: OfflineHints) -> Heard:
+    """Acts and the request of one utterance, read without the history."""
+    tokens = tokenize(text)
+    start = 0
+    while start < len(tokens) and tokens[start].text in _FILLERS - {"okay", "ok"}:
+        start += 1
+    acts = set()
+    for label, start_at, _ in phrase_matches(tokens, _ACTS):
+        if label not in _LEADING_ACTS or start_at <= start or (label == "yes" and len(tokens) <= 3):
+            acts.add(label)
+    heard = Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=None)
+    scores: dict[str, float] = {}
+    first_said: dict[str, int] = {}
+    for intent in hints.intents:  # each request matches on its own, so no request hides another's words
+        said = phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
+        if said:
+            scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.slots, hints))
+            first_said[intent.name] = said[0][1]
+    # ties go to the request that leads into the other ("what's the earliest" before "book"), then to the
+    # one said first ("what are your hours, in case we come in"), then to the earlier request of the hints
+    order = [intent.name for intent in hints.intents]
+    leads = {i.name: i.follow_up for i in hints.intents if i.follow_up is not None}
+    rank = {
+        name: (score, scores.get(leads.get(name, "")) == score, -first_said[name], -order.index(name))
+        for name, score in scores.items()
+    }
+    best = max(rank, key=lambda name: rank[name]) if rank else None
+    guess = None
+    if best is None:
+        given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}
+        ranked = sorted(given.values(), reverse=True)
+        top = [name for name in order if ranked and given[name] == ranked[0]]
+        # a tie between a request and the one it leads into ("is Dr. Patel free tomorrow") is no tie
+        leading = [name for name in top if leads.get(name) in top]
+        if ranked and ranked[0] >= 2 and (len(top) == 1 or (len(top) == 2 and leading)):
+            guess = leading[0] if len(top) == 2 else top[0]
+    return Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=best, guess=guess)
+
+
+def _evidence(heard: Heard, slots: list[str], hints: OfflineHints) -> dict[str, str]:
+    """Values the utterance gives for a request's own slots ("4591" for a ticket): they break ties
+    between requests whose keywords both match ("status of ticket 4591" vs "status of the vpn")."""
+    own = [n for n in slots if not hints.slots[n].keep and hints.slots[n].kind not in {"text", "birth_date"}]
+    return extract_slots(heard, own, hints, today=hints.reference_day) if own else {}
+
+
+def extract_slots(
+    heard: Heard, wanted: list[str], hints: OfflineHints, *, expects: tuple[str, ...] = (), today: dt.date
+) -> dict[str, str]:
+    """The values of `wanted` slots the utterance gives; `expects` are the slots the caller was just asked,
+    so a bare answer ("thursday", "jon park") fills them first."""
+    tokens = list(heard.tokens)
+    specs = {name: hints.slots[name] for name in wanted}
+    asked = [name for name in expects if name in specs]
+    out: dict[str, str] = {}
+    dates = list(_dates_said(heard.tokens, today))
+    birth = [m for m in dates if "birth" in m.flags or ("year" in m.flags and m.value < _year_ago(today))]
+    plain = [m for m in dates if m not in birth]
+    time_asked = any(specs[n].kind == "time" for n in asked)
+    wants_time = any(spec.kind == "time" for spec in specs.values())
+    times = [
+        m
+        for m in _times_said(heard.tokens, time_asked or wants_time, hints.pm_below_hour)
+        if not _overlaps(m, dates)
+        and (
+            time_asked or _stands_alone(m, tokens) or _cued_time(m, tokens, hints) or _beside_a_date(m, dates)
+        )
+        and not (m.start > 0 and tokens[m.start - 1].text in _TIME_BOUNDS)
+    ]
+    times = drop_corrected(times, tokens)
+    for name, spec in specs.items():
+        if spec.kind == "birth_date":
+            pool = [m for m in dates if "year" in m.flags] if name in asked else birth
+            if pool:
+                out[name] = pool[-1].value
+    out.update(
+        _distribute(
+            plain if not any(specs[n].kind == "date" for n in asked) else plain or dates,
+            [n for n, s in specs.items() if s.kind == "date"],
+            specs,
+            asked,
+            tokens,
+        )
+    )
+    out.update(_distribute(times, [n for n, s in specs.items() if s.kind == "time"], specs, asked))
+    for name, spec in specs.items():
+        value = _simple_slot(heard, tokens, spec, dates, bare=name in asked)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _dates_said(tokens: tuple[Token, ...], today: dt.date) -> tuple[Mention, ...]:
+    """The dates an utterance stands by; cached, since every request's evidence reads the same words."""
+    words = list(tokens)
+    return tuple(drop_corrected(find_dates(words, today), words))
+
+
+@lru_cache(maxsize=1024)
+def _times_said(tokens: tuple[Token, ...], bare_ok: bool, pm_below_hour: int) -> tuple[Mention, ...]:
+    """Every clock time in an utterance (before filtering); cached like `_dates_said`."""
+    return tuple(find_times(list(tokens), bare_ok=bare_ok, pm_below_hour=pm_below_hour))
+
+
+def _simple_slot(
+    heard: Heard, tokens: list[Token], spec: SlotHint, dates: list[Mention], *, bare: bool
+) -> str | None:
+    if spec.kind == "name":
+        names = [
+            m
+            for m in drop_corrected(find_names(tokens, bare=bare), tokens)
+            if len(m.value.split()) >= spec.min_words
+        ]
+        return names[-1].value if names else None
+    if spec.kind in {"digits", "id"}:
+        return _number(heard.text, tokens, spec, dates, bare=bare)
+    if spec.kind == "choice":
+        options = {value: [value.replace("_", " "), *phrases] for value, phrases in spec.choices.items()}
+        return _choice(phrase_matches(tokens, options, skip_negated=True), tokens)
+    if spec.kind == "text":
+        return _text(heard, spec, bare=bare)
+    return None
+
+
+def _choice(said: list[tuple[str, int, int]], tokens: list[Token]) -> str | None:
+    """The option the caller means: the one said most ("hours on saturday"), the first of a tie ("parking
+    close to the door"); an option taken back ("email, no sorry, the vpn") does not count."""
+    for _, end in correction_points(tokens):
+        if any(start >= end for _, start, _ in said):
+            said = [m for m in said if m[1] >= end]
+    counts: dict[str, int] = {}
+    for label, _, _ in said:
+        counts[label] = counts.get(label, 0) + 1
+    return max(counts, key=lambda label: counts[label]) if counts else None  # ties: the first said
+
+
+def lone_surname(heard: Heard) -> str | None:
+    """The one name word of an answer such as "Clarke with an E at the end, C L A R K E"."""
+    tokens = list(heard.tokens)
+    names = drop_corrected(find_names(tokens, bare=True), tokens)
+    if len(names) != 1 or len(names[0].value.split()) != 1:
+        return None
+    spelled = bool(spelled_runs(tokens))
+    capitalized = any(t.raw[:1].isupper() for t in tokens[names[0].start : names[0].end])
+    return names[0].value if spelled or capitalized else None  # "oh shoot, sorry" is no surname
+
+
+_BOOKED_ONE = {"appointment", "one", "visit", "from", "booked", "scheduled", "checkup", "physical"}
+_BETWEEN_BOOKED_ONE_AND_VALUE = {"on", "for", "the", "at", "of", "is", "that's", "which", "was", "set"}
+
+
+def _names_the_booked_one(mention: Mention, tokens: Sequence[Token]) -> bool:
+    """ "my appointment on the thirtieth", "the one on friday": the value says which visit, not where to."""
+    k = mention.start - 1
+    while k >= 0 and mention.start - k <= 4 and tokens[k].text in _BETWEEN_BOOKED_ONE_AND_VALUE:
+        k -= 1
+    return k >= 0 and tokens[k].text in _BOOKED_ONE
+
+
+def _distribute(
+    mentions: list[Mention],
+    slots: list[str],
+    specs: dict[str, SlotHint],
+    asked: list[str],
+    tokens: Sequence[Token] = (),
+) -> dict[str, str]:
+    """Share the values of one kind between the slots of that kind: the asked slot takes the last;
+    otherwise a `pick = "earlier"` slot takes the first of two and the other slot the last."""
+    if not mentions or not slots:
+        return {}
+    earlier = [n for n in slots if specs[n].pick == "earlier"]
+    later = [n for n in slots if specs[n].pick == "last"]
+    # asked which visit, "the thursday one to thursday the tenth" answers and says where to, too
+    answers_and_moves = len(mentions) >= 2 and bool(later) and any(n in earlier for n in asked)
+    for name in asked:
+        if name in slots and not answers_and_moves:
+            return {name: mentions[-1].value}
+    out = {}
+    booked = next((m for m in mentions if _names_the_booked_one(m, tokens)), None) if tokens else None
+    if earlier and booked is not None:  # "the one on the fifteenth ... if she's seen tomorrow"
+        others = [m for m in mentions if m is not booked]
+        if later and others:
+            out[later[0]] = others[-1].value
+        return {earlier[0]: booked.value, **out}
+    if earlier and later:
+        if len(mentions) >= 2:
+            out[earlier[0]] = mentions[0].value
+        out[later[0]] = mentions[-1].value
+    else:
+        out[(later or earlier)[0]] = mentions[-1].value
+    return out
+
+
+def _number(
+    text: str, tokens: list[Token], spec: SlotHint, dates: list[Mention], *, bare: bool = True
+) -> str | None:
+    length = spec.length or 0
+    if spec.prefix:
+        compact = re.findall(rf"\b{re.escape(spec.prefix)}\s?-?(\d{{{length}}})\b", text, flags=re.IGNORECASE)
+        if compact:
+            return spec.prefix.upper() + compact[-1]
+    # unasked, an id's digits need its letter or "id" before them: "four six one one" is a ticket, not E4611;
+    # and digits after a letter are that letter's id ("E one oh four two"), never a plain number
+    cues = {spec.prefix.lower(), "id"} if spec.prefix and not bare else None
+    found = [
+        digits
+        for digits, start, end in digit_strings(text)
+        if len(digits) == length
+        and not any(m.start < end and start < m.end for m in dates)
+        and (cues is None or any(t.text in cues for t in tokens[max(0, start - 2) : start]))
+        and (spec.prefix or start == 0 or not _is_letter(tokens[start - 1]))
+    ]
+    if not found:
+        return None
+    return spec.prefix.upper() + found[-1] if spec.prefix else found[-1]
+
+
+def _is_letter(token: Token) -> bool:
+    return len(token.text) == 1 and token.text.isalpha() and token.text not in {"a", "i"}
+
+
+def _text(heard: Heard, spec: SlotHint, *, bare: bool) -> str | None:
+    """The clause that describes the problem ("my laptop won't turn on"), cleaned for a record."""
+    clauses = [c.strip() for c in re.split(r"[.,;!?]+|\s(?:and|but)\s", heard.text) if c.strip()]
+    if spec.keywords:
+        keyed = [c for c in clauses if phrase_matches(tokenize(c), {"k": spec.keywords})]
+        if keyed:
+            clauses = keyed[:1]
+        elif not bare:
+            return None
+    elif not bare and heard.intent is None:
+        return None
+    words = [w for w in " ".join(clauses).split() if w.lower().strip(",") not in _FILLERS | {"hi", "hello"}]
+    if len(words) < 2:
+        return None
+    sentence = " ".join(words)[:200]
+    return sentence[0].upper() + sentence[1:]
+
+
+_AROUND_A_BARE_TIME = set(
+    "at um uh please how about what maybe say ok okay let's make it that then the yes yeah actually instead"
+    " would be fine works is good sorry no can i do come in could get take i'll i'd like have me one perfect"
+    " great".split()
+)
+
+
+def _stands_alone(mention: Mention, tokens: list[Token]) -> bool:
+    """ "ten thirty" said on its own (or with "how about ... please") is a time, not a number."""
+    rest = tokens[: mention.start] + tokens[mention.end :]
+    return all(t.text in _AROUND_A_BARE_TIME for t in rest)
+
+
+_TIME_BOUNDS = {"before", "after", "until", "till", "by"}  # "before ten" limits the time; it is not one
+_TIME_CUES_FOR_A_SLOT = TIME_CUES | {"like"}  # "can we move it, like three": only where a time is wanted
+
+
+def _beside_a_date(mention: Mention, dates: Sequence[Mention]) -> bool:
+    """ "eight thirty on thursday": hours and minutes right next to a date are its time ("the one on the
+    ninth" is not)."""
+    if mention.end - mention.start < 2:
+        return False
+    return any(0 <= d.start - mention.end <= 1 or 0 <= mention.start - d.end <= 1 for d in dates)
+
+
+def _cued_time(mention: Mention, tokens: list[Token], hints: OfflineHints) -> bool:
+    """A mention that also parses without `bare_ok` (it has am/pm, o'clock, "at"...)."""
+    strict = find_times(tokens[mention.start : mention.end], pm_below_hour=hints.pm_below_hour)
+    before = mention.start > 0 and tokens[mention.start - 1].text in _TIME_CUES_FOR_A_SLOT
+    return bool(strict) or before
+
+
+def _overlaps(mention: Mention, others: list[Mention]) -> bool:
+    return any(mention.start < o.end and o.start < mention.end for o in others)
+
+
+def _year_ago(today: dt.date) -> str:
+    return (today - dt.timedelta(days=365)).isoformat()
