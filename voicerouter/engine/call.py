@@ -53,17 +53,17 @@ class CallEngine:
         self.agent = agent
         self.config = config
         self.router = router
-        self.tools = tools
+        self._tools = tools
         self.clock = clock
         self.transport = transport
         self.caller = caller
         self.instant_playback = instant_playback
         self.greet = greet
-        self.history = ConversationHistory(
+        self._history = ConversationHistory(
             max_messages=config.context.max_messages,
             keep_first_user_turns=config.context.keep_first_user_turns,
         )
-        self.turn: Turn | None = None
+        self._turn: Turn | None = None
         self.turns_started = 0
         self.call_cost_usd = 0.0
         self.recent_failures = 0
@@ -74,7 +74,6 @@ class CallEngine:
         self._actions: list[io.Action] = []
         self._events: list[ev.Event] = []
         self._tool_specs = tools.specs()
-        self.on_event: Callable[[ev.Event], None] | None = None
 
     # ---- public surface ----
 
@@ -83,7 +82,8 @@ class CallEngine:
         if self.greet and self.agent.greeting:
             self._emit(ev.AgentText, turn_id=0, text=self.agent.greeting, final=True)
             self._actions.append(io.Speak(turn_id=0, text=self.agent.greeting))
-            self.history.append(ChatMessage(role="assistant", content=self.agent.greeting))
+            self._actions.append(io.FinishSpeaking(turn_id=0, text=self.agent.greeting))
+            self._history.append(ChatMessage(role="assistant", content=self.agent.greeting))
 
     def receive(self, item: io.Input) -> None:
         if self.ended:
@@ -107,7 +107,7 @@ class CallEngine:
         return events
 
     def next_deadline_ms(self) -> float | None:
-        turn = self.turn
+        turn = self._turn
         if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING:
             return None  # a finished answer being played has nothing left to time out
         candidates = [turn.deadline_ms]
@@ -119,7 +119,7 @@ class CallEngine:
         return min(candidates)
 
     def check_timers(self) -> None:
-        turn = self.turn
+        turn = self._turn
         if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING or self.ended:
             return
         now = self.clock.now_ms()
@@ -152,7 +152,7 @@ class CallEngine:
     def end(self, reason: str = "hangup") -> None:
         if self.ended:
             return
-        turn = self.turn
+        turn = self._turn
         if turn is not None and is_active(turn.state):
             self._interrupt(turn)
         self._emit(
@@ -164,8 +164,8 @@ class CallEngine:
 
     def _on_speech_started(self, item: io.SpeechStarted) -> None:
         self._emit(ev.UserSpeechStarted)
-        if self.turn is not None and is_active(self.turn.state):
-            self._interrupt(self.turn)
+        if self._turn is not None and is_active(self._turn.state):
+            self._interrupt(self._turn)
 
     def _on_speech_stopped(self, item: io.SpeechStopped) -> None:
         self._emit(ev.UserSpeechStopped)
@@ -175,17 +175,17 @@ class CallEngine:
         self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
         if not item.final or not text:
             return
-        if self.turn is not None and is_active(self.turn.state):
-            self._interrupt(self.turn)
+        if self._turn is not None and is_active(self._turn.state):
+            self._interrupt(self._turn)
         self._start_turn(text)
 
     def _on_playback_progress(self, item: io.PlaybackProgress) -> None:
-        turn = self.turn
+        turn = self._turn
         if turn is not None and turn.turn_id == item.turn_id:
             turn.heard_chars = max(turn.heard_chars, min(item.heard_chars, len(turn.spoken)))
 
     def _on_playback_finished(self, item: io.PlaybackFinished) -> None:
-        turn = self.turn
+        turn = self._turn
         if turn is None or turn.turn_id != item.turn_id:
             return
         turn.heard_chars = len(turn.spoken)
@@ -198,7 +198,7 @@ class CallEngine:
     # ---- model and tool results ----
 
     def _current(self, gen_id: int) -> Turn | None:
-        turn = self.turn
+        turn = self._turn
         if turn is None or turn.gen_id != gen_id or not is_active(turn.state):
             return None  # a late answer to a cancelled request
         return turn
@@ -274,7 +274,7 @@ class CallEngine:
             self._generation_failed(turn, item.error, cancel=False)
 
     def _on_tool_finished(self, item: io.ToolFinished) -> None:
-        turn = self.turn
+        turn = self._turn
         if turn is None or item.call_key not in turn.tools or turn.state is not TurnState.TOOL_WAIT:
             return  # the tool was cancelled or timed out already
         self._tool_done(turn, item.call_key, item.outcome)
@@ -290,10 +290,12 @@ class CallEngine:
             started_ms=now,
             deadline_ms=now + self.config.routing.turn_budget_ms,
         )
-        self.turn = turn
+        self._turn = turn
         self._emit(ev.TurnStarted, turn_id=turn.turn_id, text=text)
-        self.history.append(ChatMessage(role="user", content=text))
-        turn.history_start = len(self.history)
+        before = self._history.messages
+        self._actions.append(io.OpenTurn(turn_id=turn.turn_id, user_text=text, history=before))
+        self._history.append(ChatMessage(role="user", content=text))
+        turn.history_start = len(self._history)
         decision = self.router.decide(
             text,
             self._turn_context(),
@@ -313,6 +315,7 @@ class CallEngine:
                     system=CLASSIFY_PROMPT,
                     messages=(ChatMessage(role="user", content=text),),
                     max_tokens=5,
+                    turn_id=turn.turn_id,
                 )
                 self._start_generation(turn, model, request)
                 return
@@ -371,9 +374,10 @@ class CallEngine:
         request = ChatRequest(
             model=entry.model,
             system=system,
-            messages=self.history.for_model(),
+            messages=self._history.for_model(),
             tools=self._tool_specs,
             max_tokens=entry.max_tokens,
+            turn_id=turn.turn_id,
         )
         self._start_generation(turn, model, request)
 
@@ -439,14 +443,14 @@ class CallEngine:
 
     def _run_tools(self, turn: Turn) -> None:
         now = self.clock.now_ms()
-        self.history.append(
+        self._history.append(
             ChatMessage(role="assistant", content=turn.step_text, tool_calls=tuple(turn.step_tool_calls))
         )
         turn.state = transition(turn.state, Trigger.TOOLS)
         for call in turn.step_tool_calls:
             turn.tool_seq += 1
             key = f"{turn.turn_id}.{turn.tool_seq}"
-            timeout_ms = min(self.tools.timeout_ms(call.name), self.config.routing.tool_budget_ms)
+            timeout_ms = min(self._tools.timeout_ms(call.name), self.config.routing.tool_budget_ms)
             turn.tools[key] = PendingTool(call=call, started_ms=now, deadline_ms=now + timeout_ms)
             self._emit(ev.ToolCalled, turn_id=turn.turn_id, name=call.name, args=call.args)
             self._actions.append(
@@ -469,7 +473,7 @@ class CallEngine:
             latency_ms=latency_ms,
             timed_out=outcome.timed_out,
         )
-        self.history.append(_tool_message(pending.call, outcome.for_model()))
+        self._history.append(_tool_message(pending.call, outcome.for_model()))
         if not turn.tools:
             turn.state = transition(turn.state, Trigger.TOOLS_DONE)
             assert turn.model is not None
@@ -487,7 +491,9 @@ class CallEngine:
         self._finish_answer(turn)
 
     def _finish_answer(self, turn: Turn) -> None:
-        self._emit(ev.AgentText, turn_id=turn.turn_id, text=turn.spoken.strip(), final=True)
+        text = turn.spoken.strip()
+        self._emit(ev.AgentText, turn_id=turn.turn_id, text=text, final=True)
+        self._actions.append(io.FinishSpeaking(turn_id=turn.turn_id, text=text))
         if self.instant_playback or not turn.spoken:
             turn.heard_chars = len(turn.spoken)
             self._complete(turn)
@@ -520,26 +526,26 @@ class CallEngine:
     def _cancel_tools(self, turn: Turn) -> None:
         for key, pending in list(turn.tools.items()):
             self._actions.append(io.CancelTool(call_key=key))
-            self.history.append(_tool_message(pending.call, "ERROR: cancelled, the caller interrupted"))
+            self._history.append(_tool_message(pending.call, "ERROR: cancelled, the caller interrupted"))
         turn.tools.clear()
 
     def _append_heard(self, turn: Turn) -> None:
         """Keep in the history only what the caller heard, across every assistant message of the turn."""
         budget = len(turn.heard_text())
         spoken_in_messages = 0
-        for i in range(turn.history_start, len(self.history)):
-            message = self.history[i]
+        for i in range(turn.history_start, len(self._history)):
+            message = self._history[i]
             if message.role != "assistant":
                 continue
             keep = max(0, min(len(message.content), budget - spoken_in_messages))
             spoken_in_messages += len(message.content)
             if keep < len(message.content):
-                self.history.replace(
+                self._history.replace(
                     i, message.model_copy(update={"content": message.content[:keep].strip()})
                 )
         remaining = turn.heard_text()[spoken_in_messages:].strip() if budget > spoken_in_messages else ""
         if remaining:
-            self.history.append(ChatMessage(role="assistant", content=remaining))
+            self._history.append(ChatMessage(role="assistant", content=remaining))
 
     def _emit_completed(self, turn: Turn) -> None:
         self.call_cost_usd += turn.cost_usd
@@ -552,6 +558,14 @@ class CallEngine:
             cost_usd=round(turn.cost_usd, 8),
             first_token_ms=turn.first_token_ms,
             total_ms=round(self.clock.now_ms() - turn.started_ms),
+        )
+        self._actions.append(
+            io.CloseTurn(
+                turn_id=turn.turn_id,
+                heard_text=turn.heard_text(),
+                interrupted=turn.state is TurnState.INTERRUPTED,
+                history=self._history.messages,
+            )
         )
 
     # ---- helpers ----
@@ -589,7 +603,7 @@ class CallEngine:
         return self.config.routing.first_token_budget(tier)
 
     def _turn_context(self) -> TurnContext:
-        last = self.history.last_assistant_text().rstrip()
+        last = self._history.last_assistant_text().rstrip()
         return TurnContext(
             previous_tier=self.previous_tier,
             agent_asked_question=last.endswith("?"),
@@ -599,13 +613,11 @@ class CallEngine:
         )
 
     def _prompt_chars(self) -> int:
-        return len(self.agent.prompt) + sum(len(m.content) for m in self.history.for_model())
+        return len(self.agent.prompt) + sum(len(m.content) for m in self._history.for_model())
 
     def _emit(self, cls: type[ev._Event], **fields: object) -> None:
         event = cls(call_id=self.call_id, t_ms=max(0, round(self.clock.now_ms() - self._start_ms)), **fields)
         self._events.append(event)  # type: ignore[arg-type]
-        if self.on_event is not None:
-            self.on_event(event)  # type: ignore[arg-type]
 
     _handlers: ClassVar[dict[type, Callable[[CallEngine, object], None]]] = {}
 
