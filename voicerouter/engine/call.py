@@ -23,15 +23,11 @@ from voicerouter.providers.base import ChatMessage, ChatRequest, ProviderError, 
 from voicerouter.router.cost import cost_usd, estimate_tokens
 from voicerouter.router.features import TurnContext
 from voicerouter.router.policy import RouteDecision, Router
+from voicerouter.router.verify import classify_request, parse_tier
 from voicerouter.toolkit import ToolOutcome, ToolRegistry
 
 APOLOGY = "I'm sorry, I'm having trouble answering right now. Could you say that again in a moment?"
 TOO_MANY_STEPS = "I'm sorry, that is taking longer than it should. Could you tell me again what you need?"
-CLASSIFY_PROMPT = (
-    "Label the caller's last turn for a voice agent with exactly one word: speech (social talk, thanks, "
-    "yes/no, goodbye), triage (one clear request, one lookup or giving a detail) or reasoning (several "
-    "constraints or steps, diagnosis, policy, complaints). Answer with the one word only."
-)
 
 
 class CallEngine:
@@ -310,23 +306,13 @@ class CallEngine:
                 turn.decision = decision
                 turn.state = transition(turn.state, Trigger.VERIFY_TIER)
                 turn.purpose = "classify"
-                request = ChatRequest(
-                    model=self.config.models[model].model,
-                    system=CLASSIFY_PROMPT,
-                    messages=(ChatMessage(role="user", content=text),),
-                    max_tokens=5,
-                    turn_id=turn.turn_id,
-                )
+                request = classify_request(text, self.config.models[model].model, turn_id=turn.turn_id)
                 self._start_generation(turn, model, request)
                 return
         self._route(turn, decision)
 
     def _classified(self, turn: Turn, answer: str) -> None:
-        word = answer.strip().lower()
-        tier: Tier = next((t for t in ("speech", "triage", "reasoning") if t in word), "reasoning")
-        reason = f"small model classified the turn as {tier}"
-        if tier not in word:
-            reason = f"small model gave no tier ({answer[:20]!r}): escalated to reasoning"
+        tier, reason = parse_tier(answer)
         prior = turn.decision
         decision = self.router.decide(
             turn.text,
