@@ -203,7 +203,7 @@ class CallEngine:
         if not turn.gen_has_output:
             turn.gen_has_output = True
             turn.first_token_deadline_ms = None
-            if turn.purpose == "answer":
+            if turn.state is not TurnState.ROUTING:
                 turn.state = transition(turn.state, Trigger.OUTPUT)
         turn.idle_deadline_ms = self.clock.now_ms() + self._first_token_budget(turn)
 
@@ -213,8 +213,8 @@ class CallEngine:
             return
         self._first_output(turn)
         turn.step_text += item.text
-        if turn.purpose != "answer":
-            return
+        if turn.state is TurnState.ROUTING:
+            return  # the small model's label, not words for the caller
         if turn.first_token_ms is None:
             turn.first_token_ms = round(self.clock.now_ms() - turn.started_ms)
             self._emit(
@@ -250,8 +250,8 @@ class CallEngine:
         self._account(turn, turn.model, item.usage)
         turn.gen_id = None
         turn.first_token_deadline_ms = turn.idle_deadline_ms = None
-        if turn.purpose == "classify":
-            self._classified(turn, turn.step_text)
+        if turn.state is TurnState.ROUTING:
+            self._classified(turn, turn.step_text, Trigger.CLASSIFIED)
             return
         if not turn.gen_has_output:
             turn.state = transition(turn.state, Trigger.ANSWERED)
@@ -305,13 +305,14 @@ class CallEngine:
             if model is not None:
                 turn.decision = decision
                 turn.state = transition(turn.state, Trigger.VERIFY_TIER)
-                turn.purpose = "classify"
                 request = classify_request(text, self.config.models[model].model, turn_id=turn.turn_id)
                 self._start_generation(turn, model, request)
                 return
         self._route(turn, decision)
 
-    def _classified(self, turn: Turn, answer: str) -> None:
+    def _classified(self, turn: Turn, answer: str, trigger: Trigger) -> None:
+        """The small model labelled the turn (or failed to): route it on that label."""
+        turn.state = transition(turn.state, trigger)
         tier, reason = parse_tier(answer)
         prior = turn.decision
         decision = self.router.decide(
@@ -323,7 +324,6 @@ class CallEngine:
             forced_tier=tier,
             forced_reason=(prior.reason + "; " if prior else "") + reason,
         )
-        turn.purpose = "answer"
         self._route(turn, decision)
 
     def _route(self, turn: Turn, decision: RouteDecision) -> None:
@@ -369,7 +369,7 @@ class CallEngine:
 
     def _start_generation(self, turn: Turn, model: str, request: ChatRequest) -> None:
         now = self.clock.now_ms()
-        if turn.purpose == "answer" and turn.state in (None, TurnState.ROUTING):
+        if turn.state is None:
             turn.state = transition(turn.state, Trigger.GENERATE)
         self._gen_seq += 1
         turn.gen_id = self._gen_seq
@@ -391,7 +391,7 @@ class CallEngine:
                 model=model,
                 tier=tier,
                 request=request,
-                purpose=turn.purpose,
+                purpose="classify" if turn.state is TurnState.ROUTING else "answer",
             )
         )
 
@@ -415,9 +415,8 @@ class CallEngine:
             error=str(error),
             fallback_to=next_model,
         )
-        if turn.purpose == "classify":
-            turn.purpose = "answer"
-            self._classified(turn, "")
+        if turn.state is TurnState.ROUTING:
+            self._classified(turn, "", Trigger.CLASSIFY_FAILED)
             return
         if next_model is None:
             self._give_up(turn, "every model of the chain failed")
@@ -492,7 +491,7 @@ class CallEngine:
     def _interrupt(self, turn: Turn) -> None:
         if turn.gen_id is not None:
             self._actions.append(io.CancelGeneration(gen_id=turn.gen_id))
-            if turn.purpose == "answer" and turn.model:
+            if turn.state is not TurnState.ROUTING and turn.model:
                 # a cancelled stream reports no usage: charge what was sent and produced
                 self._account_estimate(turn)
             turn.gen_id = None
@@ -585,7 +584,8 @@ class CallEngine:
         self._account(turn, turn.model, usage)
 
     def _first_token_budget(self, turn: Turn) -> int:
-        tier = turn.decision.tier if turn.decision is not None and turn.purpose == "answer" else "triage"
+        decision = turn.decision  # while ROUTING, the small model answers within the triage budget
+        tier = decision.tier if decision is not None and turn.state is not TurnState.ROUTING else "triage"
         return self.config.routing.first_token_budget(tier)
 
     def _turn_context(self) -> TurnContext:

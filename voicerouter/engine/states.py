@@ -9,7 +9,7 @@ from enum import StrEnum
 
 
 class TurnState(StrEnum):
-    ROUTING = "routing"  # waiting for the small model to classify a low-confidence turn
+    ROUTING = "routing"  # the small model is labelling a low-confidence turn (its request is out)
     GENERATING = "generating"  # a model request is out, no output yet
     STREAMING = "streaming"  # the model is producing output
     TOOL_WAIT = "tool_wait"  # tools requested by the model are running
@@ -19,7 +19,9 @@ class TurnState(StrEnum):
 
 
 class Trigger(StrEnum):
-    VERIFY_TIER = "verify_tier"
+    VERIFY_TIER = "verify_tier"  # the classifier is unsure: ask the small model for the tier
+    CLASSIFIED = "classified"  # the small model answered: the turn is routed and its model asked
+    CLASSIFY_FAILED = "classify_failed"  # the small model failed: routed as unsure, its model asked
     GENERATE = "generate"
     OUTPUT = "output"  # first text or tool call of a model request
     TOOLS = "tools"  # model finished asking for tools
@@ -51,7 +53,8 @@ TRANSITIONS: dict[tuple[TurnState | None, Trigger], TurnState] = {
     (None, Trigger.VERIFY_TIER): TurnState.ROUTING,
     (None, Trigger.GENERATE): TurnState.GENERATING,
     (None, Trigger.GIVE_UP): TurnState.SPEAKING,
-    (TurnState.ROUTING, Trigger.GENERATE): TurnState.GENERATING,
+    (TurnState.ROUTING, Trigger.CLASSIFIED): TurnState.GENERATING,
+    (TurnState.ROUTING, Trigger.CLASSIFY_FAILED): TurnState.GENERATING,
     (TurnState.ROUTING, Trigger.GIVE_UP): TurnState.SPEAKING,
     (TurnState.GENERATING, Trigger.OUTPUT): TurnState.STREAMING,
     (TurnState.GENERATING, Trigger.FAIL): TurnState.GENERATING,

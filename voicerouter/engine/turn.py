@@ -36,7 +36,6 @@ class Turn:
     gen_id: int | None = None
     gen_started_ms: float = 0.0
     gen_has_output: bool = False
-    purpose: str = "answer"
     first_token_deadline_ms: float | None = None
     idle_deadline_ms: float | None = None
     deadline_ms: float = 0.0
