@@ -19,13 +19,13 @@ from sim.script import CallScript, UserTurn
 from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
 from voicerouter.config import VoicerouterConfig
-from voicerouter.engine import CallEngine, io
+from voicerouter.engine import io
 from voicerouter.providers.base import ChatMessage
 from voicerouter.providers.offline.model import OfflineAgentModel
 from voicerouter.router.classifier import TriageClassifier
 from voicerouter.router.health import HealthBoard
-from voicerouter.router.policy import Router
 from voicerouter.toolkit import ToolOutcome
+from voicerouter.wiring import build_call
 
 SPEECH_CHARS_PER_S = 15.0  # about 170 words a minute
 TOOL_LATENCY_MS = (60.0, 250.0)  # p50, p95 of a bundled tool behind a real service
@@ -74,15 +74,13 @@ class SimulatedCall:
         self.faults = script.faults.merged(faults)
         self.rng = random.Random(f"{seed}:{script.call_id}")
         self.loop = VirtualLoop()
-        self.tools = agent.create_tools()
-        router = Router(config, classifier, HealthBoard(config.health))
-        self.engine = CallEngine(
-            call_id=script.call_id,
-            agent=agent,
-            config=config,
-            router=router,
-            tools=self.tools,
+        self.engine, self.tools = build_call(
+            agent,
+            config,
+            classifier=classifier,
+            health=HealthBoard(config.health),  # each call its own: results do not depend on call order
             clock=self.loop.clock,
+            call_id=script.call_id,
             transport="sim",
             caller=script.caller,
             instant_playback=False,
