@@ -31,6 +31,11 @@ TOO_MANY_STEPS = "I'm sorry, that is taking longer than it should. Could you tel
 
 
 class CallEngine:
+    """One call's conversation as a sans-I/O state machine: inputs in, actions and events out.
+
+    Its turn, history and tools are its own (private): a runtime learns what it needs from the actions.
+    `instant_playback` is for text calls, where an answer counts as heard once it is complete."""
+
     def __init__(
         self,
         *,
@@ -74,6 +79,7 @@ class CallEngine:
     # ---- public surface ----
 
     def start(self) -> None:
+        """Open the call (and greet); then drain actions_to_send() and events_emitted()."""
         self._emit(ev.CallStarted, agent=self.agent.name, transport=self.transport, caller=self.caller)
         if self.greet and self.agent.greeting:
             self._emit(ev.AgentText, turn_id=0, text=self.agent.greeting, final=True)
@@ -82,6 +88,8 @@ class CallEngine:
             self._history.append(ChatMessage(role="assistant", content=self.agent.greeting))
 
     def receive(self, item: io.Input) -> None:
+        """Feed one input; then drain actions_to_send() and events_emitted(), and re-arm your timer from
+        next_deadline_ms(). Inputs after the call ended are ignored."""
         if self.ended:
             return
         handler = self._handlers.get(type(item))
@@ -91,18 +99,22 @@ class CallEngine:
 
     def record(self, cls: type[ev._Event], **fields: object) -> None:
         """Stamp and emit an event observed outside the engine (e.g. agent audio started by a transport),
-        so every event of the call shares one timeline and one stream."""
+        so every event of the call shares one timeline and one stream; then drain events_emitted()."""
         self._emit(cls, **fields)
 
     def actions_to_send(self) -> list[io.Action]:
+        """What the runtime must do now, in order (each at most once); carry them out, feeding the answers
+        back with receive()."""
         actions, self._actions = self._actions, []
         return actions
 
     def events_emitted(self) -> list[ev.Event]:
+        """The events since the last call, in order, to record and show; they ask for nothing to be done."""
         events, self._events = self._events, []
         return events
 
     def next_deadline_ms(self) -> float | None:
+        """When on the engine's clock to call check_timers() next; None when nothing can time out."""
         turn = self._turn
         if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING:
             return None  # a finished answer being played has nothing left to time out
@@ -115,6 +127,8 @@ class CallEngine:
         return min(candidates)
 
     def check_timers(self) -> None:
+        """Act on the budgets that ran out (stalls, tool timeouts, the turn budget); then drain
+        actions_to_send() and events_emitted(), and ask next_deadline_ms() again."""
         turn = self._turn
         if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING or self.ended:
             return
@@ -146,6 +160,7 @@ class CallEngine:
                     return
 
     def end(self, reason: str = "hangup") -> None:
+        """End the call (idempotent), interrupting an open turn; then drain both queues a last time."""
         if self.ended:
             return
         turn = self._turn

@@ -18,6 +18,8 @@ MAX_FACT_CHARS = 160
 
 
 class ConversationHistory:
+    """The call's messages in order, and the bounded view of them that every model is given."""
+
     def __init__(self, *, max_messages: int = 24, keep_first_user_turns: int = 1) -> None:
         self.max_messages = max_messages
         self.keep_first_user_turns = keep_first_user_turns

@@ -22,7 +22,7 @@ class SpeechStarted:
 
 @dataclass(frozen=True, slots=True)
 class SpeechStopped:
-    pass
+    """The caller stopped speaking (their transcript may still follow)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,8 @@ class PlaybackFinished:
 
 @dataclass(frozen=True, slots=True)
 class HangUp:
+    """The caller's side ended the call."""
+
     reason: str = "caller hung up"
 
 
@@ -59,6 +61,8 @@ class HangUp:
 
 @dataclass(frozen=True, slots=True)
 class ModelDelta:
+    """More text from generation `gen_id`."""
+
     gen_id: int
     text: str
 
@@ -72,24 +76,32 @@ class ModelProgress:
 
 @dataclass(frozen=True, slots=True)
 class ModelToolCall:
+    """A complete tool call from generation `gen_id`."""
+
     gen_id: int
     call: ToolCall
 
 
 @dataclass(frozen=True, slots=True)
 class ModelDone:
+    """Generation `gen_id` ended normally, with its token usage."""
+
     gen_id: int
     usage: Usage
 
 
 @dataclass(frozen=True, slots=True)
 class ModelFailed:
+    """Generation `gen_id` failed; the engine falls back along the chain."""
+
     gen_id: int
     error: ProviderError
 
 
 @dataclass(frozen=True, slots=True)
 class ToolFinished:
+    """Tool call `call_key` returned (found, not found or failed)."""
+
     call_key: str
     outcome: ToolOutcome
 

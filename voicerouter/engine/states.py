@@ -9,6 +9,8 @@ from enum import StrEnum
 
 
 class TurnState(StrEnum):
+    """Where one turn is in its lifecycle (None before it is routed)."""
+
     ROUTING = "routing"  # the small model is labelling a low-confidence turn (its request is out)
     GENERATING = "generating"  # a model request is out, no output yet
     STREAMING = "streaming"  # the model is producing output
@@ -19,6 +21,8 @@ class TurnState(StrEnum):
 
 
 class Trigger(StrEnum):
+    """What moves a turn from one state to the next."""
+
     VERIFY_TIER = "verify_tier"  # the classifier is unsure: ask the small model for the tier
     CLASSIFIED = "classified"  # the small model answered: the turn is routed and its model asked
     CLASSIFY_FAILED = "classify_failed"  # the small model failed: routed as unsure, its model asked
@@ -34,6 +38,8 @@ class Trigger(StrEnum):
 
 
 class IllegalTransition(Exception):
+    """A trigger the table does not allow in the turn's state: a bug in the engine, named."""
+
     def __init__(self, state: TurnState | None, trigger: Trigger) -> None:
         where = state.value if state else "no turn is open"
         super().__init__(f"turn cannot {trigger.value} while {where}")
@@ -72,6 +78,7 @@ TRANSITIONS: dict[tuple[TurnState | None, Trigger], TurnState] = {
 
 
 def transition(state: TurnState | None, trigger: Trigger) -> TurnState:
+    """The state `trigger` leads to from `state`; raises IllegalTransition when the table has no such edge."""
     try:
         return TRANSITIONS[(state, trigger)]
     except KeyError:
@@ -79,4 +86,5 @@ def transition(state: TurnState | None, trigger: Trigger) -> TurnState:
 
 
 def is_active(state: TurnState | None) -> bool:
+    """Whether a turn in `state` is still open (it can be interrupted)."""
     return state in _ACTIVE
