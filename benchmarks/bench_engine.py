@@ -18,6 +18,7 @@ from voicerouter.router.classifier import TriageClassifier
 from voicerouter.router.features import TurnContext
 from voicerouter.router.health import HealthBoard
 from voicerouter.router.policy import Router
+from voicerouter.toolkit import ToolRegistry
 
 UTTERANCES = [
     "what time do you open on saturday",
@@ -59,12 +60,13 @@ def bench_engine(calls: int = 100, turns_per_call: int = 20) -> dict[str, float]
     samples = []
     for n in range(calls):
         clock = VirtualClock()
+        tools = agent.create_tools()
         engine = CallEngine(
             call_id=f"bench{n}",
             agent=agent,
             config=config,
             router=router,
-            tools=agent.create_tools(),
+            tools=tools,
             clock=clock,
             greet=False,
         )
@@ -73,20 +75,20 @@ def bench_engine(calls: int = 100, turns_per_call: int = 20) -> dict[str, float]
         engine.events_emitted()
         for i in range(turns_per_call):
             start = time.perf_counter()
-            _one_turn(engine, UTTERANCES[i % len(UTTERANCES)], i)
+            _one_turn(engine, tools, UTTERANCES[i % len(UTTERANCES)], i)
             samples.append((time.perf_counter() - start) * 1e6)
             clock.advance(1000)
     return _percentiles(samples[turns_per_call:])
 
 
-def _one_turn(engine: CallEngine, text: str, i: int) -> None:
+def _one_turn(engine: CallEngine, tools: ToolRegistry, text: str, i: int) -> None:
     engine.receive(io.Transcript(text=text))
     gen = next(a for a in engine.actions_to_send() if isinstance(a, io.StartGeneration))
     call = ToolCall(id=f"t{i}", name="get_ticket", args={"ticket_id": "4591"})
     engine.receive(io.ModelToolCall(gen_id=gen.gen_id, call=call))
     engine.receive(io.ModelDone(gen_id=gen.gen_id, usage=Usage(input_tokens=800, output_tokens=20)))
     run = next(a for a in engine.actions_to_send() if isinstance(a, io.RunTool))
-    engine.receive(io.ToolFinished(call_key=run.call_key, outcome=engine.tools.run(run.name, run.args)))
+    engine.receive(io.ToolFinished(call_key=run.call_key, outcome=tools.run(run.name, run.args)))
     gen = next(a for a in engine.actions_to_send() if isinstance(a, io.StartGeneration))
     engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Ticket 4591 is open. "))
     engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="Is there anything else?"))

@@ -19,12 +19,13 @@ from sim.script import CallScript, UserTurn
 from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
 from voicerouter.config import VoicerouterConfig
-from voicerouter.engine import CallEngine, io
+from voicerouter.engine import io
+from voicerouter.providers.base import ChatMessage
 from voicerouter.providers.offline.model import OfflineAgentModel
 from voicerouter.router.classifier import TriageClassifier
 from voicerouter.router.health import HealthBoard
-from voicerouter.router.policy import Router
 from voicerouter.toolkit import ToolOutcome
+from voicerouter.wiring import build_call
 
 SPEECH_CHARS_PER_S = 15.0  # about 170 words a minute
 TOOL_LATENCY_MS = (60.0, 250.0)  # p50, p95 of a bundled tool behind a real service
@@ -73,15 +74,13 @@ class SimulatedCall:
         self.faults = script.faults.merged(faults)
         self.rng = random.Random(f"{seed}:{script.call_id}")
         self.loop = VirtualLoop()
-        self.tools = agent.create_tools()
-        router = Router(config, classifier, HealthBoard(config.health))
-        self.engine = CallEngine(
-            call_id=script.call_id,
-            agent=agent,
-            config=config,
-            router=router,
-            tools=self.tools,
+        self.engine, self.tools = build_call(
+            agent,
+            config,
+            classifier=classifier,
+            health=HealthBoard(config.health),  # each call its own: results do not depend on call order
             clock=self.loop.clock,
+            call_id=script.call_id,
             transport="sim",
             caller=script.caller,
             instant_playback=False,
@@ -95,6 +94,7 @@ class SimulatedCall:
         self._next_user_turn = 0  # index into script.turns of the next turn to speak
         self._barge_handle: Handle | None = None
         self._speaking_user = False
+        self.conversation: tuple[ChatMessage, ...] = ()  # as the engine last closed a turn on it
 
     # ---- driving ----
 
@@ -116,9 +116,7 @@ class SimulatedCall:
         self._pump()
 
     def _pump(self) -> None:
-        for event in self.engine.events_emitted():
-            self.result.events.append(event)
-            self._observe(event)
+        self.result.events.extend(self.engine.events_emitted())
         for action in self.engine.actions_to_send():
             self._execute(action)
         if self._timer is not None:
@@ -170,6 +168,13 @@ class SimulatedCall:
             if playback is not None and playback.turn_id == action.turn_id and playback.finished is not None:
                 playback.finished.cancel()
             self._playback = None
+        elif isinstance(action, io.FinishSpeaking):
+            if action.turn_id > 0:  # the greeting has no turn to finish
+                self._answer_final(action.turn_id)
+        elif isinstance(action, io.CloseTurn):
+            self.conversation = action.history
+            if not self._speaking_user:
+                self._schedule_next_user_turn(0.0)
 
     def _run_tool(self, action: io.RunTool, now: float) -> None:
         latency = sample_lognormal_ms(self.rng, *TOOL_LATENCY_MS)
@@ -202,12 +207,6 @@ class SimulatedCall:
         return min(playback.chars, int(played_ms / 1000 * SPEECH_CHARS_PER_S))
 
     # ---- the caller ----
-
-    def _observe(self, event: ev.Event) -> None:
-        if isinstance(event, ev.AgentText) and event.final and event.turn_id > 0:
-            self._answer_final(event.turn_id)
-        elif isinstance(event, ev.TurnCompleted) and not self._speaking_user:
-            self._schedule_next_user_turn(0.0)
 
     def _answer_final(self, turn_id: int) -> None:
         now = self.loop.now_ms()

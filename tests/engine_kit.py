@@ -11,6 +11,7 @@ from voicerouter.clock import VirtualClock
 from voicerouter.config import VoicerouterConfig, load_config
 from voicerouter.engine import CallEngine, io
 from voicerouter.events import Event, Tier
+from voicerouter.providers.base import ChatMessage
 from voicerouter.router.classifier import Prediction
 from voicerouter.router.features import TurnContext
 from voicerouter.router.health import HealthBoard
@@ -92,6 +93,13 @@ def drain(engine: CallEngine) -> tuple[list[io.Action], list[Event]]:
 
 def types(events: list[Event]) -> list[str]:
     return [e.type for e in events]
+
+
+def closed_history(actions: list[io.Action]) -> tuple[ChatMessage, ...]:
+    """The conversation as the engine's last `CloseTurn` among `actions` hands it on."""
+    found = [a for a in actions if isinstance(a, io.CloseTurn)]
+    assert found, f"no CloseTurn in {actions}"
+    return found[-1].history
 
 
 def start_generation(actions: list[io.Action]) -> io.StartGeneration:

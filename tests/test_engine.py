@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine_kit import FixedClassifier, drain, make_config, make_engine, start_generation, types
+from tests.engine_kit import (
+    FixedClassifier,
+    closed_history,
+    drain,
+    make_config,
+    make_engine,
+    make_tools,
+    start_generation,
+    types,
+)
 from voicerouter import events as ev
 from voicerouter.engine import io
 from voicerouter.engine.states import TRANSITIONS, IllegalTransition, Trigger, TurnState, transition
@@ -32,7 +41,7 @@ def test_turn_lifecycle_with_a_tool_round_trip_emits_events_in_order() -> None:
     assert run.name == "get_ticket" and run.timeout_ms == 1000
 
     clock.advance(80)
-    engine.receive(io.ToolFinished(call_key=run.call_key, outcome=engine.tools.run(run.name, run.args)))
+    engine.receive(io.ToolFinished(call_key=run.call_key, outcome=make_tools().run(run.name, run.args)))
     actions, events = drain(engine)
     assert types(events) == ["tool.result"]
     assert events[0].latency_ms == 80 and events[0].ok  # type: ignore[union-attr]
@@ -53,7 +62,7 @@ def test_turn_lifecycle_with_a_tool_round_trip_emits_events_in_order() -> None:
     # claude-haiku list price: $1 in / $5 out per million tokens
     assert completed.cost_usd == pytest.approx((1100 * 1.0 + 32 * 5.0) / 1e6)
     assert [a.text for a in actions if isinstance(a, io.Speak)] == ["Ticket 4591 is open. ", "Anything else?"]
-    assert engine.history.messages[-1].content == "Ticket 4591 is open. Anything else?"
+    assert closed_history(actions)[-1].content == "Ticket 4591 is open. Anything else?"
 
 
 def test_new_user_turn_mid_answer_cancels_and_keeps_only_delivered_text() -> None:
@@ -71,7 +80,7 @@ def test_new_user_turn_mid_answer_cancels_and_keeps_only_delivered_text() -> Non
         interrupted.heard_text == "Your appointment is on Monday."
     )  # the unfinished sentence was never spoken
     assert types(events)[:4] == ["user.transcript", "turn.interrupted", "turn.completed", "turn.started"]
-    assistant = [m.content for m in engine.history.messages if m.role == "assistant"]
+    assistant = [m.content for m in closed_history(actions) if m.role == "assistant"]
     assert assistant == ["Your appointment is on Monday."]
     # a late chunk of the cancelled stream is ignored
     engine.receive(io.ModelDelta(gen_id=gen.gen_id, text="ghost"))
@@ -91,7 +100,7 @@ def test_barge_in_truncates_history_to_the_played_position() -> None:
     assert io.StopSpeaking(turn_id=1) in actions
     interrupted = next(e for e in events if isinstance(e, ev.TurnInterrupted))
     assert interrupted.heard_text == "Your appointment is on"
-    assert [m.content for m in engine.history.messages if m.role == "assistant"] == ["Your appointment is on"]
+    assert [m.content for m in closed_history(actions) if m.role == "assistant"] == ["Your appointment is on"]
 
 
 def test_speaking_turn_completes_only_when_playback_finishes() -> None:

@@ -38,17 +38,18 @@ class _Call:
         self.events: list[ev.Event] = []
         self.turn_done = asyncio.Event()
         router = Router(config, FixedClassifier("triage"), HealthBoard(config.health), key_availability(ENV))  # type: ignore[arg-type]
+        tools = make_tools()
         self.engine = CallEngine(
             call_id="live1",
             agent=AGENT,
             config=config,
             router=router,
-            tools=make_tools(),
+            tools=tools,
             clock=RealClock(),
             greet=False,
         )
         self.pool = ProviderPool(config, ENV)
-        self.session = CallSession(self.engine, self.pool, self.engine.tools, on_event=self._on_event)
+        self.session = CallSession(self.engine, self.pool, tools, on_event=self._on_event)
 
     def _on_event(self, event: ev.Event) -> None:
         self.events.append(event)

@@ -107,7 +107,7 @@ def test_barge_in_truncates_the_assistant_history_to_the_delivered_text() -> Non
     assert len(interrupted.heard_text) < len(full) and full.startswith(interrupted.heard_text)
     # 1.2 s at 15 characters a second, cut back to a whole word
     assert 12 <= len(interrupted.heard_text) <= 18
-    history_texts = [m.content for m in call.engine.history.messages if m.role == "assistant"]
+    history_texts = [m.content for m in call.conversation if m.role == "assistant"]
     assert full not in history_texts
     assert any(
         text.endswith(interrupted.heard_text) or text == interrupted.heard_text for text in history_texts

@@ -14,6 +14,8 @@ TIERS: tuple[Tier, ...] = ("triage", "reasoning", "speech")
 
 
 class _Event(BaseModel):
+    """The fields every event has: which call, and when (ms since the call started)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     call_id: str
@@ -21,6 +23,8 @@ class _Event(BaseModel):
 
 
 class CallStarted(_Event):
+    """A call began: which agent answers it, over which transport, from whom."""
+
     type: Literal["call.started"] = "call.started"
     agent: str
     transport: str
@@ -28,14 +32,20 @@ class CallStarted(_Event):
 
 
 class UserSpeechStarted(_Event):
+    """The caller started speaking (a barge-in when the agent was talking)."""
+
     type: Literal["user.speech_started"] = "user.speech_started"
 
 
 class UserSpeechStopped(_Event):
+    """The caller stopped speaking; a transcript may follow."""
+
     type: Literal["user.speech_stopped"] = "user.speech_stopped"
 
 
 class UserTranscript(_Event):
+    """What the recogniser heard; a final, non-empty one starts the agent's turn."""
+
     type: Literal["user.transcript"] = "user.transcript"
     text: str
     final: bool = True
@@ -43,12 +53,16 @@ class UserTranscript(_Event):
 
 
 class TurnStarted(_Event):
+    """The agent's turn `turn_id` began, answering the caller's `text`."""
+
     type: Literal["turn.started"] = "turn.started"
     turn_id: int
     text: str
 
 
 class RouteDecided(_Event):
+    """Which tier and model answer the turn, and why in words."""
+
     type: Literal["route.decided"] = "route.decided"
     turn_id: int
     tier: Tier
@@ -60,6 +74,8 @@ class RouteDecided(_Event):
 
 
 class LlmFirstToken(_Event):
+    """The first words of the turn's answer arrived, `ttft_ms` after the turn started."""
+
     type: Literal["llm.first_token"] = "llm.first_token"
     turn_id: int
     model: str
@@ -67,6 +83,8 @@ class LlmFirstToken(_Event):
 
 
 class ToolCalled(_Event):
+    """The model asked for a tool, with these arguments."""
+
     type: Literal["tool.called"] = "tool.called"
     turn_id: int
     name: str
@@ -74,6 +92,8 @@ class ToolCalled(_Event):
 
 
 class ToolResult(_Event):
+    """A tool returned (or failed, or timed out) after `latency_ms`."""
+
     type: Literal["tool.result"] = "tool.result"
     turn_id: int
     name: str
@@ -85,6 +105,8 @@ class ToolResult(_Event):
 
 
 class AgentText(_Event):
+    """Text the agent says in the turn: a sentence as it is spoken, or (final) the whole answer."""
+
     type: Literal["agent.text"] = "agent.text"
     turn_id: int
     text: str
@@ -92,22 +114,30 @@ class AgentText(_Event):
 
 
 class AgentAudioStarted(_Event):
+    """The caller started hearing the agent's audio for the turn (turn 0: the greeting)."""
+
     type: Literal["agent.audio_started"] = "agent.audio_started"
     turn_id: int
 
 
 class AgentAudioStopped(_Event):
+    """The agent's audio for the turn ended: played out or cut off."""
+
     type: Literal["agent.audio_stopped"] = "agent.audio_stopped"
     turn_id: int
 
 
 class TurnInterrupted(_Event):
+    """The caller cut the turn short; `heard_text` is what they heard of it."""
+
     type: Literal["turn.interrupted"] = "turn.interrupted"
     turn_id: int
     heard_text: str
 
 
 class ProviderFailed(_Event):
+    """A model request failed or stalled; `fallback_to` is the model tried next, if any."""
+
     type: Literal["provider.failed"] = "provider.failed"
     turn_id: int
     provider: str
@@ -117,6 +147,8 @@ class ProviderFailed(_Event):
 
 
 class TurnCompleted(_Event):
+    """The turn is over (answered or interrupted): its model, tokens, cost and timing."""
+
     type: Literal["turn.completed"] = "turn.completed"
     turn_id: int
     model: str
@@ -138,6 +170,8 @@ class CallAudio(_Event):
 
 
 class CallEnded(_Event):
+    """The call is over: why, how many turns, what it cost."""
+
     type: Literal["call.ended"] = "call.ended"
     reason: str
     turns: int

@@ -16,7 +16,7 @@ from voicerouter.engine import CallEngine
 from voicerouter.providers.factory import ProviderPool, key_availability
 from voicerouter.router.classifier import TriageClassifier
 from voicerouter.router.health import HealthBoard
-from voicerouter.router.policy import Router
+from voicerouter.router.policy import Availability, Router, always_available
 from voicerouter.toolkit import ToolRegistry
 
 
@@ -43,24 +43,50 @@ class Runtime:
         call_id: str | None = None,
     ) -> tuple[CallEngine, ToolRegistry]:
         spec, config = self.agent(agent_name)
-        tools = spec.create_tools()
-        router = (
-            self.router
-            if config is self.config
-            else Router(config, self.router.classifier, self.router.health, self.router.availability)
-        )
-        engine = CallEngine(
-            call_id=call_id or new_call_id(),
-            agent=spec,
-            config=config,
-            router=router,
-            tools=tools,
+        return build_call(
+            spec,
+            config,
+            classifier=self.router.classifier,
+            health=self.router.health,
+            availability=self.router.availability,
             clock=self.clock,
+            call_id=call_id or new_call_id(),
             transport=transport,
             caller=caller,
             instant_playback=instant_playback,
         )
-        return engine, tools
+
+
+def build_call(
+    agent: AgentSpec,
+    config: VoicerouterConfig,
+    *,
+    classifier: TriageClassifier,
+    health: HealthBoard,
+    clock: Clock,
+    call_id: str,
+    availability: Availability = always_available,
+    transport: str = "text",
+    caller: str = "",
+    instant_playback: bool = True,
+) -> tuple[CallEngine, ToolRegistry]:
+    """One call's engine and the tools it runs, for `agent` under `config` (the agent's routing applied).
+
+    Live calls share the process's classifier, health board and key check; a simulated call brings its own
+    health board and virtual clock. The router holds no per-call state, so each call gets one on `config`."""
+    tools = agent.create_tools()
+    engine = CallEngine(
+        call_id=call_id,
+        agent=agent,
+        config=config,
+        router=Router(config, classifier, health, availability),
+        tools=tools,
+        clock=clock,
+        transport=transport,
+        caller=caller,
+        instant_playback=instant_playback,
+    )
+    return engine, tools
 
 
 def new_call_id() -> str:

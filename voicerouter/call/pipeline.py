@@ -30,7 +30,7 @@ from voicerouter.call.outbound import AudioSink
 from voicerouter.call.realtime.providers import CallProviders, realtime_voice_for
 from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
 from voicerouter.call.recording import CallRecording
-from voicerouter.call.session import CallSession, ProviderLookup
+from voicerouter.call.session import CallAction, CallSession, ProviderLookup
 from voicerouter.call.supervisor import CallSupervisor
 from voicerouter.engine import io
 from voicerouter.providers.base import ProviderError
@@ -112,15 +112,22 @@ class AudioCallPipeline:
             on_frame_sent=self._frame_sent,
         )
         # The speech tier's Realtime session, when a Realtime model can serve this call (else None).
-        self.voice = realtime_voice_for(self.engine, runtime, self.outbound, rate_hz=rate_hz)
+        self.voice = realtime_voice_for(
+            runtime,
+            self.outbound,
+            call_id=self.call_id,
+            agent=self.engine.agent,
+            config=self.engine.config,
+            tools=tools.specs(),
+            rate_hz=rate_hz,
+        )
         providers: ProviderLookup = runtime.providers
         if self.voice is not None:
-            providers = CallProviders(runtime.providers, self.voice, self.outbound)
+            providers = CallProviders(runtime.providers, self.voice)
         self.session = CallSession(
-            self.engine, providers, tools, on_event=self._on_event, on_output=self._on_output
+            self.engine, providers, tools, on_event=self._on_event, on_action=self._on_action
         )
-        if self.voice is not None:
-            self.session.add_event_sink(self.voice.observe)
+        self.session.add_action_observer(self._before_action)
         self.metrics = services.metrics
         self.ended = asyncio.Event()
         self._start_ms = self.clock.now_ms()
@@ -306,25 +313,37 @@ class AudioCallPipeline:
     # ---- the engine's side ----
 
     def _on_event(self, event: ev.Event) -> None:
+        """Events are records: write them, measure them, show them to the far end."""
         self.recording.write(event)
         self.metrics.observe_event(event)
         self.transport.notify({"type": "event", "event": event.model_dump(mode="json")})
-        if isinstance(event, ev.TurnStarted):
-            self._engine_turn_open = True
-            self.listener.agent_started(self.listener.now_ms)
-        elif isinstance(event, ev.AgentText) and event.final:
-            self.outbound.text_final(event.turn_id, event.text)
-        elif isinstance(event, ev.TurnCompleted):
-            self._engine_turn_open = False
-            self._loop.call_soon(self._maybe_idle)
 
-    def _on_output(self, action: io.Speak | io.StopSpeaking) -> None:
+    def _on_action(self, action: CallAction) -> None:
         if isinstance(action, io.Speak):
             self.listener.agent_started(self.listener.now_ms)
             self.outbound.speak(action.turn_id, action.text)
-        else:
+        elif isinstance(action, io.FinishSpeaking):
+            self.outbound.text_final(action.turn_id, action.text)
+        elif isinstance(action, io.StopSpeaking):
             self.outbound.stop(action.turn_id)
             self._audio_stopped(action.turn_id)
+        elif isinstance(action, io.OpenTurn):
+            self._engine_turn_open = True
+            self.listener.agent_started(self.listener.now_ms)
+            if self.voice is not None:
+                self.voice.open_turn(action)
+        elif isinstance(action, io.CloseTurn):
+            self._engine_turn_open = False
+            self._loop.call_soon(self._maybe_idle)
+            if self.voice is not None:
+                self.voice.close_turn(action)
+
+    def _before_action(self, action: io.Action) -> None:
+        """A generation starts: the voiced stretch of the turn (if any) ends here, whoever speaks next."""
+        if isinstance(action, io.StartGeneration):
+            self.outbound.end_voice(action.turn_id)
+            if self.voice is not None:
+                self.voice.generation_started(action)
 
     def _audio_stopped(self, turn_id: int) -> None:
         if turn_id in self._audible_turns:

@@ -29,7 +29,12 @@ from voicerouter.toolkit import ToolRegistry
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[ev.Event], None]
-OutputSink = Callable[[io.Speak | io.StopSpeaking], None]
+"""Records, notifies or measures; never drives the call (commands come as actions)."""
+CallAction = io.OpenTurn | io.Speak | io.FinishSpeaking | io.StopSpeaking | io.CloseTurn
+"""The actions for the call's own side (its voice, its listener, its speech tier), not for the session."""
+ActionSink = Callable[[CallAction], None]
+ActionObserver = Callable[[io.Action], None]
+"""Told of every action just before it is carried out (e.g. a generation starting, a tool being run)."""
 
 
 def _forget(tasks: dict[Any, asyncio.Task[None]], key: object, _task: asyncio.Task[None]) -> None:
@@ -50,13 +55,15 @@ class CallSession:
         tools: ToolRegistry,
         *,
         on_event: EventSink | None = None,
-        on_output: OutputSink | None = None,
+        on_action: ActionSink | None = None,
     ) -> None:
+        """`on_action` carries out the call-side actions (without one, a text call ignores them)."""
         self.engine = engine
         self.providers = providers
         self.tools = tools
         self._event_sinks: list[EventSink] = [on_event] if on_event else []
-        self._on_output = on_output
+        self._on_action = on_action
+        self._action_observers: list[ActionObserver] = []
         self._generations: dict[int, asyncio.Task[None]] = {}
         self._tool_tasks: dict[str, asyncio.Task[None]] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -65,7 +72,13 @@ class CallSession:
         self.ended = asyncio.Event()
 
     def add_event_sink(self, sink: EventSink) -> None:
+        """Events are records: a sink writes, measures or shows them, and never drives the call."""
         self._event_sinks.append(sink)
+
+    def add_action_observer(self, observer: ActionObserver) -> None:
+        """Be told of each action before it is carried out, to do the part of it that is yours (the speech
+        tier's side of a generation, a transport's side of a tool)."""
+        self._action_observers.append(observer)
 
     def start(self) -> None:
         self.engine.start()
@@ -121,6 +134,8 @@ class CallSession:
             self._closing = asyncio.get_running_loop().create_task(self.close("ended"))
 
     def _execute(self, action: io.Action) -> None:
+        for observer in self._action_observers:
+            observer(action)
         if isinstance(action, io.StartGeneration):
             task = asyncio.get_running_loop().create_task(self._run_generation(action))
             self._generations[action.gen_id] = task
@@ -137,9 +152,8 @@ class CallSession:
             pending = self._tool_tasks.pop(action.call_key, None)
             if pending is not None:
                 pending.cancel()
-        elif isinstance(action, io.Speak | io.StopSpeaking):
-            if self._on_output is not None:
-                self._on_output(action)
+        elif self._on_action is not None:
+            self._on_action(action)
 
     def _schedule_timer(self) -> None:
         if self._timer is not None:

@@ -23,18 +23,19 @@ from voicerouter.providers.base import ChatMessage, ChatRequest, ProviderError, 
 from voicerouter.router.cost import cost_usd, estimate_tokens
 from voicerouter.router.features import TurnContext
 from voicerouter.router.policy import RouteDecision, Router
+from voicerouter.router.verify import classify_request, parse_tier
 from voicerouter.toolkit import ToolOutcome, ToolRegistry
 
 APOLOGY = "I'm sorry, I'm having trouble answering right now. Could you say that again in a moment?"
 TOO_MANY_STEPS = "I'm sorry, that is taking longer than it should. Could you tell me again what you need?"
-CLASSIFY_PROMPT = (
-    "Label the caller's last turn for a voice agent with exactly one word: speech (social talk, thanks, "
-    "yes/no, goodbye), triage (one clear request, one lookup or giving a detail) or reasoning (several "
-    "constraints or steps, diagnosis, policy, complaints). Answer with the one word only."
-)
 
 
 class CallEngine:
+    """One call's conversation as a sans-I/O state machine: inputs in, actions and events out.
+
+    Its turn, history and tools are its own (private): a runtime learns what it needs from the actions.
+    `instant_playback` is for text calls, where an answer counts as heard once it is complete."""
+
     def __init__(
         self,
         *,
@@ -53,17 +54,17 @@ class CallEngine:
         self.agent = agent
         self.config = config
         self.router = router
-        self.tools = tools
+        self._tools = tools
         self.clock = clock
         self.transport = transport
         self.caller = caller
         self.instant_playback = instant_playback
         self.greet = greet
-        self.history = ConversationHistory(
+        self._history = ConversationHistory(
             max_messages=config.context.max_messages,
             keep_first_user_turns=config.context.keep_first_user_turns,
         )
-        self.turn: Turn | None = None
+        self._turn: Turn | None = None
         self.turns_started = 0
         self.call_cost_usd = 0.0
         self.recent_failures = 0
@@ -74,18 +75,21 @@ class CallEngine:
         self._actions: list[io.Action] = []
         self._events: list[ev.Event] = []
         self._tool_specs = tools.specs()
-        self.on_event: Callable[[ev.Event], None] | None = None
 
     # ---- public surface ----
 
     def start(self) -> None:
+        """Open the call (and greet); then drain actions_to_send() and events_emitted()."""
         self._emit(ev.CallStarted, agent=self.agent.name, transport=self.transport, caller=self.caller)
         if self.greet and self.agent.greeting:
             self._emit(ev.AgentText, turn_id=0, text=self.agent.greeting, final=True)
             self._actions.append(io.Speak(turn_id=0, text=self.agent.greeting))
-            self.history.append(ChatMessage(role="assistant", content=self.agent.greeting))
+            self._actions.append(io.FinishSpeaking(turn_id=0, text=self.agent.greeting))
+            self._history.append(ChatMessage(role="assistant", content=self.agent.greeting))
 
     def receive(self, item: io.Input) -> None:
+        """Feed one input; then drain actions_to_send() and events_emitted(), and re-arm your timer from
+        next_deadline_ms(). Inputs after the call ended are ignored."""
         if self.ended:
             return
         handler = self._handlers.get(type(item))
@@ -95,19 +99,23 @@ class CallEngine:
 
     def record(self, cls: type[ev._Event], **fields: object) -> None:
         """Stamp and emit an event observed outside the engine (e.g. agent audio started by a transport),
-        so every event of the call shares one timeline and one stream."""
+        so every event of the call shares one timeline and one stream; then drain events_emitted()."""
         self._emit(cls, **fields)
 
     def actions_to_send(self) -> list[io.Action]:
+        """What the runtime must do now, in order (each at most once); carry them out, feeding the answers
+        back with receive()."""
         actions, self._actions = self._actions, []
         return actions
 
     def events_emitted(self) -> list[ev.Event]:
+        """The events since the last call, in order, to record and show; they ask for nothing to be done."""
         events, self._events = self._events, []
         return events
 
     def next_deadline_ms(self) -> float | None:
-        turn = self.turn
+        """When on the engine's clock to call check_timers() next; None when nothing can time out."""
+        turn = self._turn
         if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING:
             return None  # a finished answer being played has nothing left to time out
         candidates = [turn.deadline_ms]
@@ -119,7 +127,9 @@ class CallEngine:
         return min(candidates)
 
     def check_timers(self) -> None:
-        turn = self.turn
+        """Act on the budgets that ran out (stalls, tool timeouts, the turn budget); then drain
+        actions_to_send() and events_emitted(), and ask next_deadline_ms() again."""
+        turn = self._turn
         if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING or self.ended:
             return
         now = self.clock.now_ms()
@@ -150,9 +160,10 @@ class CallEngine:
                     return
 
     def end(self, reason: str = "hangup") -> None:
+        """End the call (idempotent), interrupting an open turn; then drain both queues a last time."""
         if self.ended:
             return
-        turn = self.turn
+        turn = self._turn
         if turn is not None and is_active(turn.state):
             self._interrupt(turn)
         self._emit(
@@ -164,8 +175,8 @@ class CallEngine:
 
     def _on_speech_started(self, item: io.SpeechStarted) -> None:
         self._emit(ev.UserSpeechStarted)
-        if self.turn is not None and is_active(self.turn.state):
-            self._interrupt(self.turn)
+        if self._turn is not None and is_active(self._turn.state):
+            self._interrupt(self._turn)
 
     def _on_speech_stopped(self, item: io.SpeechStopped) -> None:
         self._emit(ev.UserSpeechStopped)
@@ -175,17 +186,17 @@ class CallEngine:
         self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
         if not item.final or not text:
             return
-        if self.turn is not None and is_active(self.turn.state):
-            self._interrupt(self.turn)
+        if self._turn is not None and is_active(self._turn.state):
+            self._interrupt(self._turn)
         self._start_turn(text)
 
     def _on_playback_progress(self, item: io.PlaybackProgress) -> None:
-        turn = self.turn
+        turn = self._turn
         if turn is not None and turn.turn_id == item.turn_id:
             turn.heard_chars = max(turn.heard_chars, min(item.heard_chars, len(turn.spoken)))
 
     def _on_playback_finished(self, item: io.PlaybackFinished) -> None:
-        turn = self.turn
+        turn = self._turn
         if turn is None or turn.turn_id != item.turn_id:
             return
         turn.heard_chars = len(turn.spoken)
@@ -198,7 +209,7 @@ class CallEngine:
     # ---- model and tool results ----
 
     def _current(self, gen_id: int) -> Turn | None:
-        turn = self.turn
+        turn = self._turn
         if turn is None or turn.gen_id != gen_id or not is_active(turn.state):
             return None  # a late answer to a cancelled request
         return turn
@@ -207,7 +218,7 @@ class CallEngine:
         if not turn.gen_has_output:
             turn.gen_has_output = True
             turn.first_token_deadline_ms = None
-            if turn.purpose == "answer":
+            if turn.state is not TurnState.ROUTING:
                 turn.state = transition(turn.state, Trigger.OUTPUT)
         turn.idle_deadline_ms = self.clock.now_ms() + self._first_token_budget(turn)
 
@@ -217,8 +228,8 @@ class CallEngine:
             return
         self._first_output(turn)
         turn.step_text += item.text
-        if turn.purpose != "answer":
-            return
+        if turn.state is TurnState.ROUTING:
+            return  # the small model's label, not words for the caller
         if turn.first_token_ms is None:
             turn.first_token_ms = round(self.clock.now_ms() - turn.started_ms)
             self._emit(
@@ -254,8 +265,8 @@ class CallEngine:
         self._account(turn, turn.model, item.usage)
         turn.gen_id = None
         turn.first_token_deadline_ms = turn.idle_deadline_ms = None
-        if turn.purpose == "classify":
-            self._classified(turn, turn.step_text)
+        if turn.state is TurnState.ROUTING:
+            self._classified(turn, turn.step_text, Trigger.CLASSIFIED)
             return
         if not turn.gen_has_output:
             turn.state = transition(turn.state, Trigger.ANSWERED)
@@ -274,7 +285,7 @@ class CallEngine:
             self._generation_failed(turn, item.error, cancel=False)
 
     def _on_tool_finished(self, item: io.ToolFinished) -> None:
-        turn = self.turn
+        turn = self._turn
         if turn is None or item.call_key not in turn.tools or turn.state is not TurnState.TOOL_WAIT:
             return  # the tool was cancelled or timed out already
         self._tool_done(turn, item.call_key, item.outcome)
@@ -290,10 +301,12 @@ class CallEngine:
             started_ms=now,
             deadline_ms=now + self.config.routing.turn_budget_ms,
         )
-        self.turn = turn
+        self._turn = turn
         self._emit(ev.TurnStarted, turn_id=turn.turn_id, text=text)
-        self.history.append(ChatMessage(role="user", content=text))
-        turn.history_start = len(self.history)
+        before = self._history.messages
+        self._actions.append(io.OpenTurn(turn_id=turn.turn_id, user_text=text, history=before))
+        self._history.append(ChatMessage(role="user", content=text))
+        turn.history_start = len(self._history)
         decision = self.router.decide(
             text,
             self._turn_context(),
@@ -307,23 +320,15 @@ class CallEngine:
             if model is not None:
                 turn.decision = decision
                 turn.state = transition(turn.state, Trigger.VERIFY_TIER)
-                turn.purpose = "classify"
-                request = ChatRequest(
-                    model=self.config.models[model].model,
-                    system=CLASSIFY_PROMPT,
-                    messages=(ChatMessage(role="user", content=text),),
-                    max_tokens=5,
-                )
+                request = classify_request(text, self.config.models[model].model, turn_id=turn.turn_id)
                 self._start_generation(turn, model, request)
                 return
         self._route(turn, decision)
 
-    def _classified(self, turn: Turn, answer: str) -> None:
-        word = answer.strip().lower()
-        tier: Tier = next((t for t in ("speech", "triage", "reasoning") if t in word), "reasoning")
-        reason = f"small model classified the turn as {tier}"
-        if tier not in word:
-            reason = f"small model gave no tier ({answer[:20]!r}): escalated to reasoning"
+    def _classified(self, turn: Turn, answer: str, trigger: Trigger) -> None:
+        """The small model labelled the turn (or failed to): route it on that label."""
+        turn.state = transition(turn.state, trigger)
+        tier, reason = parse_tier(answer)
         prior = turn.decision
         decision = self.router.decide(
             turn.text,
@@ -334,7 +339,6 @@ class CallEngine:
             forced_tier=tier,
             forced_reason=(prior.reason + "; " if prior else "") + reason,
         )
-        turn.purpose = "answer"
         self._route(turn, decision)
 
     def _route(self, turn: Turn, decision: RouteDecision) -> None:
@@ -371,15 +375,16 @@ class CallEngine:
         request = ChatRequest(
             model=entry.model,
             system=system,
-            messages=self.history.for_model(),
+            messages=self._history.for_model(),
             tools=self._tool_specs,
             max_tokens=entry.max_tokens,
+            turn_id=turn.turn_id,
         )
         self._start_generation(turn, model, request)
 
     def _start_generation(self, turn: Turn, model: str, request: ChatRequest) -> None:
         now = self.clock.now_ms()
-        if turn.purpose == "answer" and turn.state in (None, TurnState.ROUTING):
+        if turn.state is None:
             turn.state = transition(turn.state, Trigger.GENERATE)
         self._gen_seq += 1
         turn.gen_id = self._gen_seq
@@ -401,7 +406,7 @@ class CallEngine:
                 model=model,
                 tier=tier,
                 request=request,
-                purpose=turn.purpose,
+                purpose="classify" if turn.state is TurnState.ROUTING else "answer",
             )
         )
 
@@ -425,9 +430,8 @@ class CallEngine:
             error=str(error),
             fallback_to=next_model,
         )
-        if turn.purpose == "classify":
-            turn.purpose = "answer"
-            self._classified(turn, "")
+        if turn.state is TurnState.ROUTING:
+            self._classified(turn, "", Trigger.CLASSIFY_FAILED)
             return
         if next_model is None:
             self._give_up(turn, "every model of the chain failed")
@@ -439,14 +443,14 @@ class CallEngine:
 
     def _run_tools(self, turn: Turn) -> None:
         now = self.clock.now_ms()
-        self.history.append(
+        self._history.append(
             ChatMessage(role="assistant", content=turn.step_text, tool_calls=tuple(turn.step_tool_calls))
         )
         turn.state = transition(turn.state, Trigger.TOOLS)
         for call in turn.step_tool_calls:
             turn.tool_seq += 1
             key = f"{turn.turn_id}.{turn.tool_seq}"
-            timeout_ms = min(self.tools.timeout_ms(call.name), self.config.routing.tool_budget_ms)
+            timeout_ms = min(self._tools.timeout_ms(call.name), self.config.routing.tool_budget_ms)
             turn.tools[key] = PendingTool(call=call, started_ms=now, deadline_ms=now + timeout_ms)
             self._emit(ev.ToolCalled, turn_id=turn.turn_id, name=call.name, args=call.args)
             self._actions.append(
@@ -469,7 +473,7 @@ class CallEngine:
             latency_ms=latency_ms,
             timed_out=outcome.timed_out,
         )
-        self.history.append(_tool_message(pending.call, outcome.for_model()))
+        self._history.append(_tool_message(pending.call, outcome.for_model()))
         if not turn.tools:
             turn.state = transition(turn.state, Trigger.TOOLS_DONE)
             assert turn.model is not None
@@ -487,7 +491,9 @@ class CallEngine:
         self._finish_answer(turn)
 
     def _finish_answer(self, turn: Turn) -> None:
-        self._emit(ev.AgentText, turn_id=turn.turn_id, text=turn.spoken.strip(), final=True)
+        text = turn.spoken.strip()
+        self._emit(ev.AgentText, turn_id=turn.turn_id, text=text, final=True)
+        self._actions.append(io.FinishSpeaking(turn_id=turn.turn_id, text=text))
         if self.instant_playback or not turn.spoken:
             turn.heard_chars = len(turn.spoken)
             self._complete(turn)
@@ -500,7 +506,7 @@ class CallEngine:
     def _interrupt(self, turn: Turn) -> None:
         if turn.gen_id is not None:
             self._actions.append(io.CancelGeneration(gen_id=turn.gen_id))
-            if turn.purpose == "answer" and turn.model:
+            if turn.state is not TurnState.ROUTING and turn.model:
                 # a cancelled stream reports no usage: charge what was sent and produced
                 self._account_estimate(turn)
             turn.gen_id = None
@@ -520,26 +526,26 @@ class CallEngine:
     def _cancel_tools(self, turn: Turn) -> None:
         for key, pending in list(turn.tools.items()):
             self._actions.append(io.CancelTool(call_key=key))
-            self.history.append(_tool_message(pending.call, "ERROR: cancelled, the caller interrupted"))
+            self._history.append(_tool_message(pending.call, "ERROR: cancelled, the caller interrupted"))
         turn.tools.clear()
 
     def _append_heard(self, turn: Turn) -> None:
         """Keep in the history only what the caller heard, across every assistant message of the turn."""
         budget = len(turn.heard_text())
         spoken_in_messages = 0
-        for i in range(turn.history_start, len(self.history)):
-            message = self.history[i]
+        for i in range(turn.history_start, len(self._history)):
+            message = self._history[i]
             if message.role != "assistant":
                 continue
             keep = max(0, min(len(message.content), budget - spoken_in_messages))
             spoken_in_messages += len(message.content)
             if keep < len(message.content):
-                self.history.replace(
+                self._history.replace(
                     i, message.model_copy(update={"content": message.content[:keep].strip()})
                 )
         remaining = turn.heard_text()[spoken_in_messages:].strip() if budget > spoken_in_messages else ""
         if remaining:
-            self.history.append(ChatMessage(role="assistant", content=remaining))
+            self._history.append(ChatMessage(role="assistant", content=remaining))
 
     def _emit_completed(self, turn: Turn) -> None:
         self.call_cost_usd += turn.cost_usd
@@ -552,6 +558,14 @@ class CallEngine:
             cost_usd=round(turn.cost_usd, 8),
             first_token_ms=turn.first_token_ms,
             total_ms=round(self.clock.now_ms() - turn.started_ms),
+        )
+        self._actions.append(
+            io.CloseTurn(
+                turn_id=turn.turn_id,
+                heard_text=turn.heard_text(),
+                interrupted=turn.state is TurnState.INTERRUPTED,
+                history=self._history.messages,
+            )
         )
 
     # ---- helpers ----
@@ -585,11 +599,12 @@ class CallEngine:
         self._account(turn, turn.model, usage)
 
     def _first_token_budget(self, turn: Turn) -> int:
-        tier = turn.decision.tier if turn.decision is not None and turn.purpose == "answer" else "triage"
+        decision = turn.decision  # while ROUTING, the small model answers within the triage budget
+        tier = decision.tier if decision is not None and turn.state is not TurnState.ROUTING else "triage"
         return self.config.routing.first_token_budget(tier)
 
     def _turn_context(self) -> TurnContext:
-        last = self.history.last_assistant_text().rstrip()
+        last = self._history.last_assistant_text().rstrip()
         return TurnContext(
             previous_tier=self.previous_tier,
             agent_asked_question=last.endswith("?"),
@@ -599,13 +614,11 @@ class CallEngine:
         )
 
     def _prompt_chars(self) -> int:
-        return len(self.agent.prompt) + sum(len(m.content) for m in self.history.for_model())
+        return len(self.agent.prompt) + sum(len(m.content) for m in self._history.for_model())
 
     def _emit(self, cls: type[ev._Event], **fields: object) -> None:
         event = cls(call_id=self.call_id, t_ms=max(0, round(self.clock.now_ms() - self._start_ms)), **fields)
         self._events.append(event)  # type: ignore[arg-type]
-        if self.on_event is not None:
-            self.on_event(event)  # type: ignore[arg-type]
 
     _handlers: ClassVar[dict[type, Callable[[CallEngine, object], None]]] = {}
 

@@ -18,19 +18,25 @@ MAX_FACT_CHARS = 160
 
 
 class ConversationHistory:
+    """The call's messages in order, and the bounded view of them that every model is given."""
+
     def __init__(self, *, max_messages: int = 24, keep_first_user_turns: int = 1) -> None:
         self.max_messages = max_messages
         self.keep_first_user_turns = keep_first_user_turns
         self._messages: list[ChatMessage] = []
         self._user_starts: list[int] = []  # indexes of the first few user messages (the kept opening)
         self._view: tuple[ChatMessage, ...] | None = None  # for_model() of the current contents
+        self._all: tuple[ChatMessage, ...] | None = None  # messages of the current contents
 
     def __len__(self) -> int:
         return len(self._messages)
 
     @property
     def messages(self) -> tuple[ChatMessage, ...]:
-        return tuple(self._messages)
+        """Every message so far (an immutable snapshot, made once per change)."""
+        if self._all is None:
+            self._all = tuple(self._messages)
+        return self._all
 
     def __getitem__(self, index: int) -> ChatMessage:
         return self._messages[index]
@@ -39,12 +45,12 @@ class ConversationHistory:
         if message.role == "user" and len(self._user_starts) <= self.keep_first_user_turns:
             self._user_starts.append(len(self._messages))
         self._messages.append(message)
-        self._view = None
+        self._view = self._all = None
 
     def replace(self, index: int, message: ChatMessage) -> None:
         """Rewrite one entry, e.g. an assistant message cut back to what the caller heard."""
         self._messages[index] = message
-        self._view = None
+        self._view = self._all = None
 
     def last_assistant_text(self) -> str:
         for message in reversed(self._messages):

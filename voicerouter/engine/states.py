@@ -9,7 +9,9 @@ from enum import StrEnum
 
 
 class TurnState(StrEnum):
-    ROUTING = "routing"  # waiting for the small model to classify a low-confidence turn
+    """Where one turn is in its lifecycle (None before it is routed)."""
+
+    ROUTING = "routing"  # the small model is labelling a low-confidence turn (its request is out)
     GENERATING = "generating"  # a model request is out, no output yet
     STREAMING = "streaming"  # the model is producing output
     TOOL_WAIT = "tool_wait"  # tools requested by the model are running
@@ -19,7 +21,11 @@ class TurnState(StrEnum):
 
 
 class Trigger(StrEnum):
-    VERIFY_TIER = "verify_tier"
+    """What moves a turn from one state to the next."""
+
+    VERIFY_TIER = "verify_tier"  # the classifier is unsure: ask the small model for the tier
+    CLASSIFIED = "classified"  # the small model answered: the turn is routed and its model asked
+    CLASSIFY_FAILED = "classify_failed"  # the small model failed: routed as unsure, its model asked
     GENERATE = "generate"
     OUTPUT = "output"  # first text or tool call of a model request
     TOOLS = "tools"  # model finished asking for tools
@@ -32,6 +38,8 @@ class Trigger(StrEnum):
 
 
 class IllegalTransition(Exception):
+    """A trigger the table does not allow in the turn's state: a bug in the engine, named."""
+
     def __init__(self, state: TurnState | None, trigger: Trigger) -> None:
         where = state.value if state else "no turn is open"
         super().__init__(f"turn cannot {trigger.value} while {where}")
@@ -51,7 +59,8 @@ TRANSITIONS: dict[tuple[TurnState | None, Trigger], TurnState] = {
     (None, Trigger.VERIFY_TIER): TurnState.ROUTING,
     (None, Trigger.GENERATE): TurnState.GENERATING,
     (None, Trigger.GIVE_UP): TurnState.SPEAKING,
-    (TurnState.ROUTING, Trigger.GENERATE): TurnState.GENERATING,
+    (TurnState.ROUTING, Trigger.CLASSIFIED): TurnState.GENERATING,
+    (TurnState.ROUTING, Trigger.CLASSIFY_FAILED): TurnState.GENERATING,
     (TurnState.ROUTING, Trigger.GIVE_UP): TurnState.SPEAKING,
     (TurnState.GENERATING, Trigger.OUTPUT): TurnState.STREAMING,
     (TurnState.GENERATING, Trigger.FAIL): TurnState.GENERATING,
@@ -69,6 +78,7 @@ TRANSITIONS: dict[tuple[TurnState | None, Trigger], TurnState] = {
 
 
 def transition(state: TurnState | None, trigger: Trigger) -> TurnState:
+    """The state `trigger` leads to from `state`; raises IllegalTransition when the table has no such edge."""
     try:
         return TRANSITIONS[(state, trigger)]
     except KeyError:
@@ -76,4 +86,5 @@ def transition(state: TurnState | None, trigger: Trigger) -> TurnState:
 
 
 def is_active(state: TurnState | None) -> bool:
+    """Whether a turn in `state` is still open (it can be interrupted)."""
     return state in _ACTIVE

@@ -18,6 +18,8 @@ SOFT_BREAK_CHARS = 140
 
 @dataclass
 class PendingTool:
+    """A tool call the engine asked to run and is still waiting for, with its deadline."""
+
     call: ToolCall
     started_ms: float
     deadline_ms: float
@@ -25,6 +27,8 @@ class PendingTool:
 
 @dataclass
 class Turn:
+    """One agent turn: its state in the table, the models tried, the tools out, what was said and heard."""
+
     turn_id: int
     text: str
     started_ms: float
@@ -36,7 +40,6 @@ class Turn:
     gen_id: int | None = None
     gen_started_ms: float = 0.0
     gen_has_output: bool = False
-    purpose: str = "answer"
     first_token_deadline_ms: float | None = None
     idle_deadline_ms: float | None = None
     deadline_ms: float = 0.0

@@ -33,6 +33,8 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
+    """One completion to stream: what the model is told, and which turn of the call it serves."""
+
     model_config = ConfigDict(frozen=True)
     model: str  # the vendor's model id
     system: str
@@ -40,6 +42,7 @@ class ChatRequest(BaseModel):
     tools: tuple[ToolSpec, ...] = ()
     max_tokens: int = 400
     temperature: float | None = None
+    turn_id: int | None = None  # the call's turn; a call-bound model (the Realtime voice) keys on it
 
 
 class TextDelta(BaseModel):

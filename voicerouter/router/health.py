@@ -12,6 +12,8 @@ from voicerouter.config import HealthPolicy
 
 
 class BreakerState(StrEnum):
+    """A model's circuit breaker: closed (in use), open (skipped until its cooldown ends), half-open."""
+
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
@@ -19,6 +21,8 @@ class BreakerState(StrEnum):
 
 @dataclass
 class ModelHealth:
+    """What the board knows of one model: its breaker, its failures, how long it must be left alone."""
+
     state: BreakerState = BreakerState.CLOSED
     consecutive_failures: int = 0
     open_until_ms: float = 0.0
@@ -28,7 +32,9 @@ class ModelHealth:
 
 
 class HealthBoard:
-    """Shared by every call of a process (or a simulation run): one bad model is skipped for all calls."""
+    """Provider health, sans-I/O: shared by every call of a process (or one simulated call), so one bad model
+    is skipped for all calls. Ask unavailable_reason() before choosing a model, acquire() when its request
+    is sent, then record_success() or record_failure() when it ends."""
 
     def __init__(self, policy: HealthPolicy) -> None:
         self._policy = policy
@@ -38,10 +44,13 @@ class HealthBoard:
         return self._models.setdefault(model, ModelHealth())
 
     def state(self, model: str) -> ModelHealth:
+        """The model's current health record (for reports and tests; decisions use unavailable_reason())."""
         return self._get(model)
 
     def unavailable_reason(self, model: str, now_ms: float) -> str | None:
-        """None when the model may take a request now; otherwise why not, in words for the route reason."""
+        """None when the model may take a request now (then acquire() it as the request goes out);
+        otherwise why not, in words for the route reason. An open breaker whose cooldown ended turns
+        half-open here."""
         health = self._get(model)
         if now_ms < health.rate_limited_until_ms:
             wait_s = (health.rate_limited_until_ms - now_ms) / 1000
@@ -60,12 +69,14 @@ class HealthBoard:
         return None
 
     def acquire(self, model: str, now_ms: float) -> None:
-        """Mark a request as sent; a half-open breaker lets exactly one trial through."""
+        """Mark a request as sent; a half-open breaker lets exactly one trial through. Report its end with
+        record_success() or record_failure()."""
         health = self._get(model)
         if health.state is BreakerState.HALF_OPEN:
             health.half_open_trial = True
 
     def record_success(self, model: str, now_ms: float) -> None:
+        """The request ended well: the breaker closes and the failure count resets."""
         health = self._get(model)
         health.state = BreakerState.CLOSED
         health.consecutive_failures = 0
@@ -74,6 +85,9 @@ class HealthBoard:
     def record_failure(
         self, model: str, now_ms: float, *, kind: str, retry_after_s: float | None = None
     ) -> None:
+        """The request failed (`kind` as in ProviderError): a rate limit holds the model off for its
+        Retry-After (capped); other failures count towards opening the breaker. Then pick the next model
+        with the router's first_usable()."""
         health = self._get(model)
         health.last_error = kind
         if kind == "rate_limited":

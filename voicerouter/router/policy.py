@@ -26,6 +26,8 @@ def always_available(name: str, entry: ModelEntry) -> None:
 
 @dataclass(frozen=True)
 class RouteDecision:
+    """Where one turn goes: its tier, the model to ask first and the chain behind it, and why."""
+
     tier: Tier
     model: str | None  # config name of the chosen model; None when every model of the chain is down
     provider: str
@@ -39,7 +41,8 @@ class RouteDecision:
 
 
 class Router:
-    """One per process or simulation run; holds no per-call state (the engine passes it in)."""
+    """The per-turn routing policy, sans-I/O: one per process or simulation run (or per call: it is cheap),
+    with no per-call state of its own (the engine passes that in)."""
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class Router:
         self.availability = availability
 
     def classify(self, text: str, context: TurnContext) -> Prediction:
+        """The offline classifier's tier for `text`, with its confidence (no policy applied)."""
         return self.classifier.predict(text, context)
 
     def decide(
@@ -67,6 +71,10 @@ class Router:
         forced_tier: Tier | None = None,
         forced_reason: str = "",
     ) -> RouteDecision:
+        """Route one turn; then ask `decision.model`, or the small model first when
+        `verify_with_small_model` (and decide again with `forced_tier` from its answer). Report each request
+        to `health` (acquire, then record_success or record_failure) and, on a failure, take the next model
+        from first_usable(decision.chain, tried=...)."""
         policy = self.config.routing
         if forced_tier is not None:
             prediction = Prediction(tier=forced_tier, confidence=1.0, probabilities={forced_tier: 1.0})
@@ -141,7 +149,8 @@ class Router:
     def first_usable(
         self, chain: tuple[str, ...], *, now_ms: float, tried: tuple[str, ...]
     ) -> tuple[str | None, list[tuple[str, str]]]:
-        """The first untried model of `chain` that is configured and healthy, and why others were not."""
+        """The first untried model of `chain` that is configured and healthy, and why others were not; call
+        `health.acquire()` on it when its request is sent."""
         skipped: list[tuple[str, str]] = []
         for name in chain:
             if name in tried:

@@ -12,15 +12,17 @@ from collections.abc import AsyncGenerator
 from voicerouter.agent import AgentSpec
 from voicerouter.call.realtime.voice import RealtimeVoice
 from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
-from voicerouter.engine import CallEngine
+from voicerouter.config import VoicerouterConfig
 from voicerouter.providers.base import ChatProvider, ChatRequest, StreamChunk
 from voicerouter.providers.factory import ProviderPool
 from voicerouter.providers.realtime.client import OpenAIRealtimeProvider
+from voicerouter.toolkit import ToolSpec
 from voicerouter.wiring import Runtime
 
 
 class RealtimeVoiceModel:
-    """The voice as the call's runtime sees a model: a `ChatProvider` bound to this one call."""
+    """The voice as the call's runtime sees a model: a `ChatProvider` bound to this one call (the request
+    says which turn it serves)."""
 
     def __init__(self, voice: RealtimeVoice) -> None:
         self.name = voice.model
@@ -31,30 +33,21 @@ class RealtimeVoiceModel:
 
 
 class CallProviders:
-    """The process's providers, except that this call's Realtime model is its voice.
+    """The process's providers, except that this call's Realtime model is its voice. A lookup only: it
+    changes nothing (a voiced stretch ends where the runtime starts a generation)."""
 
-    Every generation asks here for its provider, so this is also where a voiced stretch of a turn ends:
-    whatever model speaks next in the turn (a tool round, a fallback) starts a new stretch or none.
-    """
-
-    def __init__(self, shared: ProviderPool, voice: RealtimeVoice, outbound: VoicedOutbound) -> None:
+    def __init__(self, shared: ProviderPool, voice: RealtimeVoice) -> None:
         self._shared = shared
         self._voice_model = RealtimeVoiceModel(voice)
-        self._engine_turn = voice.current_turn_id
-        self._outbound = outbound
 
     def get(self, model: str, agent: AgentSpec) -> ChatProvider:
-        turn_id = self._engine_turn()
-        if turn_id is not None:
-            self._outbound.end_voice(turn_id)
         if model == self._voice_model.name:
             return self._voice_model
         return self._shared.get(model, agent)
 
 
-def realtime_model(engine: CallEngine, runtime: Runtime) -> str | None:
+def realtime_model(config: VoicerouterConfig, runtime: Runtime) -> str | None:
     """The first Realtime model of the call's speech chain that can serve in this process, if any."""
-    config = engine.config
     for name in config.routing.speech:
         entry = config.models[name]
         if entry.provider == "openai_realtime" and runtime.router.availability(name, entry) is None:
@@ -63,15 +56,24 @@ def realtime_model(engine: CallEngine, runtime: Runtime) -> str | None:
 
 
 def realtime_voice_for(
-    engine: CallEngine, runtime: Runtime, outbound: VoicedOutbound, *, rate_hz: int
+    runtime: Runtime,
+    outbound: VoicedOutbound,
+    *,
+    call_id: str,
+    agent: AgentSpec,
+    config: VoicerouterConfig,
+    tools: tuple[ToolSpec, ...],
+    rate_hz: int,
 ) -> RealtimeVoice | None:
-    """A voice for this call, unopened (its `run()` opens it), or None when no Realtime model can serve."""
-    name = realtime_model(engine, runtime)
+    """A voice for this call, unopened (its `run()` opens it), or None when no Realtime model can serve.
+    `config` is the call's (the agent's routing applied), `tools` the specs of the call's tools."""
+    name = realtime_model(config, runtime)
     if name is None:
         return None
-    provider = runtime.providers.get(name, engine.agent)
+    provider = runtime.providers.get(name, agent)
     if not isinstance(provider, OpenAIRealtimeProvider):
         return None
-    entry = engine.config.models[name]
-    return RealtimeVoice(provider, model=name, model_id=entry.model, engine=engine, outbound=outbound,
+    entry = config.models[name]
+    return RealtimeVoice(provider, model=name, model_id=entry.model, call_id=call_id,
+                         instructions=agent.prompt, tools=tools, outbound=outbound,
                          rate_hz=rate_hz)  # fmt: skip

@@ -16,13 +16,11 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from functools import partial
 
-from voicerouter import events as ev
 from voicerouter.audio.listener import BargeInConfirmed, CallerSpeechStarted, ListenerOutput
 from voicerouter.call.realtime.audio import CallerStream, VoiceDecoder, session_format
 from voicerouter.call.realtime.outbox import SessionOutbox, commit_or_clear, truncate_items
 from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
-from voicerouter.engine import CallEngine
-from voicerouter.engine.states import is_active
+from voicerouter.engine import io
 from voicerouter.providers.base import (
     ChatMessage,
     ChatRequest,
@@ -43,6 +41,7 @@ from voicerouter.providers.realtime.client import (
     SessionOutput,
     TranscriptDelta,
 )
+from voicerouter.toolkit import ToolSpec
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +52,12 @@ _TURN_EVENTS = ("input_audio_buffer.commit", "response.create")  # errors on the
 
 @dataclass
 class _TurnLog:
-    """What the session must learn of one engine turn, gathered from the engine's events."""
+    """What the session must learn of one engine turn, from the engine's turn actions."""
 
     user_text: str
     input_done: bool = False  # the turn's buffered audio was committed or cleared
     in_session: bool = False  # the session holds the caller's side of the turn (audio or text)
     voiced_text: str = ""  # what the Realtime voice said in this turn (its transcript)
-    answer: str = ""
-    heard: str | None = None  # set when the turn was interrupted
 
 
 @dataclass
@@ -79,9 +76,11 @@ class _Answer:
 
 
 class RealtimeVoice:
-    """Per call. `run()` is the supervised task; the pipeline feeds `push_audio`, `listener_output` and
-    `observe`; the outbound reports cut-off voices to `voice_stopped`; the engine's generations reach
-    `answer()` through `CallProviders`."""
+    """Per call. `run()` is the supervised task; the pipeline feeds `push_audio` and `listener_output`, and
+    carries out the engine's turn actions with `open_turn`, `generation_started` and `close_turn`; the
+    outbound reports cut-off voices to `voice_stopped`; the engine's generations reach `answer()` through
+    `CallProviders`. It is given what it needs (never reads the engine): the agent's instructions and tool
+    specs at construction, the turn and the conversation in the actions and requests."""
 
     def __init__(
         self,
@@ -89,15 +88,19 @@ class RealtimeVoice:
         *,
         model: str,
         model_id: str,
-        engine: CallEngine,
+        call_id: str,
+        instructions: str,
+        tools: tuple[ToolSpec, ...],
         outbound: VoicedOutbound,
         rate_hz: int,
     ) -> None:
         self.model = model
         self.format = session_format(rate_hz)
         self._session = provider.open_session(model=model_id)
-        self._outbox = SessionOutbox(self._session, where=f"call {engine.call_id}: {model}")
-        self._engine = engine
+        self._outbox = SessionOutbox(self._session, where=f"call {call_id}: {model}")
+        self._call_id = call_id
+        self._instructions = instructions
+        self._tools = tools
         self._outbound = outbound
         self._rate_hz = rate_hz
         self._caller = CallerStream(rate_hz, self.format)
@@ -109,6 +112,8 @@ class RealtimeVoice:
         self._answers: dict[int, _Answer] = {}
         self._keys = itertools.count(1)
         self._known_calls: set[str] = set()
+        self._history: tuple[ChatMessage, ...] | None = None  # the conversation outside the open turn
+        self._history_sent = False
         self._task: asyncio.Task[None] | None = None
         outbound.on_voice_stopped = self.voice_stopped
 
@@ -118,21 +123,16 @@ class RealtimeVoice:
     def usable(self) -> bool:
         return self._ready.is_set() and self._broken is None
 
-    def current_turn_id(self) -> int | None:
-        turn = self._engine.turn
-        return turn.turn_id if turn is not None else None
-
     async def run(self) -> None:
         """Open the session, then serve it until the call ends; failures only disable the voice."""
         self._task = asyncio.current_task()
-        engine = self._engine
         if self._broken is not None:
             return  # the call ended before this task first ran
         try:
-            await self._session.open(instructions=engine.agent.prompt, tools=engine.tools.specs(),
+            await self._session.open(instructions=self._instructions, tools=self._tools,
                                      input_format=self.format, output_format=self.format)  # fmt: skip
         except ProviderError as exc:
-            log.warning("call %s: %s: realtime session unavailable: %s", engine.call_id, self.model, exc)
+            log.warning("call %s: %s: realtime session unavailable: %s", self._call_id, self.model, exc)
             self._fail(str(exc))
             return
         self._replay_history()
@@ -143,7 +143,7 @@ class RealtimeVoice:
                 self._dispatch(output)
             self._fail("the session closed")
         except ProviderError as exc:
-            log.warning("call %s: %s: realtime session lost: %s", engine.call_id, self.model, exc)
+            log.warning("call %s: %s: realtime session lost: %s", self._call_id, self.model, exc)
             self._fail(str(exc))
         finally:
             sender.cancel()
@@ -171,11 +171,13 @@ class RealtimeVoice:
             self._active.outputs.put_nowait(ProviderError("connection", f"{self.model}: {why}"))
 
     def _replay_history(self) -> None:
-        """What the call said before the session opened (the greeting, early turns), minus the open turn."""
-        messages = self._engine.history.messages
-        turn = self._engine.turn
-        if turn is not None and is_active(turn.state):
-            messages = messages[: max(0, turn.history_start - 1)]  # its own messages come via observe()
+        """What the call said before the session could hear it (the greeting, early turns), minus the open
+        turn (its own messages come through the turn's actions). Once, as soon as the conversation is known:
+        at the opening, or else at the first turn after it."""
+        messages = self._history
+        if messages is None or self._history_sent:
+            return
+        self._history_sent = True
         if messages:
             self._outbox.send("history", lambda s: s.add_history(messages))
 
@@ -206,37 +208,38 @@ class RealtimeVoice:
         if clear:
             self._outbox.send("input_audio_buffer.clear", lambda s: s.clear_input())
 
-    # ---- the engine's events ----
+    # ---- the engine's turn actions ----
 
-    def observe(self, event: ev.Event) -> None:
-        """Follow the conversation: which tier answers each turn, and what the caller heard."""
-        if isinstance(event, ev.TurnStarted):
-            self._turns[event.turn_id] = _TurnLog(user_text=event.text)
-            return
-        turn = self._turns.get(getattr(event, "turn_id", -1))
-        if turn is None:
-            return
-        if isinstance(event, ev.TurnCompleted):
-            del self._turns[event.turn_id]
-            if self._broken is None:
-                self._write_back(turn)
-            return
-        if self._broken is not None:
-            return
-        if isinstance(event, ev.RouteDecided) and event.model != self.model and not turn.input_done:
-            self._end_input(turn, clear=True)  # another tier answers from the transcript
-        elif isinstance(event, ev.AgentText) and event.final:
-            turn.answer = event.text
-        elif isinstance(event, ev.TurnInterrupted):
-            turn.heard = event.heard_text
+    def open_turn(self, action: io.OpenTurn) -> None:
+        """A turn begins: remember the caller's words, and give a session that opened before any turn
+        the conversation so far."""
+        self._turns[action.turn_id] = _TurnLog(user_text=action.user_text)
+        self._history = action.history
+        if self.usable:
+            self._replay_history()
 
-    def _write_back(self, turn: _TurnLog) -> None:
+    def generation_started(self, action: io.StartGeneration) -> None:
+        """Another model answers the turn: it does so from the transcript, so the buffered audio goes."""
+        turn = self._turns.get(action.turn_id)
+        if turn is None or self._broken is not None:
+            return
+        if action.purpose == "answer" and action.model != self.model and not turn.input_done:
+            self._end_input(turn, clear=True)
+
+    def close_turn(self, action: io.CloseTurn) -> None:
+        """The turn is over: write back what the session did not hear itself."""
+        self._history = action.history
+        turn = self._turns.pop(action.turn_id, None)
+        if turn is not None and self._broken is None:
+            self._write_back(turn, action.heard_text)
+
+    def _write_back(self, turn: _TurnLog, heard_text: str) -> None:
         """Give the session what it did not hear itself: the caller's words and the answer delivered."""
         if not turn.input_done:
             self._end_input(turn, clear=True)
         if not self.usable:
             return  # a session still opening replays the history instead
-        delivered = (turn.heard if turn.heard is not None else turn.answer).strip()
+        delivered = heard_text.strip()
         voiced = turn.voiced_text.strip()
         if voiced:
             extra = delivered[len(voiced) :].strip() if delivered.startswith(voiced) else ""
@@ -252,12 +255,14 @@ class RealtimeVoice:
 
     async def answer(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
         """One engine generation on the voice: text and tool calls back to the engine, audio to the caller."""
-        engine_turn = self._engine.turn
-        if engine_turn is None:
-            raise ProviderError("bad_request", f"{self.model}: a generation outside any turn")
+        turn_id = request.turn_id
+        if turn_id is None or turn_id not in self._turns:
+            raise ProviderError("bad_request", f"{self.model}: a generation outside any open turn")
         await self._wait_ready()
-        turn = self._turns.setdefault(engine_turn.turn_id, _TurnLog(user_text=engine_turn.text))
-        answer = _Answer(engine_turn.turn_id, next(self._keys), VoiceDecoder(self.format, self._rate_hz))
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            raise ProviderError("bad_request", f"{self.model}: turn {turn_id} closed while the voice waited")
+        answer = _Answer(turn_id, next(self._keys), VoiceDecoder(self.format, self._rate_hz))
         self._answers = {k: a for k, a in self._answers.items() if a.turn_id == answer.turn_id}
         self._answers[answer.key] = answer
         self._outbound.begin_voice(answer.turn_id, answer.key)
@@ -266,7 +271,7 @@ class RealtimeVoice:
         try:
             await self._prepare(turn, request)
             await self._wait_idle()
-            instructions = request.system if request.system != self._engine.agent.prompt else None
+            instructions = request.system if request.system != self._instructions else None
             answer.requested = True
             self._idle.clear()
             await self._outbox.call("response.create", lambda s: s.create_response(instructions=instructions),
@@ -383,7 +388,7 @@ class RealtimeVoice:
             if answer is not None and mine:
                 answer.outputs.put_nowait(output.to_provider_error(self.model))
             else:
-                log.warning("call %s: %s: %s", self._engine.call_id, self.model, output.message)
+                log.warning("call %s: %s: %s", self._call_id, self.model, output.message)
         elif answer is not None and getattr(output, "response_id", None) == answer.response_id:
             if isinstance(output, AudioDelta):
                 self._voice_audio(answer, output)

@@ -20,6 +20,7 @@ from voicerouter import events as ev
 from voicerouter.audio.g711 import alaw2lin, lin2alaw, lin2ulaw, ulaw2lin
 from voicerouter.call.pipeline import AudioCallPipeline
 from voicerouter.config import SipConfig
+from voicerouter.engine import io
 from voicerouter.media.context import ServeContext
 from voicerouter.media.sip.offer_answer import NegotiatedMedia
 from voicerouter.media.sip.rtp_session import RtpSession
@@ -190,7 +191,7 @@ class SipCallLeg:
         self.pipeline = await control.context.open_call(
             self.transport, agent=self.agent, caller=self.caller, rate_hz=RATE_HZ
         )
-        self.pipeline.session.add_event_sink(self._on_engine_event)
+        self.pipeline.session.add_action_observer(self._on_engine_action)
         log.info("sip call %s is call %s (agent %s, %s from %s)", self.call_id, self.pipeline.call_id,
                  self.agent, media.codec.name, self.source)  # fmt: skip
         await self._media_loop(self.session)
@@ -268,7 +269,7 @@ class SipCallLeg:
         if self.session is not None and not self.ending:
             self.session.receive_rtcp(data, source, self.control.now_ms())
 
-    # ---- keys, transfers and the engine's events
+    # ---- keys, transfers and the engine's actions
 
     def _on_digit(self, digit: str) -> None:
         self.digits.append(digit)
@@ -278,8 +279,9 @@ class SipCallLeg:
         if digit == self.control.config.transfer_digit:
             self._transfer("caller pressed " + digit)
 
-    def _on_engine_event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.ToolCalled) and event.name == TRANSFER_TOOL:
+    def _on_engine_action(self, action: io.Action) -> None:
+        """The agent's transfer tool is carried out here too: SIP hands the caller over with a REFER."""
+        if isinstance(action, io.RunTool) and action.name == TRANSFER_TOOL:
             self._transfer(f"agent tool {TRANSFER_TOOL}")
 
     def _transfer(self, why: str) -> None:
