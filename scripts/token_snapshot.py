@@ -152,8 +152,16 @@ def tables() -> dict[str, Any]:
         "turn_cues.NUMBER_CUES": sorted(turn_cues.NUMBER_CUES),
         **{
             f"nlp.{name}": sorted(getattr(words, name).items())
-            for name in ("UNITS", "TEENS", "TENS", "ORDINAL_UNITS", "ORDINAL_TEENS", "SCALES", "REPEATS")
+            for name in ("UNITS", "TEENS", "TENS", "ORDINAL_UNITS", "SCALES", "REPEATS")
         },
+        # The day ordinals were ORDINAL_UNITS and ORDINAL_TEENS before one lexicon, DAY_ORDINALS since.
+        "nlp.day ordinals": sorted(
+            {
+                **getattr(words, "ORDINAL_TEENS", {}),
+                **getattr(words, "DAY_ORDINALS", {}),
+                **words.ORDINAL_UNITS,
+            }.items()
+        ),
         "nlp.ZERO_WORDS": sorted(words.ZERO_WORDS),
         "spoken.number_words": [spoken.number_words(v) for v in range(-120, 12000)]
         + [spoken.number_words(v) for v in (99_999, 100_000, 999_999, 1_000_000, 123_456_789)],

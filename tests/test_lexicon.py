@@ -5,15 +5,20 @@ The router's tier classifier was trained on `normalize_tokens` output: one moved
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import voicerouter.lexicon as lexicon_package
 from voicerouter.audio import turn_cues
 from voicerouter.audio.settings import EndpointConfig
-from voicerouter.providers.offline.nlp import words
+from voicerouter.lexicon.numbers import number_words, ordinal_words
+from voicerouter.lexicon.tokens import Tokenizer
+from voicerouter.providers.offline.nlp import normalize_digits, words
 from voicerouter.providers.speech import spoken
 from voicerouter.router import lexicon as router_lexicon
 from voicerouter.router.features import normalize_tokens
@@ -59,3 +64,34 @@ def test_the_number_word_sets_the_classifier_weights_were_trained_with_are_uncha
     assert sorted(router_lexicon.ORDINALS) == TABLES["router.ORDINALS"]
     assert sorted(turn_cues.NUMBER_WORDS) == TABLES["turn_cues.NUMBER_WORDS"]
     assert sorted(words.ZERO_WORDS) == TABLES["nlp.ZERO_WORDS"]
+
+
+def test_the_lexicon_imports_nothing_of_voicerouter_outside_itself() -> None:
+    package = Path(lexicon_package.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                assert not name.startswith("voicerouter") or name.startswith("voicerouter.lexicon"), (
+                    f"{path.name} imports {name}: the lexicon sits below everything that uses it"
+                )
+
+
+def test_every_number_the_speech_side_writes_out_the_parser_reads_back() -> None:
+    misread = [v for v in range(20_000) if normalize_digits(number_words(v)) != str(v)]
+    assert not misread, [(v, number_words(v), normalize_digits(number_words(v))) for v in misread[:5]]
+
+
+def test_every_day_of_the_month_said_as_an_ordinal_is_read_back() -> None:
+    for day in range(1, 32):
+        assert words.ordinal_at(words.tokenize(ordinal_words(day)), 0) == (
+            day,
+            len(ordinal_words(day).split()),
+        )
+
+
+def test_a_token_pattern_with_a_capturing_group_is_refused_where_it_is_built() -> None:
+    with pytest.raises(ValueError, match="capturing groups"):
+        Tokenizer(re.compile(r"(\w+)"))

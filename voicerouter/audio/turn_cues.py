@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from voicerouter.audio.settings import EndpointConfig
+from voicerouter.lexicon import numbers
+from voicerouter.lexicon.tokens import DICTATION
 
 CueKind = Literal["complete", "unfinished", "neutral"]
 
-NUMBER_WORDS = frozenset(
-    "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
-    "thousand double triple".split()
-)
+# "oh" is read as zero ("five five oh one"); a lone "o" is left to the spelled letters.
+NUMBER_WORDS = numbers.NUMBER_WORDS | {"oh"}
 NUMBER_CUES = frozenset(
     "number phone mobile cell code pin zip postcode account card extension id reference ticket "
     "order policy member confirmation".split()
@@ -38,7 +37,6 @@ QUESTION_OPENERS = frozenset(
 # A hold word that closes a common phrase ("I think so") does not leave the sentence hanging.
 CLOSED_BY_HOLD_WORD = frozenset({"think so", "hope so", "guess so", "believe so", "suppose so", "or so"})
 
-_TOKEN = re.compile(r"[\w@'][\w@'.\-]*")
 _SPELLED_HYPHENS = re.compile(r"^(?:[a-z]-)+[a-z]-?$")
 
 
@@ -50,8 +48,7 @@ class TurnCue:
 
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens with edge punctuation stripped ("J." -> "j", "555-1234" stays whole)."""
-    normalized = text.lower().replace("\u2019", "'")
-    return [token.strip(".-'") or token for token in _TOKEN.findall(normalized)]
+    return DICTATION.tokens(text)
 
 
 def _is_letter(token: str) -> bool:
