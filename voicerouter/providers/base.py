@@ -15,6 +15,8 @@ from voicerouter.toolkit import ToolSpec
 
 
 class ToolCall(BaseModel):
+    """A tool the model asked for: the vendor's call `id` (answered by a role="tool" message), name, args."""
+
     model_config = ConfigDict(frozen=True)
     id: str
     name: str
@@ -33,6 +35,8 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
+    """Everything one model turn needs, vendor-neutral: adapters translate it to their wire request."""
+
     model_config = ConfigDict(frozen=True)
     model: str  # the vendor's model id
     system: str
@@ -43,6 +47,8 @@ class ChatRequest(BaseModel):
 
 
 class TextDelta(BaseModel):
+    """A fragment of the answer's text, in the order the model streamed it."""
+
     kind: Literal["text"] = "text"
     text: str
 

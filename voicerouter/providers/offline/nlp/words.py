@@ -34,6 +34,7 @@ def tokenize(text: str) -> list[Token]:
 
 
 def words(text: str) -> list[str]:
+    """The lower-case texts of `tokenize(text)`, for matching without positions."""
     return [t.text for t in tokenize(text)]
 
 
