@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.audio_signals import concat, silence, voiced_speech
+from voicerouter.audio import turn_cues
 from voicerouter.audio.endpoint import EndpointConfig, Endpointer
 from voicerouter.audio.settings import AudioConfig, VadConfig
 from voicerouter.audio.turn_cues import classify_turn_text
@@ -188,3 +189,51 @@ def test_config_rejects_durations_out_of_order() -> None:
 def test_audio_config_rejects_a_vad_hangover_longer_than_the_shortest_turn_end() -> None:
     with pytest.raises(ValueError, match=r"vad.hangover_ms \(400\) exceeds endpoint.complete_silence_ms"):
         AudioConfig(vad=VadConfig(hangover_ms=400))
+
+
+# Each default rule with a turn only it recognises first: walking the table proves every rule is reachable.
+RULE_EXAMPLES = {
+    turn_cues.question_mark: "Can you move it to Friday?",
+    turn_cues.trailing_email_joiner: "send it to jane dot",
+    turn_cues.trailing_hold_word: "I want to book and",
+    turn_cues.email_in_progress: "my email is jane at example",
+    turn_cues.spelling_in_progress: "my last name is S M I T H",
+    turn_cues.digits_being_read: "five five five two",
+    turn_cues.number_being_read: "my phone number is 7",
+    turn_cues.closing_phrase: "okay thank you",
+    turn_cues.short_answer: "yes",
+    turn_cues.unpunctuated_question: "what time do you open",
+}
+
+
+def test_every_turn_rule_is_the_one_that_decides_its_example() -> None:
+    assert set(RULE_EXAMPLES) == set(turn_cues.TURN_RULES)
+    for rule, text in RULE_EXAMPLES.items():
+        tokens = tuple(turn_cues.tokenize(text))
+        said = turn_cues.Transcript(text, tokens)
+        deciding = next(r for r in turn_cues.TURN_RULES if r(said, CONFIG) is not None)
+        assert deciding is rule, f"{text!r} is decided by {deciding.__name__}, not {rule.__name__}"
+
+
+def test_no_rule_claims_an_ordinary_sentence() -> None:
+    text = "I need to move my appointment to Friday"
+    said = turn_cues.Transcript(text, tuple(turn_cues.tokenize(text)))
+    assert [rule.__name__ for rule in turn_cues.TURN_RULES if rule(said, CONFIG)] == []
+    assert classify_turn_text(text, CONFIG) == turn_cues.NO_CUE
+
+
+def test_rules_are_tried_in_order_and_the_first_cue_wins() -> None:
+    text = "can I give you my number five five"
+    assert classify_turn_text(text, CONFIG).reason == "digits being read out"
+    question_first = (turn_cues.unpunctuated_question, *turn_cues.TURN_RULES)
+    assert classify_turn_text(text, CONFIG, rules=question_first).reason == "question opening with 'can'"
+
+
+def test_a_new_rule_is_one_function_in_the_list() -> None:
+    def menu_prompt(said: turn_cues.Transcript, config: EndpointConfig) -> turn_cues.TurnCue | None:
+        return turn_cues.TurnCue("unfinished", "menu choice coming") if said.last == "press" else None
+
+    text = "for billing press"
+    assert classify_turn_text(text, CONFIG).kind == "neutral"
+    with_menu = (*turn_cues.TURN_RULES, menu_prompt)
+    assert classify_turn_text(text, CONFIG, rules=with_menu).reason == "menu choice coming"

@@ -1,24 +1,24 @@
 """Reads a caller's transcript for how finished the turn sounds: mid-sentence, mid-spelling, or clearly done.
 
 Text heuristics only, cheap enough to rerun on every partial transcript; it never decides timing itself.
+The heuristics are an ordered list of small rules (`TURN_RULES`): a new one is a function and one line there.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from voicerouter.audio.settings import EndpointConfig
+from voicerouter.lexicon import numbers
+from voicerouter.lexicon.tokens import DICTATION
 
 CueKind = Literal["complete", "unfinished", "neutral"]
 
-NUMBER_WORDS = frozenset(
-    "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
-    "thousand double triple".split()
-)
+# "oh" is read as zero ("five five oh one"); a lone "o" is left to the spelled letters.
+NUMBER_WORDS = numbers.NUMBER_WORDS | {"oh"}
 NUMBER_CUES = frozenset(
     "number phone mobile cell code pin zip postcode account card extension id reference ticket "
     "order policy member confirmation".split()
@@ -38,20 +38,43 @@ QUESTION_OPENERS = frozenset(
 # A hold word that closes a common phrase ("I think so") does not leave the sentence hanging.
 CLOSED_BY_HOLD_WORD = frozenset({"think so", "hope so", "guess so", "believe so", "suppose so", "or so"})
 
-_TOKEN = re.compile(r"[\w@'][\w@'.\-]*")
 _SPELLED_HYPHENS = re.compile(r"^(?:[a-z]-)+[a-z]-?$")
 
 
 @dataclass(frozen=True, slots=True)
 class TurnCue:
+    """How finished the turn sounds (`kind`) and the words that say why, for logs and decisions."""
+
     kind: CueKind
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What every rule reads: the transcript as heard (trimmed, punctuation kept) and at least one token."""
+
+    text: str
+    tokens: tuple[str, ...]
+
+    @property
+    def last(self) -> str:
+        return self.tokens[-1]
+
+    @property
+    def joined(self) -> str:
+        return " ".join(self.tokens)
+
+
+TurnRule = Callable[[Transcript, EndpointConfig], TurnCue | None]
+"""One end-of-turn heuristic: a cue when it recognises the transcript, None to let the next rule look."""
+
+NO_WORDS = TurnCue("neutral", "no words yet")
+NO_CUE = TurnCue("neutral", "no cue either way")
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens with edge punctuation stripped ("J." -> "j", "555-1234" stays whole)."""
-    normalized = text.lower().replace("\u2019", "'")
-    return [token.strip(".-'") or token for token in _TOKEN.findall(normalized)]
+    return DICTATION.tokens(text)
 
 
 def _is_letter(token: str) -> bool:
@@ -62,7 +85,7 @@ def _is_number(token: str) -> bool:
     return token.isdigit() or token in NUMBER_WORDS or bool(re.fullmatch(r"\d+(?:-\d+)+-?", token))
 
 
-def _trailing_run(tokens: list[str], predicate: Callable[[str], bool]) -> int:
+def _trailing_run(tokens: Sequence[str], predicate: Callable[[str], bool]) -> int:
     count = 0
     for token in reversed(tokens):
         if not predicate(token):
@@ -71,7 +94,7 @@ def _trailing_run(tokens: list[str], predicate: Callable[[str], bool]) -> int:
     return count
 
 
-def _email_in_progress(tokens: list[str]) -> str | None:
+def _email_in_progress(tokens: Sequence[str]) -> str | None:
     """An address is being dictated ("john at gmail", "j dot smith at") and has not reached its domain."""
     last = tokens[-1]
     if "@" in last:
@@ -92,43 +115,106 @@ def _email_in_progress(tokens: list[str]) -> str | None:
     return "email address being spelled"
 
 
-def classify_turn_text(text: str, config: EndpointConfig) -> TurnCue:
-    """How finished `text` sounds: questions and closings are complete; dangling words, dictation are not."""
-    stripped = text.strip()
-    tokens = tokenize(stripped)
-    if not tokens:
-        return TurnCue("neutral", "no words yet")
-    if stripped.endswith("?"):
-        return TurnCue("complete", "ends with a question mark")
-    last = tokens[-1]
-    if last in EMAIL_JOINERS:
-        email = _email_in_progress(tokens)
-        return TurnCue("unfinished", email or f"trailing '{last}'")
-    if last in config.hold_words and " ".join(tokens[-2:]) not in CLOSED_BY_HOLD_WORD:
-        return TurnCue("unfinished", f"trailing '{last}'")
-    email = _email_in_progress(tokens)
-    if email:
-        return TurnCue("unfinished", email)
-    letters = _trailing_run(tokens, _is_letter)
-    if letters >= 2 or _SPELLED_HYPHENS.match(last):
+# -- the rules, in the order TURN_RULES tries them --
+
+
+def question_mark(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """A punctuated question is a finished turn."""
+    return TurnCue("complete", "ends with a question mark") if said.text.endswith("?") else None
+
+
+def trailing_email_joiner(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """ "at", "dot", "underscore" at the end leave an address, or a sentence, hanging."""
+    if said.last not in EMAIL_JOINERS:
+        return None
+    return TurnCue("unfinished", _email_in_progress(said.tokens) or f"trailing '{said.last}'")
+
+
+def trailing_hold_word(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """A configured hold word ("and", "the", "um") at the end is mid-sentence, unless it closes a phrase."""
+    if said.last in config.hold_words and " ".join(said.tokens[-2:]) not in CLOSED_BY_HOLD_WORD:
+        return TurnCue("unfinished", f"trailing '{said.last}'")
+    return None
+
+
+def email_in_progress(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """An email address is being dictated and has not reached its domain."""
+    reason = _email_in_progress(said.tokens)
+    return TurnCue("unfinished", reason) if reason else None
+
+
+def spelling_in_progress(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """Letters, NATO words or "j-o-h-n" at the end: a name or code is being spelled."""
+    if _trailing_run(said.tokens, _is_letter) >= 2 or _SPELLED_HYPHENS.match(said.last):
         return TurnCue("unfinished", "letters being spelled out")
-    numbers = _trailing_run(tokens, _is_number)
-    if numbers >= 2:
+    return None
+
+
+def digits_being_read(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """Two or more number words or digit groups at the end: a number is being read out."""
+    if _trailing_run(said.tokens, _is_number) >= 2:
         return TurnCue("unfinished", "digits being read out")
-    if numbers == 1:
-        if NUMBER_CUES.intersection(tokens[-4:-1]) or (last.isdigit() and len(last) >= 3) or "-" in last:
-            return TurnCue("unfinished", "a number being read out")
-    return _complete_cue(stripped, tokens, config)
+    return None
 
 
-def _complete_cue(stripped: str, tokens: list[str], config: EndpointConfig) -> TurnCue:
-    joined = " ".join(tokens)
+def number_being_read(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """One number at the end that follows "phone", "pin", "account"..., is long or is hyphenated."""
+    if _trailing_run(said.tokens, _is_number) != 1:
+        return None
+    last = said.last
+    if NUMBER_CUES.intersection(said.tokens[-4:-1]) or (last.isdigit() and len(last) >= 3) or "-" in last:
+        return TurnCue("unfinished", "a number being read out")
+    return None
+
+
+def closing_phrase(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """The turn ends with a configured closing ("thank you", "that's all")."""
+    joined = said.joined
     for phrase in config.complete_phrases:
         if joined == phrase or joined.endswith(" " + phrase):
             return TurnCue("complete", f"ends with '{phrase}'")
-    if joined in config.short_answers:
-        return TurnCue("complete", f"short answer '{joined}'")
-    # Unpunctuated ASR output drops the question mark; punctuated output that lacks one is not a question.
-    if not re.search(r"[.!?,;]", stripped) and tokens[0] in QUESTION_OPENERS and len(tokens) >= 3:
+    return None
+
+
+def short_answer(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """The whole turn is one configured short answer ("yes", "nope")."""
+    joined = said.joined
+    return TurnCue("complete", f"short answer '{joined}'") if joined in config.short_answers else None
+
+
+def unpunctuated_question(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """Unpunctuated ASR output drops the question mark; punctuated output that lacks one is not a question."""
+    tokens = said.tokens
+    if not re.search(r"[.!?,;]", said.text) and tokens[0] in QUESTION_OPENERS and len(tokens) >= 3:
         return TurnCue("complete", f"question opening with '{tokens[0]}'")
-    return TurnCue("neutral", "no cue either way")
+    return None
+
+
+TURN_RULES: tuple[TurnRule, ...] = (
+    question_mark,
+    trailing_email_joiner,
+    trailing_hold_word,
+    email_in_progress,
+    spelling_in_progress,
+    digits_being_read,
+    number_being_read,
+    closing_phrase,
+    short_answer,
+    unpunctuated_question,
+)
+"""Tried in order, the first cue wins. A question mark settles it; otherwise the unfinished rules come before
+the complete ones, because an unpunctuated "can I give you my number five five" is still reading digits."""
+
+
+def classify_turn_text(text: str, config: EndpointConfig, rules: Sequence[TurnRule] = TURN_RULES) -> TurnCue:
+    """How finished `text` sounds: the cue of the first rule that recognises it, neutral if none does."""
+    stripped = text.strip()
+    tokens = tokenize(stripped)
+    if not tokens:
+        return NO_WORDS
+    said = Transcript(stripped, tuple(tokens))
+    for rule in rules:
+        cue = rule(said, config)
+        if cue is not None:
+            return cue
+    return NO_CUE

@@ -99,6 +99,7 @@ def _blocks(message: ChatMessage) -> list[ContentBlockParam]:
 
 
 def to_wire_tools(tools: tuple[ToolSpec, ...]) -> list[ToolParam]:
+    """Our tool specs as Messages API `tools` entries (`input_schema` is the JSON schema of the args)."""
     return [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools]
 
 
@@ -127,6 +128,7 @@ class EventDecoder:
 
     @property
     def usage(self) -> Usage:
+        """Token counts so far, prompt side counted the OpenAI way (cache reads and writes included)."""
         return Usage(
             input_tokens=self._uncached_input_tokens + self._cache_write_tokens + self._cache_read_tokens,
             output_tokens=self._output_tokens,
@@ -134,6 +136,7 @@ class EventDecoder:
         )
 
     def feed(self, event: RawMessageStreamEvent) -> list[StreamChunk]:
+        """The typed chunks one stream event completes; `finished` and `usage` update as they arrive."""
         if event.type == "message_start":
             usage = event.message.usage
             self._uncached_input_tokens = usage.input_tokens or 0

@@ -15,6 +15,8 @@ from voicerouter.toolkit import ToolSpec
 
 
 class ToolCall(BaseModel):
+    """A tool the model asked for: the vendor's call `id` (answered by a role="tool" message), name, args."""
+
     model_config = ConfigDict(frozen=True)
     id: str
     name: str
@@ -33,7 +35,7 @@ class ChatMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """One completion to stream: what the model is told, and which turn of the call it serves."""
+    """Everything one model turn needs, vendor-neutral (adapters translate it), and which turn it serves."""
 
     model_config = ConfigDict(frozen=True)
     model: str  # the vendor's model id
@@ -46,6 +48,8 @@ class ChatRequest(BaseModel):
 
 
 class TextDelta(BaseModel):
+    """A fragment of the answer's text, in the order the model streamed it."""
+
     kind: Literal["text"] = "text"
     text: str
 

@@ -55,6 +55,7 @@ class ProviderPool:
                 importlib.import_module(_ADAPTER_MODULES[entry.provider])
 
     def get(self, model: str, agent: AgentSpec) -> ChatProvider:
+        """The provider of a model row of the config, built on first use and reused by later calls."""
         entry = self.config.models[model]
         key = (model, agent.name if entry.provider == "offline" else "")
         provider = self._providers.get(key)
@@ -84,6 +85,7 @@ class ProviderPool:
         raise ValueError(f"unknown provider kind {entry.provider!r}")
 
     async def aclose(self) -> None:
+        """Close every provider built so far (their HTTP clients and sockets); the pool is empty after."""
         for provider in self._providers.values():
             closer = getattr(provider, "aclose", None)
             if closer is not None:

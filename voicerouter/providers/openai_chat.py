@@ -76,6 +76,7 @@ def _to_wire_message(message: ChatMessage) -> ChatCompletionMessageParam:
 
 
 def to_wire_tools(tools: tuple[ToolSpec, ...]) -> list[ChatCompletionFunctionToolParam]:
+    """Our tool specs as Chat Completions `tools` entries (JSON-schema function declarations)."""
     return [
         {
             "type": "function",
@@ -105,6 +106,7 @@ class ChunkDecoder:
         self.usage = Usage()
 
     def feed(self, chunk: ChatCompletionChunk) -> list[StreamChunk]:
+        """The typed chunks one streamed chunk completes; `finished` and `usage` update as they arrive."""
         out: list[StreamChunk] = []
         if chunk.usage is not None:
             details = chunk.usage.prompt_tokens_details

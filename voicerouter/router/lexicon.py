@@ -5,22 +5,18 @@ Plain data and one pure function: nothing here scores, learns or depends on whic
 
 from __future__ import annotations
 
-import re
+from voicerouter.lexicon import numbers
+from voicerouter.lexicon.tokens import NORMALIZED
 
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-NUMBER_WORDS = _words(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand "
-    "double triple"
-)
-ORDINALS = _words(
-    "second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
-    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth thirtieth"
-)
+# The trained weights hold features of these exact sets. "first" is left out of the ordinals: "first name",
+# "first time" and "first of all" are not numbers far more often than they are.
+NUMBER_WORDS = numbers.NUMBER_WORDS
+ORDINALS = frozenset(numbers.DAY_ORDINALS) - {"first"}
 DATE_WORDS = _words(
     "monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays thursdays fridays "
     "saturdays sundays january february march april may june july august september october november december "
@@ -310,40 +306,7 @@ AUX_WORDS = _words("is are can could do does did will would should have has was 
 # Words that point back at something already said: a short question about "that" asks for judgement on it.
 ANAPHORA = _words("that it this those them these")
 
-_CLEAN = re.compile(r"[^a-z0-9' ]+")
-_DIGITS = re.compile(r"\d+")
-_NEGATIONS = {
-    "can't": ("can", "not"),
-    "won't": ("will", "not"),
-    "shan't": ("shall", "not"),
-    "ain't": ("is", "not"),
-}
-_CLITICS = ("'s", "'m", "'re", "'ve", "'ll", "'d")
-
-
-def _split_contraction(token: str) -> tuple[str, ...]:
-    """`didn't` -> did not, `what's` -> what 's; names such as o'connor stay whole."""
-    if token in _NEGATIONS:
-        return _NEGATIONS[token]
-    if token.endswith("n't") and len(token) > 3:
-        return (token[:-3], "not")
-    for clitic in _CLITICS:
-        if token.endswith(clitic) and len(token) > len(clitic):
-            return (token[: -len(clitic)], clitic)
-    return (token,)
-
 
 def normalize_tokens(text: str) -> list[str]:
     """Lower-case word tokens as an ASR transcript would give them, contractions split, digit runs `<num>`."""
-    text = text.lower().replace("’", "'").replace("-", " ")
-    text = _DIGITS.sub(lambda m: f" {m.group(0)} ", text)
-    tokens: list[str] = []
-    for raw in _CLEAN.sub(" ", text).split():
-        token = raw.strip("'")
-        if not token:
-            continue
-        if token[0].isdigit():
-            tokens.append("<num>")
-        else:
-            tokens.extend(_split_contraction(token))
-    return tokens
+    return NORMALIZED.tokens(text)

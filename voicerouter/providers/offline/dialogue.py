@@ -71,6 +71,7 @@ class Dialogue:
         return spells
 
     def next_action(self, messages: tuple[ChatMessage, ...], tools: frozenset[str] | None) -> Action:
+        """The move for the last turn of `messages` (reply, ask, confirm, call a tool), replayed afresh."""
         state = _State()
         calls: dict[str, str] = {}
         for message in messages:

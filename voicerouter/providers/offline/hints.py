@@ -75,6 +75,8 @@ class StepHint(_Strict):
 
 
 class IntentHint(_Strict):
+    """One request the offline model handles: the phrases that open it, the slots it needs, its tool steps."""
+
     name: str
     keywords: list[str] = Field(description="Phrases that start this request; 'word*' matches a prefix.")
     slots: list[str] = Field(default_factory=list, description="Slots read from the caller for this request.")
@@ -84,6 +86,8 @@ class IntentHint(_Strict):
 
 
 class Replies(_Strict):
+    """The agent's fixed lines for moments no intent covers (greeting, thanks, not heard, failures)."""
+
     greeting: str = "Hello! How can I help you today?"
     thanks: str = "You're welcome. Is there anything else I can help with?"
     goodbye: str = "Thanks for calling. Goodbye!"
@@ -100,6 +104,8 @@ class Replies(_Strict):
 
 
 class OfflineHints(_Strict):
+    """An agent's offline-model hints: its slots, intents and replies, checked for dangling references."""
+
     today: dt.date | None = Field(
         default=None, description="Reference date for 'tomorrow' and 'next tuesday'; needed by date slots."
     )
@@ -154,6 +160,7 @@ class OfflineHints(_Strict):
             raise ValueError(f"{where}: unknown slot {name!r}")
 
     def intent(self, name: str) -> IntentHint:
+        """The intent called `name`; the validator has made sure every name referred to exists."""
         return next(intent for intent in self.intents if intent.name == name)
 
 

@@ -27,6 +27,7 @@ class NotedCall:
 
 
 def is_history_note(text: str) -> bool:
+    """Whether a user message is the note that stands in for the trimmed start of a long call."""
     return text.startswith(NOTE_START)
 
 

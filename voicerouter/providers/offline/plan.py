@@ -94,6 +94,7 @@ class Planner:
         self.hints = hints
 
     def slots_of(self, episode: Episode, kept: dict[str, str]) -> dict[str, str]:
+        """The intent's slot values: defaults, then values kept from earlier requests, then this request's."""
         values = {
             name: spec.default
             for name, spec in self.hints.slots.items()
@@ -110,6 +111,7 @@ class Planner:
         cache: dict[str, ToolReply],
         tools: frozenset[str] | None,
     ) -> Action:
+        """A request's next move: ask for a missing slot, confirm, call the next tool, or reply when done."""
         slots = self.slots_of(episode, kept)
         context: dict[str, Any] = dict(slots)
         for step in episode.intent.steps:
@@ -142,6 +144,7 @@ class Planner:
         return Action("reply", render(episode.intent.done, context), terminal=True, succeeded=True)
 
     def ask(self, slot: str, context: dict[str, Any], *, expects: tuple[str, ...] = ()) -> Action:
+        """Ask the caller for `slot` with its prompt; the answer is read for `expects` (default: the slot)."""
         return Action("ask", render(self.hints.slots[slot].prompt, context), expects=expects or (slot,))
 
     def _args(

@@ -77,6 +77,7 @@ def lookup(context: dict[str, Any], path: str) -> Any:
 
 
 def apply_filter(value: Any, name: str | None, arg: int | None) -> str:
+    """A template value as spoken through filter `name` ("date", "times", "digits"...); `arg` caps lists."""
     if name is None:
         return spoken_text(str(value)) if isinstance(value, str) else str(value)
     if name == "date":
@@ -120,6 +121,7 @@ def apply_filter(value: Any, name: str | None, arg: int | None) -> str:
 
 
 def ordinal(day: int) -> str:
+    """A day of the month written as spoken text shows it: 1 -> "1st", 12 -> "12th", 23 -> "23rd"."""
     suffix = "th" if 11 <= day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
     return f"{day}{suffix}"
 
@@ -156,6 +158,7 @@ def spoken_text(text: str) -> str:
 
 
 def join_spoken(items: list[str]) -> str:
+    """Items as a sentence lists them: "a", "a and b", "a, b and c"."""
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} and {items[-1]}"

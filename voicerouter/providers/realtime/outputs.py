@@ -73,6 +73,8 @@ class FunctionCall(_Output):
 
 
 class ResponseStarted(_Output):
+    """The server opened response `response_id`; until its `ResponseDone` it is the one to cancel."""
+
     type: Literal["response_started"] = "response_started"
     response_id: str
 
@@ -90,6 +92,7 @@ class RealtimeUsage(_Output):
     output_audio_tokens: int = 0
 
     def to_usage(self) -> Usage:
+        """The counts every chat provider reports, for cost accounting alongside the other tiers."""
         return Usage(
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
@@ -116,6 +119,8 @@ class SpeechStarted(_Output):
 
 
 class SpeechStopped(_Output):
+    """Server VAD heard the caller stop (only when server turn detection is on)."""
+
     type: Literal["speech_stopped"] = "speech_stopped"
     item_id: str
     audio_end_ms: int
@@ -149,6 +154,7 @@ class SessionError(_Output):
     retry_after_s: float | None = None
 
     def to_provider_error(self, provider: str = "openai_realtime") -> ProviderError:
+        """The error as the router's `ProviderError`, saying which request caused it, for fallbacks."""
         where = f" on {self.client_event}" if self.client_event else ""
         code = f" [{self.code}]" if self.code else ""
         return ProviderError(

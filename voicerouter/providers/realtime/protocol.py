@@ -54,6 +54,10 @@ class RealtimeProtocol:
 
     It remembers how much audio each assistant item delivered, so a truncate can never ask for more than was
     received (the server rejects that), and it assembles function-call arguments from streamed fragments.
+
+    Driving it: pass every request through `stamp()` and send what it returns as one text frame; feed every
+    received text frame, parsed, to `receive()` and act on the outputs it returns, in order; before a
+    truncate, ask `clamp_truncate()` for the point to send. It holds no queue: nothing is left to drain.
     """
 
     def __init__(self, *, output_format: AudioFormat = "pcm16") -> None:
@@ -70,7 +74,10 @@ class RealtimeProtocol:
     # -- client side --------------------------------------------------------------------------------
 
     def stamp(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Give a client event an id, so a later server `error` can say which request it was about."""
+        """Give a client event an id, so a later server `error` can say which request it was about.
+
+        Then send the returned event (JSON, one text frame); an `error` naming its id comes back from
+        `receive()` as a `SessionError` whose `client_event` is this event's type."""
         self._next_event += 1
         event_id = f"vr_evt_{self._next_event}"
         self._client_events[event_id] = str(event["type"])
@@ -81,15 +88,21 @@ class RealtimeProtocol:
         return {**event, "event_id": event_id}
 
     def client_event_type(self, event_id: str | None) -> str | None:
+        """The type of the event `stamp()` gave `event_id` (the last 512 are kept), else None."""
         return self._client_events.get(event_id) if event_id else None
 
     def received_audio_ms(self, item_id: str) -> int | None:
-        """Whole milliseconds of audio received for an item, or None if no audio arrived for it."""
+        """Whole milliseconds of audio received for an item, or None if no audio arrived for it.
+
+        To cut the item where the caller stopped hearing it, call `clamp_truncate()` rather than this."""
         n_bytes = self._item_audio_bytes.get(item_id)
         return None if n_bytes is None else n_bytes // BYTES_PER_MS[self.output_format]
 
     def clamp_truncate(self, item_id: str, audio_end_ms: int) -> int:
-        """The truncation point the server will accept: within [0, audio received for the item]."""
+        """The truncation point the server will accept: within [0, audio received for the item].
+
+        Then send `item_truncate(item_id, clamped_ms)` through `stamp()`; the server's `Truncated` reply,
+        fed to `receive()`, shortens the item's count to match. ValueError if no audio arrived for it."""
         received_ms = self.received_audio_ms(item_id)
         if received_ms is None:
             raise ValueError(f"openai_realtime: truncate: no audio was received for item {item_id!r}")
@@ -107,7 +120,10 @@ class RealtimeProtocol:
     # -- server side --------------------------------------------------------------------------------
 
     def receive(self, event: Mapping[str, Any]) -> list[SessionOutput]:
-        """Fold one parsed server event into state; return what the engine should see (often nothing)."""
+        """Fold one parsed server event into state; return what the engine should see (often nothing).
+
+        Feed every received text frame here, in order, then act on the outputs; `active_response_id`,
+        `session_ready` and `received_audio_ms()` reflect the event once this returns."""
         kind = event.get("type")
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         return handler(self, event) if handler is not None else []

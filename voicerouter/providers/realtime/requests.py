@@ -79,6 +79,7 @@ def session_update(
 
 
 def function_tool(spec: ToolSpec) -> RealtimeFunctionToolParam:
+    """One of our tool specs as a Realtime session `tools` entry."""
     return {
         "type": "function",
         "name": spec.name,
@@ -88,14 +89,17 @@ def function_tool(spec: ToolSpec) -> RealtimeFunctionToolParam:
 
 
 def input_audio_append(audio: bytes) -> InputAudioBufferAppendEventParam:
+    """Append caller audio (in the session's input format) to the server's input buffer."""
     return {"type": "input_audio_buffer.append", "audio": base64.b64encode(audio).decode("ascii")}
 
 
 def input_audio_commit() -> InputAudioBufferCommitEventParam:
+    """Turn the buffered caller audio into a user item (the server refuses under 100 ms of audio)."""
     return {"type": "input_audio_buffer.commit"}
 
 
 def input_audio_clear() -> InputAudioBufferClearEventParam:
+    """Drop the buffered caller audio, when another tier answers the turn."""
     return {"type": "input_audio_buffer.clear"}
 
 
@@ -113,6 +117,7 @@ def response_create(*, instructions: str | None = None, text_only: bool = False)
 
 
 def response_cancel(response_id: str | None) -> ResponseCancelEventParam:
+    """Stop a response (the server's current one when `response_id` is None), e.g. on barge-in."""
     event: ResponseCancelEventParam = {"type": "response.cancel"}
     if response_id is not None:
         event["response_id"] = response_id
@@ -120,6 +125,7 @@ def response_cancel(response_id: str | None) -> ResponseCancelEventParam:
 
 
 def item_truncate(item_id: str, audio_end_ms: int) -> ConversationItemTruncateEventParam:
+    """Cut an assistant item to the audio the caller heard; clamp `audio_end_ms` to what was received."""
     return {
         "type": "conversation.item.truncate",
         "item_id": item_id,
@@ -142,6 +148,7 @@ def message_item(role: Literal["user", "assistant"], text: str) -> ConversationI
 
 
 def function_call_item(call_id: str, name: str, args: Mapping[str, Any]) -> ConversationItemCreateEventParam:
+    """A tool call another tier made, written into the Realtime conversation so it keeps the context."""
     return {
         "type": "conversation.item.create",
         "item": {
@@ -154,6 +161,7 @@ def function_call_item(call_id: str, name: str, args: Mapping[str, Any]) -> Conv
 
 
 def function_output_item(call_id: str, output: str) -> ConversationItemCreateEventParam:
+    """A tool's result for the call `call_id`, as the conversation item the model reads it from."""
     return {
         "type": "conversation.item.create",
         "item": {"type": "function_call_output", "call_id": call_id, "output": output},

@@ -105,6 +105,7 @@ class RealtimeSession:
 
     @property
     def is_open(self) -> bool:
+        """Connected and neither closing nor ended by the server: requests can still be sent."""
         return self._connection is not None and not self._closing and not self._ended
 
     @property
@@ -114,6 +115,7 @@ class RealtimeSession:
 
     @property
     def active_response_id(self) -> str | None:
+        """The response the server is producing now, if any (the one a barge-in cancels)."""
         return self._protocol.active_response_id
 
     def received_audio_ms(self, item_id: str) -> int | None:

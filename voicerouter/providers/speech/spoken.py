@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 
-_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-         "nineteen")  # fmt: skip
-_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_ORDINAL_ENDINGS = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-                    "nine": "ninth", "twelve": "twelfth"}  # fmt: skip
+from voicerouter.lexicon.numbers import digit_words, number_words, ordinal_words
+from voicerouter.lexicon.tokens import WRITTEN, without_accents
+
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
           "november", "december")  # fmt: skip
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -23,63 +19,18 @@ _SYMBOLS = {"&": " and ", "%": " percent ", "@": " at ", "+": " plus ", "#": " n
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _ORDINAL_NUMBER = re.compile(r"^(\d{1,2})(st|nd|rd|th)$")
-_TOKEN = re.compile(
-    r"\b[a-z]{1,3}\d{2,}\b|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|\d+(?:st|nd|rd|th)\b|\d+|[^\W\d_]+(?:'[^\W\d_]+)*"
-)
 _PHONE = re.compile(r"\+?\(?\d{1,4}\)?(?:[-. ]\(?\d{2,4}\)?){2,}")
 _SENTENCE_BREAK = re.compile(r"[.!?;:,()\[\]{}\"\n]+(?:\s|$)|\s[-–—]\s")
-
-
-def number_words(value: int) -> str:
-    """A cardinal as spoken: 42 -> "forty two", 1905 -> "nineteen oh five", 2026 -> "twenty twenty six"."""
-    if value < 0:
-        return "minus " + number_words(-value)
-    if value < 20:
-        return _ONES[value]
-    if value < 100:
-        tens, ones = divmod(value, 10)
-        return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
-    if value < 1000:
-        hundreds, rest = divmod(value, 100)
-        return _ONES[hundreds] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
-    if value < 10000 and value % 1000 >= 10:
-        # Years and street numbers in pairs: 1905 -> "nineteen oh five", 1900 -> "nineteen hundred".
-        high, low = divmod(value, 100)
-        if low == 0:
-            return number_words(high) + " hundred"
-        return number_words(high) + " " + (number_words(low) if low >= 10 else "oh " + _ONES[low])
-    if value < 1_000_000:
-        thousands, rest = divmod(value, 1000)
-        return number_words(thousands) + " thousand" + ("" if rest == 0 else " " + number_words(rest))
-    return digit_words(str(value))
-
-
-def ordinal_words(value: int) -> str:
-    """1 -> "first", 22 -> "twenty second", 30 -> "thirtieth"."""
-    words = number_words(value).split()
-    last = words[-1]
-    if last in _ORDINAL_ENDINGS:
-        words[-1] = _ORDINAL_ENDINGS[last]
-    elif last.endswith("y"):
-        words[-1] = last[:-1] + "ieth"
-    else:
-        words[-1] = last + "th"
-    return " ".join(words)
-
-
-def digit_words(digits: str) -> str:
-    """Each digit on its own, as ids and phone numbers are read out: "4503" -> "four five zero three"."""
-    return " ".join(_ONES[int(d)] for d in digits if d.isdigit())
 
 
 def time_words(hour: int, minute: int) -> str:
     """A clock time on a 12-hour dial: (9, 0) -> "nine o'clock", (14, 30) -> "two thirty", (8, 5) ->
     "eight oh five"."""
-    spoken_hour = _ONES[hour % 12 or 12]
+    spoken_hour = number_words(hour % 12 or 12)
     if minute == 0:
         return f"{spoken_hour} o'clock"
     if minute < 10:
-        return f"{spoken_hour} oh {_ONES[minute]}"
+        return f"{spoken_hour} oh {number_words(minute)}"
     return f"{spoken_hour} {number_words(minute)}"
 
 
@@ -90,9 +41,7 @@ def date_words(day: dt.date) -> str:
 
 def fold(text: str) -> str:
     """Lower case, accents stripped, typographic apostrophes made plain."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'")
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return without_accents(text.replace("\u2019", "'").replace("\u2018", "'")).lower()
 
 
 def spoken_token(token: str) -> str:
@@ -146,7 +95,7 @@ def _phone_digits(match: re.Match[str]) -> str:
 
 def _words_of(part: str) -> list[str]:
     words: list[str] = []
-    for token in _TOKEN.findall(part):
+    for token in WRITTEN.tokens(part):
         letters_then_digits = re.fullmatch(r"([a-z]{1,3})(\d{2,})", token)
         if letters_then_digits:  # ids such as "p1001", "e1041"
             words.extend(list(letters_then_digits[1]))

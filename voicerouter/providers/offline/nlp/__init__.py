@@ -8,11 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from voicerouter.lexicon.tokens import fold_heard as fold
 from voicerouter.providers.offline.nlp.corrections import correction_points, drop_corrected
 from voicerouter.providers.offline.nlp.dates import find_dates
 from voicerouter.providers.offline.nlp.names import find_names, spoken_name
 from voicerouter.providers.offline.nlp.times import find_times
-from voicerouter.providers.offline.nlp.words import Mention, Token, digit_strings, fold, tokenize
+from voicerouter.providers.offline.nlp.words import Mention, Token, digit_strings, tokenize
 
 __all__ = [
     "Mention",

@@ -6,76 +6,16 @@ Pure text functions shared by the offline model and the simulator; nothing here 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-UNITS = {
-    "zero": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-}
-TEENS = {
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-}
-TENS = {
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fourty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-}
-ORDINAL_UNITS = {
-    "first": 1,
-    "second": 2,
-    "third": 3,
-    "fourth": 4,
-    "fifth": 5,
-    "sixth": 6,
-    "seventh": 7,
-    "eighth": 8,
-    "ninth": 9,
-}
-ORDINAL_TEENS = {
-    "tenth": 10,
-    "eleventh": 11,
-    "twelfth": 12,
-    "thirteenth": 13,
-    "fourteenth": 14,
-    "fifteenth": 15,
-    "sixteenth": 16,
-    "seventeenth": 17,
-    "eighteenth": 18,
-    "nineteenth": 19,
-    "twentieth": 20,
-    "thirtieth": 30,
-}
-ZERO_WORDS = {"oh", "o"}
-SCALES = {"hundred": 100, "thousand": 1000}
-REPEATS = {"double": 2, "triple": 3}
+from voicerouter.lexicon import numbers
+from voicerouter.lexicon.numbers import REPEATS, SCALES, TEENS, UNITS, ZERO_WORDS, is_number_word
+from voicerouter.lexicon.tokens import SPOKEN_VALUES
 
-_TOKEN_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d+(?:st|nd|rd|th)?|[^\W\d_]+(?:['-][^\W\d_]+)*"
-)
+# The number words come from the shared lexicon; this parser also accepts a misspelled "fourty".
+TENS = {**numbers.TENS, **numbers.MISSPELLED_TENS}
+ORDINAL_UNITS = {word: value for word, value in numbers.ORDINALS.items() if value < 10}
+DAY_ORDINALS = numbers.DAY_ORDINALS
 
 
 @dataclass(frozen=True)
@@ -87,34 +27,15 @@ class Token:
     index: int
 
 
-def fold(text: str) -> str:
-    """ASCII, lower case, unified apostrophes and am/pm: the form every matcher compares."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    text = text.replace("’", "'").replace("`", "'")
-    text = re.sub(r"\b([ap])\.\s?m\.?(?=\W|$)", r"\1m", text, flags=re.IGNORECASE)
-    return text
-
-
 def tokenize(text: str) -> list[Token]:
     """Words, numbers, times and dates of an utterance. Hyphens split numbers and spelled letters
     ("forty-five", "S-M-I-T-H") but keep names whole ("Anne-Marie")."""
-    folded = re.sub(r"(\d)\s?([ap]m)\b", r"\1 \2", fold(text), flags=re.IGNORECASE)
-    found: list[str] = []
-    for word in _TOKEN_RE.findall(folded):
-        parts = word.split("-") if word[:1].isalpha() else [word]
-        keep_joined = len(parts) > 1 and all(len(p) > 1 and not is_number_word(p.lower()) for p in parts)
-        found.extend([word] if keep_joined or len(parts) == 1 else [p for p in parts if p])
-    return [Token(text=word.lower(), raw=word, index=i) for i, word in enumerate(found)]
+    return [Token(text=word.lower(), raw=word, index=i) for i, word in enumerate(SPOKEN_VALUES.tokens(text))]
 
 
 def words(text: str) -> list[str]:
+    """The lower-case texts of `tokenize(text)`, for matching without positions."""
     return [t.text for t in tokenize(text)]
-
-
-def is_number_word(word: str) -> bool:
-    return (
-        word in UNITS or word in TEENS or word in TENS or word in SCALES or word in REPEATS or word.isdigit()
-    )
 
 
 def small_number_at(tokens: list[Token], i: int, *, max_value: int = 99) -> tuple[int, int] | None:
@@ -146,10 +67,8 @@ def ordinal_at(tokens: list[Token], i: int) -> tuple[int, int] | None:
     match = re.fullmatch(r"(\d{1,2})(st|nd|rd|th)", word)
     if match:
         return int(match.group(1)), i + 1
-    if word in ORDINAL_UNITS:
-        return ORDINAL_UNITS[word], i + 1
-    if word in ORDINAL_TEENS:
-        return ORDINAL_TEENS[word], i + 1
+    if word in DAY_ORDINALS:
+        return DAY_ORDINALS[word], i + 1
     if word in TENS and i + 1 < len(tokens) and tokens[i + 1].text in ORDINAL_UNITS:
         return TENS[word] + ORDINAL_UNITS[tokens[i + 1].text], i + 2
     return None
