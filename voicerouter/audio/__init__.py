@@ -44,7 +44,31 @@ _HOMES = {
     "VoiceActivityDetector": "vad",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "AudioConfig",
+    "BargeIn",
+    "BargeInConfig",
+    "BargeInDetector",
+    "BlockResampler",
+    "EndpointConfig",
+    "EndpointDecision",
+    "Endpointer",
+    "FrameBuffer",
+    "HeardText",
+    "PlayoutTracker",
+    "Resampler",
+    "SpeechStarted",
+    "SpeechStopped",
+    "VadConfig",
+    "VadFrame",
+    "VoiceActivityDetector",
+    "WordMark",
+    "frame_bytes",
+    "frame_samples",
+    "heard_prefix",
+    "level_dbfs",
+    "resample",
+]
 
 
 def __getattr__(name: str) -> Any:
