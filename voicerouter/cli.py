@@ -21,12 +21,12 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Bad agent names and configuration: reported in one line."""
+def _user_errors(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """Bad agent names and configuration (and the `also` errors of one command): reported in one line."""
     from voicerouter.agent import AgentError
     from voicerouter.config import ConfigError
 
-    return AgentError, ConfigError
+    return (AgentError, ConfigError, *also)
 
 
 def _runtime(config: str | None) -> Runtime:
@@ -34,7 +34,7 @@ def _runtime(config: str | None) -> Runtime:
 
     try:
         return build_runtime(config)
-    except (*_user_errors(), FileNotFoundError, ValueError) as exc:
+    except _user_errors(FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
         raise  # unreachable
 
@@ -234,7 +234,7 @@ def serve(
 
     try:
         asyncio.run(run_server(settings, ready=ready))
-    except (*_user_errors(), ValueError, OSError) as exc:
+    except _user_errors(ValueError, OSError) as exc:
         _fail(str(exc))
 
 
