@@ -52,18 +52,23 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the decision as one JSON object")
 def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None:
     """The route decision for one utterance."""
+    from voicerouter.agent import load_agent
+    from voicerouter.clock import RealClock
+    from voicerouter.config import load_config
     from voicerouter.router.features import TurnContext
+    from voicerouter.wiring import build_router
 
-    runtime = _runtime(config)
-    try:
-        spec, _config = runtime.agent(agent_name)
-    except _user_errors() as exc:
+    try:  # the router alone: deciding a route needs no provider, so no SDK is imported
+        base = load_config(config)
+        router = build_router(base)
+        spec = load_agent(agent_name)
+        base.with_routing(spec.routing)  # an agent whose routing does not fit the config fails here
+    except _user_errors(FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    router = runtime.router
     decision = router.decide(
         text,
         TurnContext(agent=spec.name),
-        now_ms=runtime.clock.now_ms(),
+        now_ms=RealClock().now_ms(),
         call_cost_usd=0.0,
         prompt_chars=len(spec.prompt) + len(text),
     )
