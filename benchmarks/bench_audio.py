@@ -18,7 +18,7 @@ import numpy.typing as npt
 from voicerouter.audio import g711
 from voicerouter.audio.bargein import BargeInDetector
 from voicerouter.audio.endpoint import Endpointer
-from voicerouter.audio.resample import Resampler
+from voicerouter.audio.resample import BlockResampler, Resampler
 from voicerouter.audio.vad import VoiceActivityDetector
 
 FRAME_MS = 20
@@ -87,6 +87,14 @@ def main() -> dict[str, float | int | str]:
         "resample_48k_to_16k_us": _us_per_frame(lambda i: down48.process(frame48(i))),
         "resample_8k_to_16k_us": _us_per_frame(lambda i: up8.process(frame8(i))),
     }
+
+    # The agent's voice: espeak-ng's 22050 Hz to a WebRTC track once on soxr, against the old two-stage chain.
+    pcm22 = _frames(_speech_like(22050, seconds), 22050)
+    frame22 = _cycle(pcm22)
+    once = BlockResampler(22050, 48000)
+    to16, to48 = Resampler(22050, 16000), Resampler(16000, 48000)
+    results["tts_22k_to_48k_once_us"] = _us_per_frame(lambda i: once.process(frame22(i)))
+    results["tts_22k_to_48k_via_16k_us"] = _us_per_frame(lambda i: to48.process(to16.process(frame22(i))))
 
     # Inbound path of a phone call: µ-law 8 kHz in, 16 kHz PCM for speech-to-text, VAD, turn and barge-in.
     inbound_up = Resampler(8000, 16000)

@@ -10,14 +10,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from sim.faults import Faults, ProviderFault, ToolFault
-from sim.script import CallScript, ScriptError, script_from_recording, script_from_scenario
-from voicerouter.config import ConfigError
-from voicerouter.store import find_recordings
+if TYPE_CHECKING:  # each command imports what it runs, so `sim --help` starts at once
+    from sim.faults import Faults
+    from sim.script import CallScript
 
 
 def _fail(message: str) -> None:
@@ -43,6 +42,8 @@ def _faults(
     tool_error: tuple[str, ...],
     provider_fault: tuple[str, ...],
 ) -> Faults:
+    from sim.faults import Faults, ProviderFault, ToolFault
+
     tools = [ToolFault(tool=name, timeout=True) for name in tool_timeout]
     for name, ms in _parse_pairs(tool_latency, "--tool-latency"):
         tools.append(ToolFault(tool=name, extra_latency_ms=float(ms)))
@@ -123,6 +124,9 @@ def main() -> None:
 @_common
 def replay(paths: tuple[str, ...], **opts: Any) -> None:
     """Replay recorded calls (files or folders of .jsonl) through the engine."""
+    from sim.script import script_from_recording
+    from voicerouter.store import find_recordings
+
     try:
         files = find_recordings(list(paths))
     except FileNotFoundError as exc:
@@ -142,6 +146,8 @@ def replay(paths: tuple[str, ...], **opts: Any) -> None:
 @_common
 def run(scenarios: tuple[str, ...], **opts: Any) -> None:
     """Run scripted callers (YAML or TOML scenarios, files or folders) with their faults."""
+    from sim.script import ScriptError, script_from_scenario
+
     scripts: list[CallScript] = []
     for item in scenarios:
         path = Path(item)
@@ -162,6 +168,7 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
     from sim.html import render_html
     from sim.replay import RunOptions, run_scripts, run_scripts_on_ray
     from sim.report import build_report, gate_summary
+    from voicerouter.config import ConfigError
 
     if not scripts:
         _fail("nothing to run: no valid recordings or scenarios")
@@ -257,7 +264,7 @@ def compare(baseline: str, candidate: str, config: str | None) -> None:
     """Exit 0 when CANDIDATE may replace BASELINE (see README: the eval gate)."""
     from sim.gate import compare as gate_compare
     from sim.gate import format_verdict
-    from voicerouter.config import load_config
+    from voicerouter.config import ConfigError, load_config
 
     try:
         margins = load_config(config).gate

@@ -14,13 +14,13 @@ from pathlib import Path
 import pocketsphinx
 import pytest
 
+from voicerouter.audio.wav import WavError, WavStreamReader, encode_wav, read_wav
 from voicerouter.providers.speech.domain import domain_phrases
 from voicerouter.providers.speech.lexicon import Lexicon
 from voicerouter.providers.speech.ngram import SENTENCE_END, SENTENCE_START, NgramModel
 from voicerouter.providers.speech.sentences import split_sentences
 from voicerouter.providers.speech.sphinx_lm import build_domain_model, read_extra_words, stock_dictionary
 from voicerouter.providers.speech.spoken import number_words, ordinal_words, spoken_sentences, time_words
-from voicerouter.providers.speech.wav import WavError, WavStreamReader, encode_wav, read_wav
 
 # -- spoken forms --
 

@@ -1,22 +1,16 @@
 """The `voicerouter` command: route one utterance, chat with an agent through the full engine, serve calls.
 
-Bad configuration or agent names end the command with one clear message, never a traceback.
+Bad configuration or agent names end the command with one clear message, never a traceback. Each command
+imports what it runs inside its own function, so `--help` and `route` never pay for media, SDKs or numpy.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING
 
 import click
-
-from voicerouter import events as ev
-from voicerouter.agent import AgentError
-from voicerouter.config import ConfigError
-from voicerouter.engine import io
-from voicerouter.router.features import TurnContext
 
 if TYPE_CHECKING:
     from voicerouter.wiring import Runtime
@@ -27,12 +21,20 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _user_errors(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """Bad agent names and configuration (and the `also` errors of one command): reported in one line."""
+    from voicerouter.agent import AgentError
+    from voicerouter.config import ConfigError
+
+    return (AgentError, ConfigError, *also)
+
+
 def _runtime(config: str | None) -> Runtime:
     from voicerouter.wiring import build_runtime
 
     try:
         return build_runtime(config)
-    except (ConfigError, AgentError, FileNotFoundError, ValueError) as exc:
+    except _user_errors(FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
         raise  # unreachable
 
@@ -50,16 +52,23 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the decision as one JSON object")
 def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None:
     """The route decision for one utterance."""
-    runtime = _runtime(config)
-    try:
-        spec, _config = runtime.agent(agent_name)
-    except (AgentError, ConfigError) as exc:
+    from voicerouter.agent import load_agent
+    from voicerouter.clock import RealClock
+    from voicerouter.config import load_config
+    from voicerouter.router.features import TurnContext
+    from voicerouter.wiring import build_router
+
+    try:  # the router alone: deciding a route needs no provider, so no SDK is imported
+        base = load_config(config)
+        router = build_router(base)
+        spec = load_agent(agent_name)
+        base.with_routing(spec.routing)  # an agent whose routing does not fit the config fails here
+    except _user_errors(FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    router = runtime.router
     decision = router.decide(
         text,
         TurnContext(agent=spec.name),
-        now_ms=runtime.clock.now_ms(),
+        now_ms=RealClock().now_ms(),
         call_cost_usd=0.0,
         prompt_chars=len(spec.prompt) + len(text),
     )
@@ -94,17 +103,23 @@ def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None
 )
 def chat(agent_name: str, config: str | None, record_dir: str | None) -> None:
     """A text conversation through the full engine (type 'bye' or Ctrl-D to end)."""
+    import asyncio
+
     runtime = _runtime(config)
     try:
         asyncio.run(_chat(runtime, agent_name, record_dir))
-    except (AgentError, ConfigError) as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
 
 
 async def _chat(runtime: Runtime, agent_name: str, record_dir: str | None) -> None:
+    import asyncio
+
+    from voicerouter import events as ev
     from voicerouter.call.session import CallSession
+    from voicerouter.engine import io
     from voicerouter.store import CallRecorder
 
     engine, tools = runtime.new_call(agent_name, transport="text", caller="terminal")
@@ -201,6 +216,7 @@ def serve(
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
     and SIP phone calls with --sip-port."""
+    import asyncio
     import logging
     from pathlib import Path
 
@@ -223,7 +239,7 @@ def serve(
 
     try:
         asyncio.run(run_server(settings, ready=ready))
-    except (AgentError, ConfigError, ValueError, OSError) as exc:
+    except _user_errors(ValueError, OSError) as exc:
         _fail(str(exc))
 
 
@@ -241,6 +257,8 @@ def call(
     answer_seconds: float | None,
 ) -> None:  # fmt: skip
     """Call a voicerouter server as a caller: stream a WAV in real time and print what happens."""
+    import asyncio
+
     from voicerouter.caller.client import load_wav, save_wav
     from voicerouter.caller.run import run_call
 

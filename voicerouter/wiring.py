@@ -93,11 +93,18 @@ def new_call_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def build_router(config: VoicerouterConfig, env: Mapping[str, str] | None = None) -> Router:
+    """The process's router: the trained classifier, a fresh health board, the key check over `env`.
+
+    On its own (no providers, so no SDK is imported) for commands that only decide routes."""
+    return Router(config, TriageClassifier.load(), HealthBoard(config.health), key_availability(env))
+
+
 def build_runtime(
     config_path: str | None = None, *, env: Mapping[str, str] | None = None, clock: Clock | None = None
 ) -> Runtime:
     config = load_config(config_path)
-    router = Router(config, TriageClassifier.load(), HealthBoard(config.health), key_availability(env))
+    router = build_router(config, env)
     return Runtime(
         config=config, router=router, providers=ProviderPool(config, env), clock=clock or RealClock()
     )

@@ -1,4 +1,8 @@
-"""The agent's voice on one call: synthesise each sentence, resample it for the transport, pace 20 ms frames.
+"""The agent's voice on one call: synthesise each sentence at the transport's rate, pace 20 ms frames.
+
+A voice that can deliver at any rate (`AnyRateTextToSpeech`) is asked for the transport's own, so its audio
+is converted once, at the source (espeak-ng's 22050 Hz straight to 48 kHz for WebRTC, 8 kHz for phones);
+only a fixed-rate voice is resampled here.
 
 Frames leave on a timeline of slots from the monotonic clock (`next slot = previous slot + frame`), never by
 `sleep(frame)`, so scheduling jitter does not accumulate; a frame that misses its slot is counted late. On
@@ -21,7 +25,7 @@ from voicerouter.audio.playback import Sentence, TurnPlayback
 from voicerouter.audio.resample import Resampler
 from voicerouter.clock import Clock
 from voicerouter.providers.base import ProviderError
-from voicerouter.providers.speech.base import SpeechError, TextToSpeech
+from voicerouter.providers.speech.base import AnyRateTextToSpeech, SpeechError, TextToSpeech
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ class OutboundAudio:
         on_turn_played: Callable[[int], None],
         on_frame_sent: Callable[[bytes, float, float], None],
     ) -> None:
-        self.tts = tts
+        self.tts = tts.at_rate(rate_hz) if isinstance(tts, AnyRateTextToSpeech) else tts
         self.sink = sink
         self.clock = clock
         self.rate_hz = rate_hz
@@ -216,6 +220,11 @@ class OutboundAudio:
             )
             self.turns[turn_id] = turn
         return turn
+
+    @property
+    def resamples(self) -> bool:
+        """Whether this side converts the voice's audio itself (only when the voice has a fixed rate)."""
+        return self.tts.sample_rate_hz != self.rate_hz
 
     async def _synthesize(self, turn: TurnPlayback, sentence: Sentence) -> None:
         resampler = Resampler(self.tts.sample_rate_hz, self.rate_hz)

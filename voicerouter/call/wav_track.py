@@ -9,19 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import struct
 from pathlib import Path
 from typing import BinaryIO
 
-_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
-HEADER_BYTES = _HEADER.size  # 44
-
-
-def wav_header(sample_rate_hz: int, data_bytes: int) -> bytes:
-    return _HEADER.pack(
-        b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, 1, sample_rate_hz, sample_rate_hz * 2, 2, 16,
-        b"data", data_bytes,
-    )  # fmt: skip
+from voicerouter.audio.wav import wav_header
 
 
 class WavTrack:

@@ -26,7 +26,7 @@ import aiohttp
 from voicerouter.audio.g711 import lin2ulaw, ulaw2lin
 from voicerouter.audio.pcm import frame_bytes, stereo_to_mono
 from voicerouter.audio.resample import resample_pcm16
-from voicerouter.providers.speech.wav import encode_wav, read_wav
+from voicerouter.audio.wav import encode_wav, read_wav
 
 FRAME_MS = 20
 EventHandler = Callable[[dict[str, Any]], None]

@@ -67,3 +67,12 @@ class TextToSpeech(Protocol):
         resources. Raises SpeechError or ProviderError.
         """
         ...
+
+
+@runtime_checkable
+class AnyRateTextToSpeech(TextToSpeech, Protocol):
+    """A voice that can deliver at whatever rate a call's transport runs, so its audio is resampled once."""
+
+    def at_rate(self, sample_rate_hz: int) -> TextToSpeech:
+        """The same voice (sharing its processes or client) delivering at `sample_rate_hz`."""
+        ...

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import shutil
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 
 from voicerouter.audio.pcm import FrameBuffer, frame_bytes, pcm16_to_int16, stereo_to_mono
-from voicerouter.audio.resample import Resampler
+from voicerouter.audio.resample import BlockResampler
+from voicerouter.audio.wav import WavError, WavStreamReader
 from voicerouter.providers.speech.base import SpeechError
 from voicerouter.providers.speech.sentences import split_sentences
-from voicerouter.providers.speech.wav import WavError, WavStreamReader
 
 INSTALL_HINT = "apt-get install espeak-ng"
 _READ_BYTES = 8192
@@ -28,7 +29,8 @@ class EspeakTTS:
     espeak-ng synthesises several hundred times faster than real time and writes its WAV as it goes, so
     the first chunk of the first sentence is out in about 10 ms; cutting the text into sentences bounds how
     much work a barge-in throws away and lets each sentence fail alone. Chunks are exactly `chunk_ms` long
-    (the last one of a reply may be shorter) at `sample_rate_hz`.
+    (the last one of a reply may be shorter) at `sample_rate_hz`, converted from espeak-ng's own rate
+    (22050 Hz) in one soxr stage; `at_rate()` gives each call its transport's rate directly.
     """
 
     def __init__(
@@ -57,6 +59,15 @@ class EspeakTTS:
         self.pitch = pitch
         self.binary = self._locate(binary)
         self.running: set[asyncio.subprocess.Process] = set()  # live processes, for tests and shutdown
+
+    def at_rate(self, sample_rate_hz: int) -> EspeakTTS:
+        """This voice at another rate; it shares `running`, so shutdown still sees every process."""
+        if sample_rate_hz == self.sample_rate_hz:
+            return self
+        voice = copy.copy(self)
+        voice.sample_rate_hz = sample_rate_hz
+        voice.chunk_bytes = frame_bytes(sample_rate_hz, self.chunk_ms)
+        return voice
 
     @staticmethod
     def available(binary: str = "espeak-ng") -> bool:
@@ -106,7 +117,7 @@ class EspeakTTS:
                 await process.stdin.drain()
             process.stdin.close()
             reader = WavStreamReader()
-            resampler: Resampler | None = None
+            resampler: BlockResampler | None = None
             while data := await process.stdout.read(_READ_BYTES):
                 payload = reader.feed(data)
                 if not payload:
@@ -145,9 +156,10 @@ class EspeakTTS:
         except OSError as exc:
             raise SpeechError("unavailable", f"{self.name}: cannot start {self.binary}: {exc}") from exc
 
-    def _resampler_for(self, reader: WavStreamReader) -> Resampler:
+    def _resampler_for(self, reader: WavStreamReader) -> BlockResampler:
+        """espeak-ng writes far faster than real time, so soxr's block latency costs nothing here."""
         assert reader.format is not None
-        return Resampler(reader.format.sample_rate_hz, self.sample_rate_hz)
+        return BlockResampler(reader.format.sample_rate_hz, self.sample_rate_hz)
 
     @staticmethod
     def _to_mono(payload: bytes, reader: WavStreamReader) -> bytes:
@@ -179,3 +191,8 @@ class EspeakTTS:
             await asyncio.shield(process.wait())
         finally:
             self.running.discard(process)
+
+
+def tts_service(env: Mapping[str, str], sample_rate_hz: int) -> EspeakTTS:
+    """The `TTS` registry's "offline" entry: espeak-ng, which needs no configuration."""
+    return EspeakTTS(sample_rate_hz=sample_rate_hz)

@@ -8,8 +8,9 @@ off), never falls back to another engine, and never leaves a response open after
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
 import httpx2
 import openai
@@ -17,10 +18,11 @@ from openai.types.audio import Transcription as VendorTranscription
 
 from voicerouter.audio.pcm import FrameBuffer, frame_bytes
 from voicerouter.audio.resample import Resampler
+from voicerouter.audio.wav import encode_wav
 from voicerouter.providers.base import ProviderError
-from voicerouter.providers.speech.base import Transcription
+from voicerouter.providers.speech.base import SpeechToText, Transcription
+from voicerouter.providers.speech.registry import SttService
 from voicerouter.providers.speech.sentences import split_sentences
-from voicerouter.providers.speech.wav import encode_wav
 from voicerouter.providers.vendor_wire import describe_failure, kind_for_status, retry_after_s
 
 PCM_RATE_HZ = 24_000  # `response_format="pcm"` is always 24 kHz, 16-bit, mono, little-endian
@@ -148,12 +150,22 @@ class OpenAISpeech:
         self.instructions = instructions
         self.speed = speed
         self.sample_rate_hz = sample_rate_hz
+        self.chunk_ms = chunk_ms
         self.chunk_bytes = frame_bytes(sample_rate_hz, chunk_ms)
         self._where = f"{name} {model} ({base_url or 'api.openai.com'})"
         self._client = _client(api_key, base_url, request_timeout_s)
 
     async def aclose(self) -> None:
         await self._client.close()
+
+    def at_rate(self, sample_rate_hz: int) -> OpenAISpeech:
+        """This voice at another rate, sharing its HTTP client (closing either closes both)."""
+        if sample_rate_hz == self.sample_rate_hz:
+            return self
+        voice = copy.copy(self)
+        voice.sample_rate_hz = sample_rate_hz
+        voice.chunk_bytes = frame_bytes(sample_rate_hz, self.chunk_ms)
+        return voice
 
     async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         """Yield PCM16 chunks as they arrive.
@@ -229,3 +241,20 @@ def _bounded(sentences: list[str]) -> list[str]:
         if sentence:
             out.append(sentence)
     return out
+
+
+def stt_service(env: Mapping[str, str]) -> SttService:
+    """The `STT` registry's "openai" entry: one transcriber serves every agent."""
+    base_url = env.get("OPENAI_BASE_URL") or None
+    transcriber = OpenAITranscriber(api_key=env["OPENAI_API_KEY"], base_url=base_url)
+
+    async def build(agent: str) -> SpeechToText:
+        return transcriber
+
+    return SttService(build, transcriber.aclose)
+
+
+def tts_service(env: Mapping[str, str], sample_rate_hz: int) -> OpenAISpeech:
+    """The `TTS` registry's "openai" entry."""
+    base_url = env.get("OPENAI_BASE_URL") or None
+    return OpenAISpeech(api_key=env["OPENAI_API_KEY"], base_url=base_url, sample_rate_hz=sample_rate_hz)

@@ -7,12 +7,14 @@ nothing is downloaded: the acoustic model, dictionary and stock model ship insid
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from voicerouter.providers.speech.base import SpeechError, Transcription
+from voicerouter.providers.speech.base import SpeechError, SpeechToText, Transcription
+from voicerouter.providers.speech.registry import SttService
 from voicerouter.providers.speech.sphinx_lm import (
     DomainModel,
     build_domain_model,
@@ -190,3 +192,20 @@ class PocketsphinxSTT:
         if model is None:
             return None, None
         return str(model.lm_path), str(model.extra_dict_path)
+
+
+def stt_service(env: Mapping[str, str]) -> SttService:
+    """The `STT` registry's "offline" entry: a recogniser per agent, biased to its domain, built off the event
+    loop; all of them share one worker pool."""
+    from voicerouter.providers.speech.domain import domain_phrases
+
+    pool = SphinxPool(name="pocketsphinx")
+
+    async def build(agent: str) -> SpeechToText:
+        stt = await asyncio.to_thread(
+            lambda: PocketsphinxSTT.for_domain(domain_phrases(agent), pool=pool, name=f"pocketsphinx:{agent}")
+        )
+        await stt.warm_up()
+        return stt
+
+    return SttService(build, pool.aclose)

@@ -1,15 +1,18 @@
 """The speech engines one server shares across its calls: a recogniser per agent and one voice.
 
-Offline (pocketsphinx biased to each agent's domain, espeak-ng) unless an OpenAI key is set and chosen.
-Recognisers are built lazily per agent off the event loop and reused; it never builds one inside a call's
-audio path more than once.
+One registry per service kind, each a name -> "module:factory" line, imported only when chosen: a new STT
+engine is its module (with a `stt_service(env)` factory) plus one line in `STT`. Offline (pocketsphinx biased
+to each agent's domain, espeak-ng) unless an OpenAI key is set and chosen. Recognisers are built lazily per
+agent off the event loop and reused; it never builds one inside a call's audio path more than once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from voicerouter.providers.speech.base import SpeechToText, TextToSpeech
@@ -17,10 +20,40 @@ from voicerouter.providers.speech.base import SpeechToText, TextToSpeech
 log = logging.getLogger(__name__)
 
 SpeechMode = Literal["auto", "offline", "openai"]
-TTS_RATE_HZ = 16_000  # synthesised once per sentence, resampled per call to the transport's rate
+TTS_RATE_HZ = 16_000  # the shared voice's own rate; each call asks it for its transport's rate instead
+
+_SPEECH = "voicerouter.providers.speech"
+STT: dict[str, str] = {
+    "offline": f"{_SPEECH}.pocketsphinx_stt:stt_service",
+    "openai": f"{_SPEECH}.openai_speech:stt_service",
+}
+TTS: dict[str, str] = {
+    "offline": f"{_SPEECH}.espeak_tts:tts_service",
+    "openai": f"{_SPEECH}.openai_speech:tts_service",
+}
+
+
+@dataclass(frozen=True)
+class SttService:
+    """What an STT registry entry gives: a recogniser builder per agent, and what frees their shared parts."""
+
+    build: Callable[[str], Coroutine[Any, Any, SpeechToText]]
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+def _factory(registry: Mapping[str, str], kind: str, name: str) -> Callable[..., Any]:
+    target = registry.get(name)
+    if target is None:
+        known = ", ".join(sorted(registry))
+        raise ValueError(f"speech engines: unknown {kind} engine {name!r}; known: {known}")
+    module, _, attribute = target.partition(":")
+    factory: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+    return factory
 
 
 class SpeechEngines:
+    """The server's voice and its per-agent recognisers, shared by every call and closed once at shutdown."""
+
     def __init__(
         self,
         tts: TextToSpeech,
@@ -56,35 +89,22 @@ class SpeechEngines:
             await close()
 
 
+def build_engines(stt: str, tts: str, env: Mapping[str, str]) -> SpeechEngines:
+    """The engines registered as `stt` and `tts`, configured from `env`."""
+    stt_service: SttService = _factory(STT, "STT", stt)(env)
+    voice: TextToSpeech = _factory(TTS, "TTS", tts)(env, TTS_RATE_HZ)
+    closers = [close for close in (stt_service.close, getattr(voice, "aclose", None)) if close is not None]
+    return SpeechEngines(voice, stt_service.build, closers=tuple(closers))
+
+
 def offline_engines() -> SpeechEngines:
     """pocketsphinx with a domain language model per agent (one shared worker pool) and espeak-ng."""
-    from voicerouter.providers.speech.domain import domain_phrases
-    from voicerouter.providers.speech.espeak_tts import EspeakTTS
-    from voicerouter.providers.speech.pocketsphinx_stt import PocketsphinxSTT
-    from voicerouter.providers.speech.sphinx_pool import SphinxPool
-
-    pool = SphinxPool(name="pocketsphinx")
-
-    async def build(agent: str) -> SpeechToText:
-        stt = await asyncio.to_thread(
-            lambda: PocketsphinxSTT.for_domain(domain_phrases(agent), pool=pool, name=f"pocketsphinx:{agent}")
-        )
-        await stt.warm_up()
-        return stt
-
-    return SpeechEngines(EspeakTTS(sample_rate_hz=TTS_RATE_HZ), build, closers=(pool.aclose,))
+    return build_engines("offline", "offline", {})
 
 
 def openai_engines(api_key: str, base_url: str | None = None) -> SpeechEngines:
-    from voicerouter.providers.speech.openai_speech import OpenAISpeech, OpenAITranscriber
-
-    transcriber = OpenAITranscriber(api_key=api_key, base_url=base_url)
-    speech = OpenAISpeech(api_key=api_key, base_url=base_url, sample_rate_hz=TTS_RATE_HZ)
-
-    async def build(agent: str) -> SpeechToText:
-        return transcriber
-
-    return SpeechEngines(speech, build, closers=(transcriber.aclose, speech.aclose))
+    env = {"OPENAI_API_KEY": api_key, **({"OPENAI_BASE_URL": base_url} if base_url else {})}
+    return build_engines("openai", "openai", env)
 
 
 def choose_engines(mode: SpeechMode, env: Mapping[str, str]) -> SpeechEngines:
@@ -94,6 +114,6 @@ def choose_engines(mode: SpeechMode, env: Mapping[str, str]) -> SpeechEngines:
         raise ValueError("speech engines: --speech openai needs OPENAI_API_KEY to be set")
     if mode == "openai" or (mode == "auto" and key):
         log.info("speech: OpenAI transcription and speech")
-        return openai_engines(key, env.get("OPENAI_BASE_URL") or None)
+        return build_engines("openai", "openai", env)
     log.info("speech: offline (pocketsphinx, espeak-ng)")
-    return offline_engines()
+    return build_engines("offline", "offline", env)

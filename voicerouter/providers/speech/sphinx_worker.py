@@ -39,6 +39,8 @@ class DecoderSetup:
 
 @dataclass(frozen=True)
 class DecodeJob:
+    """One utterance sent to a worker process, with everything it needs to decode it there."""
+
     pcm16: bytes
     sample_rate_hz: int
     setup: DecoderSetup
@@ -50,6 +52,8 @@ class DecodeJob:
 
 @dataclass(frozen=True)
 class DecodeResult:
+    """What a worker heard, which search produced it and what the decode cost, sent back to the event loop."""
+
     text: str
     confidence: float
     audio_ms: float

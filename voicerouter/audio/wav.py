@@ -1,5 +1,5 @@
-"""RIFF/WAVE framing for PCM16: an incremental reader for streamed WAV (as `espeak-ng --stdout` writes it) and
-a writer for uploads.
+"""RIFF/WAVE framing for PCM16, the project's one reader and one writer: an incremental reader for streamed
+WAV (as `espeak-ng --stdout` writes it) and the header every writer uses (uploads, saved audio, call tracks).
 
 Framing only: it never resamples, never converts sample formats other than checking them, and never does I/O.
 """
@@ -26,6 +26,8 @@ class WavError(ValueError):
 
 @dataclass(frozen=True)
 class WavFormat:
+    """What a WAV header says about its samples."""
+
     sample_rate_hz: int
     channels: int
     bits_per_sample: int
@@ -123,11 +125,22 @@ def read_wav(data: bytes) -> tuple[WavFormat, bytes]:
     return reader.format, payload
 
 
+def wav_header(sample_rate_hz: int, data_bytes: int, channels: int = 1) -> bytes:
+    """The canonical 44-byte header of a PCM16 WAV whose data chunk holds `data_bytes`.
+
+    A file written incrementally puts 0 first and rewrites the header with the real size after each flush.
+    """
+    byte_rate = sample_rate_hz * channels * 2
+    fmt = _FMT.pack(_PCM_FORMAT, channels, sample_rate_hz, byte_rate, channels * 2, 16)
+    chunks = _CHUNK_HEADER.pack(b"fmt ", len(fmt)) + fmt + _CHUNK_HEADER.pack(b"data", data_bytes)
+    return _RIFF_HEADER.pack(b"RIFF", 4 + len(chunks) + data_bytes, b"WAVE") + chunks
+
+
+WAV_HEADER_BYTES = len(wav_header(8000, 0))  # 44
+
+
 def encode_wav(pcm16: bytes, sample_rate_hz: int, channels: int = 1) -> bytes:
     """PCM16 little-endian samples wrapped in a canonical 44-byte WAV header."""
     if len(pcm16) % (2 * channels):
         raise WavError(f"wav: {len(pcm16)} bytes is not a whole number of {channels}-channel PCM16 frames")
-    byte_rate = sample_rate_hz * channels * 2
-    fmt = _FMT.pack(_PCM_FORMAT, channels, sample_rate_hz, byte_rate, channels * 2, 16)
-    chunks = _CHUNK_HEADER.pack(b"fmt ", len(fmt)) + fmt + _CHUNK_HEADER.pack(b"data", len(pcm16)) + pcm16
-    return _RIFF_HEADER.pack(b"RIFF", 4 + len(chunks), b"WAVE") + chunks
+    return wav_header(sample_rate_hz, len(pcm16), channels) + pcm16
