@@ -16,6 +16,7 @@ import click
 
 from sim.faults import Faults, ProviderFault, ToolFault
 from sim.script import CallScript, ScriptError, script_from_recording, script_from_scenario
+from voicerouter.cli_options import agents_dir_option
 from voicerouter.config import ConfigError
 from voicerouter.store import find_recordings
 
@@ -120,6 +121,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False))
+@agents_dir_option
 @_common
 def replay(paths: tuple[str, ...], **opts: Any) -> None:
     """Replay recorded calls (files or folders of .jsonl) through the engine."""
@@ -139,6 +141,7 @@ def replay(paths: tuple[str, ...], **opts: Any) -> None:
 
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=False))
+@agents_dir_option
 @_common
 def run(scenarios: tuple[str, ...], **opts: Any) -> None:
     """Run scripted callers (YAML or TOML scenarios, files or folders) with their faults."""

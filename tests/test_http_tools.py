@@ -1,4 +1,4 @@
-"""HTTP tools declared in an agent's TOML, against a real local HTTP server: every backend failure is typed."""
+"""HTTP tools declared in an agent's TOML, against a real local HTTP server: each backend failure is typed."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ import click
 
 from voicerouter import events as ev
 from voicerouter.agent import AgentError
+from voicerouter.cli_options import agents_dir_option, log_format_option
 from voicerouter.config import ConfigError
 from voicerouter.engine import io
 from voicerouter.router.features import TurnContext
@@ -45,6 +47,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("text")
+@agents_dir_option
 @click.option("--agent", "agent_name", default="clinic", show_default=True)
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
 @click.option("--json", "as_json", is_flag=True, help="print the decision as one JSON object")
@@ -83,6 +86,8 @@ def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None
 
 
 @main.command()
+@agents_dir_option
+@log_format_option(logging.WARNING)
 @click.option("--agent", "agent_name", default="clinic", show_default=True)
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
 @click.option(
@@ -174,8 +179,9 @@ def _read_line(prompt: str) -> str | None:
 
 
 @main.command("agents")
+@agents_dir_option
 def list_agents() -> None:
-    """The agents this installation ships."""
+    """The agents known here: yours (--agents-dir, VOICEROUTER_AGENTS_DIR), then the shipped ones."""
     from voicerouter.agent import available_agents, load_agent
 
     for name in available_agents():
@@ -185,6 +191,8 @@ def list_agents() -> None:
 
 
 @main.command()
+@agents_dir_option
+@log_format_option()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--agent", "agent_name", default="clinic", show_default=True, help="agent when calls name none")
@@ -201,14 +209,12 @@ def serve(
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
     and SIP phone calls with --sip-port."""
-    import logging
     from pathlib import Path
 
     from pydantic import ValidationError
 
     from voicerouter.server import run_server, settings_from_env
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from_env(
             host=host, port=port, agent=agent_name, recordings_dir=Path(recordings_dir), config_path=config,
