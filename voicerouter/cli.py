@@ -191,6 +191,26 @@ def list_agents() -> None:
 
 
 @main.command()
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="folder to create the agent in (it becomes DIR/NAME/)")
+def init(name: str, directory: str) -> None:
+    """Scaffold your own agent: definition, prompt, a typed tool over a data file, its test, three calls."""
+    from pathlib import Path
+
+    from voicerouter.scaffold import scaffold
+
+    try:
+        folder = scaffold(name, Path(directory).resolve())
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    parent = folder.parent
+    click.secho(f"created agent {name!r} in {folder}", fg="green")
+    click.echo(f"  try: voicerouter chat --agent {name} --agents-dir {parent}")
+    click.echo(f"       sim replay {folder / 'calls'} --agents-dir {parent}")
+
+
+@main.command()
 @agents_dir_option
 @log_format_option()
 @click.option("--host", default="127.0.0.1", show_default=True)
