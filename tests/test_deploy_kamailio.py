@@ -1,4 +1,4 @@
-"""Several voicerouter nodes behind Kamailio: the shipped deploy/kamailio config, a real Kamailio, SIPp callers.
+"""voicerouter nodes behind Kamailio: the shipped deploy/kamailio config, a real Kamailio, SIPp callers.
 
 Kamailio's dispatcher spreads INVITEs over two nodes (each a real `serve` app with SIP on its own ports),
 record-routes so BYE reaches the node that answered, and when a node stops, new calls reach the survivor.
@@ -83,7 +83,8 @@ async def _options_ok(port: int) -> bool:
         probe.setblocking(False)
         local = probe.getsockname()[1]
         probe.sendto(
-            (f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-up\r\n"
+            (f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
+             f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-up\r\n"
              f"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: up-{local}\r\n"
              "CSeq: 1 OPTIONS\r\nMax-Forwards: 5\r\nContent-Length: 0\r\n\r\n").encode(),
             ("127.0.0.1", port),
