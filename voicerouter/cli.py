@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -223,9 +224,11 @@ def init(name: str, directory: str) -> None:
               help="speech engines: auto = OpenAI when OPENAI_API_KEY is set, else offline")
 @click.option("--sip-port", type=click.IntRange(0, 65535), default=None,
               help="also answer phone calls over SIP (UDP and TCP) on this port; 0 or absent: off")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="serving processes sharing the ports  [default: the number of cores]")
 def serve(
     host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str,
-    sip_port: int | None,
+    sip_port: int | None, workers: int | None,
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
     and SIP phone calls with --sip-port."""
@@ -242,6 +245,18 @@ def serve(
         )  # fmt: skip
     except ValidationError as exc:
         _fail(str(exc))
+
+    count = workers or os.cpu_count() or 1
+    if count > 1:
+        from voicerouter.workers import Supervisor
+
+        try:
+            supervisor = Supervisor(sys.argv[1:], count, port=port, sip_port=sip_port, drain_seconds=10.0)
+        except OSError as exc:
+            _fail(f"cannot bind the serving ports: {exc}")
+        click.secho(f"voicerouter: {count} workers on port {supervisor.port}"
+                    + (f", SIP {supervisor.sip_port}" if supervisor.sip_port else ""), dim=True)  # fmt: skip
+        sys.exit(supervisor.run())
 
     def ready(address: str) -> None:
         click.secho(f"voicerouter serving agent {settings.agent!r} on {address} (recordings: "
