@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from voicerouter.cli_options import agents_dir_option
+
 if TYPE_CHECKING:  # each command imports what it runs, so `sim --help` starts at once
     from sim.faults import Faults
     from sim.script import CallScript
@@ -121,6 +123,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False))
+@agents_dir_option
 @_common
 def replay(paths: tuple[str, ...], **opts: Any) -> None:
     """Replay recorded calls (files or folders of .jsonl) through the engine."""
@@ -143,6 +146,7 @@ def replay(paths: tuple[str, ...], **opts: Any) -> None:
 
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=False))
+@agents_dir_option
 @_common
 def run(scenarios: tuple[str, ...], **opts: Any) -> None:
     """Run scripted callers (YAML or TOML scenarios, files or folders) with their faults."""

@@ -31,7 +31,8 @@ def test_registry_renders_counters_gauges_and_histograms_that_the_reference_pars
     samples = families["demo_latency_ms"].samples
     buckets = {float(s.labels["le"]): s.value for s in samples if s.name.endswith("_bucket")}
     assert buckets == {10.0: 1, 100.0: 2, float("inf"): 3}
-    assert [s.value for s in samples if s.name.endswith(("_sum", "_count"))] == [555, 3]
+    totals = {s.name.rsplit("_", 1)[1]: s.value for s in samples if s.name.endswith(("_sum", "_count"))}
+    assert totals == {"sum": 555, "count": 3}
 
 
 def test_counters_refuse_to_go_down_and_labels_must_match() -> None:
@@ -146,3 +147,23 @@ async def test_wav_track_is_a_valid_wav_after_every_flush_and_pads_gaps_with_sil
         frames = handle.readframes(handle.getnframes())
     assert len(frames) == 2 * 2100
     assert frames[2 * 1999 : 2 * 2000] == b"\x00\x00" and frames[-2:] == b"\x02\x00"
+
+
+def test_in_multiprocess_mode_the_figures_of_every_worker_add_up(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    worker = (
+        "import sys; from voicerouter.call.metrics import ServeMetrics; m = ServeMetrics();"
+        "m.calls.inc(int(sys.argv[1]), 'ws'); m.active_calls.inc(1)"
+    )
+    for calls in (2, 3):
+        subprocess.run([sys.executable, "-c", worker, str(calls)], env=env, check=True, timeout=60)
+    render = "from voicerouter.call.metrics import ServeMetrics; print(ServeMetrics().registry.render())"
+    text = subprocess.run([sys.executable, "-c", render], env=env, check=True, timeout=60,
+                          capture_output=True, text=True).stdout  # fmt: skip
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["voicerouter_calls"].samples[0].value == 5
+    assert families["voicerouter_calls"].samples[0].labels == {"transport": "ws"}

@@ -7,10 +7,14 @@ imports what it runs inside its own function, so `--help` and `route` never pay 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from typing import TYPE_CHECKING
 
 import click
+
+from voicerouter.cli_options import agents_dir_option, log_format_option
 
 if TYPE_CHECKING:
     from voicerouter.wiring import Runtime
@@ -47,6 +51,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("text")
+@agents_dir_option
 @click.option("--agent", "agent_name", default="clinic", show_default=True)
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
 @click.option("--json", "as_json", is_flag=True, help="print the decision as one JSON object")
@@ -92,6 +97,8 @@ def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None
 
 
 @main.command()
+@agents_dir_option
+@log_format_option(logging.WARNING)
 @click.option("--agent", "agent_name", default="clinic", show_default=True)
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
 @click.option(
@@ -189,8 +196,9 @@ def _read_line(prompt: str) -> str | None:
 
 
 @main.command("agents")
+@agents_dir_option
 def list_agents() -> None:
-    """The agents this installation ships."""
+    """The agents known here: yours (--agents-dir, VOICEROUTER_AGENTS_DIR), then the shipped ones."""
     from voicerouter.agent import available_agents, load_agent
 
     for name in available_agents():
@@ -200,6 +208,28 @@ def list_agents() -> None:
 
 
 @main.command()
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="folder to create the agent in (it becomes DIR/NAME/)")
+def init(name: str, directory: str) -> None:
+    """Scaffold your own agent: definition, prompt, a typed tool over a data file, its test, three calls."""
+    from pathlib import Path
+
+    from voicerouter.scaffold import scaffold
+
+    try:
+        folder = scaffold(name, Path(directory).resolve())
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    parent = folder.parent
+    click.secho(f"created agent {name!r} in {folder}", fg="green")
+    click.echo(f"  try: voicerouter chat --agent {name} --agents-dir {parent}")
+    click.echo(f"       sim replay {folder / 'calls'} --agents-dir {parent}")
+
+
+@main.command()
+@agents_dir_option
+@log_format_option()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--agent", "agent_name", default="clinic", show_default=True, help="agent when calls name none")
@@ -210,21 +240,21 @@ def list_agents() -> None:
               help="speech engines: auto = OpenAI when OPENAI_API_KEY is set, else offline")
 @click.option("--sip-port", type=click.IntRange(0, 65535), default=None,
               help="also answer phone calls over SIP (UDP and TCP) on this port; 0 or absent: off")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="serving processes sharing the ports  [default: the number of cores]")
 def serve(
     host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str,
-    sip_port: int | None,
+    sip_port: int | None, workers: int | None,
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
     and SIP phone calls with --sip-port."""
     import asyncio
-    import logging
     from pathlib import Path
 
     from pydantic import ValidationError
 
     from voicerouter.server import run_server, settings_from_env
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from_env(
             host=host, port=port, agent=agent_name, recordings_dir=Path(recordings_dir), config_path=config,
@@ -232,6 +262,18 @@ def serve(
         )  # fmt: skip
     except ValidationError as exc:
         _fail(str(exc))
+
+    count = workers or os.cpu_count() or 1
+    if count > 1:
+        from voicerouter.workers import Supervisor
+
+        try:
+            supervisor = Supervisor(sys.argv[1:], count, port=port, sip_port=sip_port, drain_seconds=10.0)
+        except OSError as exc:
+            _fail(f"cannot bind the serving ports: {exc}")
+        click.secho(f"voicerouter: {count} workers on port {supervisor.port}"
+                    + (f", SIP {supervisor.sip_port}" if supervisor.sip_port else ""), dim=True)  # fmt: skip
+        sys.exit(supervisor.run())
 
     def ready(address: str) -> None:
         click.secho(f"voicerouter serving agent {settings.agent!r} on {address} (recordings: "

@@ -21,6 +21,7 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from voicerouter import workers
 from voicerouter.call.metrics import ServeMetrics
 from voicerouter.call.pipeline import CallServices
 from voicerouter.media.context import CONTEXT_KEY, ServeContext, token_in_request
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 CALL_ENDPOINTS = ("/ws", "/twilio", "/offer", "/calls")
 SIP_KEY = web.AppKey("sip", SipEndpoint)
+HEARTBEAT_KEY = web.AppKey("heartbeat", asyncio.Task)
 
 
 class ServeSettings(BaseModel):
@@ -77,7 +79,14 @@ async def auth_middleware(
 
 async def healthz(request: web.Request) -> web.Response:
     context: ServeContext = request.app[CONTEXT_KEY]
-    return web.json_response({"status": "ok", "active_calls": len(context.calls)})
+    body: dict[str, object] = {"status": "ok", "active_calls": len(context.calls)}
+    if workers.worker_index() is not None:
+        statuses = await asyncio.to_thread(workers.read_statuses)
+        body.update(worker=workers.worker_index(), workers=statuses,
+                    active_calls_all=sum(int(s.get("active_calls", 0)) for s in statuses))  # fmt: skip
+        if not all(s["ok"] for s in statuses):
+            body["status"] = "degraded"
+    return web.json_response(body)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -170,12 +179,37 @@ def create_app(
         await store.close()
 
     app.on_startup.append(startup)
+    if workers.status_path() is not None:
+        _add_heartbeat(app, context)
     if settings.sip_port:
         _add_sip(app, SipEndpoint(context, runtime.config.sip, host=settings.host, port=settings.sip_port,
                                   env=environ))  # fmt: skip
     app.on_shutdown.append(shutdown)
     app.on_cleanup.append(cleanup)
     return app
+
+
+def _add_heartbeat(app: web.Application, context: ServeContext) -> None:
+    """One of several workers: say every second that this worker is alive and how many calls it holds."""
+
+    async def beat() -> None:
+        while True:
+            try:
+                await asyncio.to_thread(workers.write_status, len(context.calls))
+            except OSError as exc:
+                log.warning("worker heartbeat not written: %s", exc)
+            await asyncio.sleep(workers.HEARTBEAT_S)
+
+    async def start(app: web.Application) -> None:
+        app[HEARTBEAT_KEY] = asyncio.get_running_loop().create_task(beat(), name="worker heartbeat")
+
+    async def stop(app: web.Application) -> None:
+        task = app.get(HEARTBEAT_KEY)
+        if task is not None:
+            task.cancel()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
 
 
 def _add_sip(app: web.Application, endpoint: SipEndpoint) -> None:
@@ -202,7 +236,7 @@ async def run_server(
     app = app or create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=workers.reuse_port() or None)
     await site.start()
     # Everything loaded so far lives as long as the process. Left to the cyclic collector, its full passes
     # over these objects stalled the event loop 50-90 ms at 50 calls (measured), making every call's audio
@@ -214,7 +248,7 @@ async def run_server(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     host, port = runner.addresses[0][:2]
-    if ready is not None:
+    if ready is not None and not workers.worker_index():  # of several workers, the first one says it
         sip = app.get(SIP_KEY)
         ready(f"http://{host}:{port}" + (f" and sip:{sip.advertised_host}:{sip.port}" if sip else ""))
     try:

@@ -36,13 +36,24 @@ class RequestRejected(Exception):
         self.message = message
 
 
+class ToolUnavailable(Exception):
+    """The tool's backend failed (`kind`: server_error, timeout, bad_response): the record is unknown."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class ToolOutcome(BaseModel):
+    """What one tool call came to: a result, or an error a model can read (and whether it timed out)."""
+
     model_config = ConfigDict(frozen=True)
     ok: bool
     result: dict[str, Any] | None = None
     error: str | None = None
     timed_out: bool = False
     not_found: bool = False
+    error_kind: str | None = None
 
     def for_model(self) -> str:
         """The text a model reads as the tool's answer."""
@@ -105,9 +116,13 @@ class Tool:
         try:
             value = self.handler(args)
         except RecordNotFound as exc:
-            return ToolOutcome(ok=False, error=f"not found: {exc}", not_found=True)
+            return ToolOutcome(ok=False, error=f"not found: {exc}", not_found=True, error_kind="not_found")
         except RequestRejected as exc:
-            return ToolOutcome(ok=False, error=f"invalid request: {exc}")
+            return ToolOutcome(ok=False, error=f"invalid request: {exc}", error_kind="rejected")
+        except ToolUnavailable as exc:
+            timed_out = exc.kind == "timeout"
+            error = f"{self.name}: {exc}"
+            return ToolOutcome(ok=False, error=error, timed_out=timed_out, error_kind=exc.kind)
         except Exception as exc:  # a broken tool must not take the call down
             return ToolOutcome(ok=False, error=f"{self.name} failed: {type(exc).__name__}: {exc}")
         result = value.model_dump(mode="json") if isinstance(value, BaseModel) else dict(value)

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from voicerouter import workers
 from voicerouter.agent import AgentSpec, load_agent
 from voicerouter.clock import Clock, RealClock
 from voicerouter.config import VoicerouterConfig, load_config
@@ -90,7 +91,8 @@ def build_call(
 
 
 def new_call_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """Random and short; a worker's calls carry its index (see voicerouter.workers)."""
+    return workers.call_id_prefix() + uuid.uuid4().hex[:12]
 
 
 def build_router(config: VoicerouterConfig, env: Mapping[str, str] | None = None) -> Router:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from voicerouter import events as ev
+from voicerouter import logs, telemetry
 from voicerouter.agent import AgentSpec
 from voicerouter.engine import CallEngine, io
 from voicerouter.providers.base import (
@@ -70,6 +71,11 @@ class CallSession:
         self._closed = False
         self._closing: asyncio.Task[None] | None = None
         self.ended = asyncio.Event()
+        tracer = telemetry.call_tracer()
+        if tracer is not None:
+            self._event_sinks.append(tracer.on_event)
+        self.log_scope = logs.CallScope(engine.call_id)
+        self._event_sinks.append(self.log_scope.on_event)
 
     def add_event_sink(self, sink: EventSink) -> None:
         """Events are records: a sink writes, measures or shows them, and never drives the call."""
@@ -81,6 +87,8 @@ class CallSession:
         self._action_observers.append(observer)
 
     def start(self) -> None:
+        """Start the call; log lines from here on (and from the tasks it starts) carry its ids."""
+        logs.bind_call(self.log_scope)
         self.engine.start()
         self._pump()
 

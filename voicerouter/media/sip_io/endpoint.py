@@ -17,6 +17,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from voicerouter import workers
 from voicerouter.agent import available_agents, load_agent
 from voicerouter.config import ConfigError, SipConfig
 from voicerouter.media.context import ServeContext
@@ -103,7 +104,7 @@ class SipEndpoint:
         self.requested_port = port
         self.env = os.environ if env is None else env
         self.metrics = SipMetrics(context.services.metrics.registry)
-        self.ports = RtpPortPool(config.rtp_port_min, config.rtp_port_max)
+        self.ports = RtpPortPool(*workers.rtp_range(config.rtp_port_min, config.rtp_port_max))
         agents = frozenset(available_agents())  # read once: choosing an agent per INVITE does no file I/O
         self.chooser = AgentChooser(config, context.default_agent, agents.__contains__)
         self.limiter = SourceRateLimiter(config.calls_per_minute_per_source, config.burst_per_source)

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from voicerouter import workers
 from voicerouter.media.sip import IllegalCallTransition, Outbound, Transport, UaEvent, UnknownCall, UserAgent
 from voicerouter.media.sip.transport import Address
 from voicerouter.media.sip_io.rtp_sockets import sendable
@@ -62,7 +63,8 @@ class UserAgentLoop:
         """Bind UDP on `port` (0: any) and TCP on the same number; returns the port."""
         loop = asyncio.get_running_loop()
         self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(self._on_datagram), local_addr=(host, port)
+            lambda: _Datagrams(self._on_datagram), local_addr=(host, port),
+            reuse_port=workers.reuse_port() or None,
         )
         self.port = int(self._udp.get_extra_info("sockname")[1])
         try:

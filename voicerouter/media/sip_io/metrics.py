@@ -40,7 +40,8 @@ class SipMetrics:
             RTP_LATENESS_BUCKETS_MS,
         )
         self.rtp_max_lateness_ms = r.gauge(
-            "voicerouter_sip_rtp_max_lateness_ms", "The latest any RTP packet left since the server started."
+            "voicerouter_sip_rtp_max_lateness_ms", "The latest any RTP packet left since the server started.",
+            multiprocess_mode="max",
         )
         self.dtmf_digits = r.counter("voicerouter_sip_dtmf_digits_total", "RFC 4733 key presses received.")
         self.transfers = r.counter(

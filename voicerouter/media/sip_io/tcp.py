@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 
+from voicerouter import workers
 from voicerouter.media.sip.message import SipMessage
 from voicerouter.media.sip.parser import SipParseError, SipStreamParser, StreamBroken
 from voicerouter.media.sip.transport import Address
@@ -45,7 +46,9 @@ class SipTcpServer:
         return len(self._tasks)
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._accepted, host, port, limit=READ_BYTES)
+        self._server = await asyncio.start_server(
+            self._accepted, host, port, limit=READ_BYTES, reuse_port=workers.reuse_port() or None
+        )
 
     def send(self, data: bytes, destination: Address) -> None:
         writer = self._writers.get(destination)
