@@ -105,7 +105,7 @@ async def test_two_workers_share_port_metrics_and_index_and_drain_on_sigterm(tmp
                                                       stdout=asyncio.subprocess.PIPE)  # fmt: skip
             tree = (await ps.communicate())[0].decode()
             left = [line for line in tree.splitlines() if "voicerouter" in line or "multiprocessing" in line]
-            raise AssertionError("serve still running (or a process holds its output):\n" + "\n".join(left)) from None
+            raise AssertionError("serve still running:\n" + "\n".join(left)) from None
         assert code == 0
     finally:
         if process.returncode is None:
