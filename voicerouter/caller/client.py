@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -75,17 +75,15 @@ class CallResult:
         return self.of_type("route.decided")
 
 
-def endpoint_url(url: str, *, twilio: bool, token: str | None = None) -> str:
-    """`http(s)://host:port[/path]` or `ws(s)://...` to the WebSocket URL of the chosen endpoint."""
+def endpoint_url(url: str, *, twilio: bool) -> str:
+    """`http(s)://host:port[/path]` or `ws(s)://...` to the WebSocket URL of the chosen endpoint (a token
+    never goes in it: it rides in the `Authorization` header)."""
     parts = urlsplit(url)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     if scheme not in ("ws", "wss"):
         raise ValueError(f"call URL {url!r}: expected http(s):// or ws(s)://")
     path = parts.path if parts.path not in ("", "/") else ("/twilio" if twilio else "/ws")
-    query = parts.query
-    if token:
-        query = (query + "&" if query else "") + urlencode({"token": token})
-    return urlunsplit((scheme, parts.netloc, path, query, ""))
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
 def http_base(url: str) -> str:
@@ -110,7 +108,7 @@ class CallerClient:
         on_event: EventHandler | None = None,
     ) -> None:
         self.twilio = twilio
-        self.url = endpoint_url(url, twilio=twilio, token=token)
+        self.url = endpoint_url(url, twilio=twilio)
         self.rate_hz = 8000 if twilio else (rate_hz or 16000)
         self.agent = agent
         self.caller = caller
@@ -139,7 +137,8 @@ class CallerClient:
     async def __aenter__(self) -> CallerClient:
         self._session = aiohttp.ClientSession()
         try:
-            self._ws = await self._session.ws_connect(self.url, max_msg_size=4 * 1024 * 1024)
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            self._ws = await self._session.ws_connect(self.url, max_msg_size=4 * 1024 * 1024, headers=headers)
         except BaseException:
             await self._session.close()
             raise
