@@ -195,9 +195,13 @@ def list_agents() -> None:
               help="speech engines: auto = OpenAI when OPENAI_API_KEY is set, else offline")
 @click.option("--sip-port", type=click.IntRange(0, 65535), default=None,
               help="also answer phone calls over SIP (UDP and TCP) on this port; 0 or absent: off")
+@click.option("--insecure-no-auth", is_flag=True,
+              help="serve a non-loopback --host without VOICEROUTER_TOKEN (anyone reaching the port gets in)")
+@click.option("--allowed-origin", "allowed_origins", multiple=True,
+              help="a browser origin /ws accepts besides the server's own (repeatable; * = any)")
 def serve(
     host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str,
-    sip_port: int | None,
+    sip_port: int | None, insecure_no_auth: bool, allowed_origins: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
     and SIP phone calls with --sip-port."""
@@ -212,7 +216,8 @@ def serve(
     try:
         settings = settings_from_env(
             host=host, port=port, agent=agent_name, recordings_dir=Path(recordings_dir), config_path=config,
-            speech=speech, sip_port=sip_port,
+            speech=speech, sip_port=sip_port, insecure_no_auth=insecure_no_auth,
+            allowed_origins=allowed_origins or None,
         )  # fmt: skip
     except ValidationError as exc:
         _fail(str(exc))

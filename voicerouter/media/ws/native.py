@@ -31,7 +31,7 @@ from voicerouter.media.ws.common import (
     parse_json_object,
     unsupported,
 )
-from voicerouter.media.ws.guard import CallSlot, run_call
+from voicerouter.media.ws.guard import CallSlot, MediaGate, run_call
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         rate_hz = start.sample_rate_hz
         transport.notify({"type": "started", "call_id": pipeline.call_id, "sample_rate_hz": rate_hz,
                           "frame_ms": 20})  # fmt: skip
-        return await _receive_loop(ws, pipeline, transport, limit)
+        gate = MediaGate.for_context("ws", context)
+        return await _receive_loop(ws, pipeline, transport, limit, gate)
 
     await run_call("/ws", context, transport, call)
     return ws
@@ -134,7 +135,11 @@ async def _read_start(ws: web.WebSocketResponse, limit: int) -> StartMessage:
 
 
 async def _receive_loop(
-    ws: web.WebSocketResponse, pipeline: AudioCallPipeline, transport: NativeTransport, limit: int
+    ws: web.WebSocketResponse,
+    pipeline: AudioCallPipeline,
+    transport: NativeTransport,
+    limit: int,
+    gate: MediaGate,
 ) -> str:
     """Feed caller frames until the caller stops or the socket closes (our own hang-up closes it too)."""
     while True:
@@ -145,7 +150,8 @@ async def _receive_loop(
         if msg.type is WSMsgType.BINARY:
             if len(msg.data) % 2:
                 raise invalid(f"PCM16 frame of {len(msg.data)} bytes is not a whole number of samples")
-            pipeline.push_audio(msg.data)
+            if await gate.admit(len(msg.data) / 2 / pipeline.rate_hz * 1000.0):
+                pipeline.push_audio(msg.data)
         elif msg.type is WSMsgType.TEXT:
             data = parse_json_object(msg.data)
             if data.get("type") == "stop":

@@ -33,7 +33,7 @@ from voicerouter.media.ws.common import (
     policy,
     unsupported,
 )
-from voicerouter.media.ws.guard import CallSlot, run_call
+from voicerouter.media.ws.guard import CallSlot, MediaGate, run_call
 from voicerouter.media.ws.twilio_messages import (
     TWILIO_ENCODING,
     TWILIO_RATE_HZ,
@@ -108,7 +108,7 @@ async def handle_twilio(request: web.Request) -> web.WebSocketResponse:
             rate_hz=TWILIO_RATE_HZ,
             call_id=start.start.call_sid,
         )
-        return await _receive_loop(ws, pipeline, limit)
+        return await _receive_loop(ws, pipeline, limit, MediaGate.for_context("twilio", context))
 
     await run_call("/twilio", context, transport, call)
     return ws
@@ -149,7 +149,9 @@ async def _read_start(ws: web.WebSocketResponse, limit: int) -> Start:
         return message
 
 
-async def _receive_loop(ws: web.WebSocketResponse, pipeline: AudioCallPipeline, limit: int) -> str:
+async def _receive_loop(
+    ws: web.WebSocketResponse, pipeline: AudioCallPipeline, limit: int, gate: MediaGate
+) -> str:
     while True:
         message = await _next_message(ws, limit)
         if message is None:
@@ -161,7 +163,8 @@ async def _receive_loop(ws: web.WebSocketResponse, pipeline: AudioCallPipeline, 
                 ulaw = message.media.audio()
             except ValueError as exc:
                 raise invalid(str(exc)) from exc
-            pipeline.push_audio(ulaw2lin(ulaw))
+            if await gate.admit(len(ulaw) / TWILIO_RATE_HZ * 1000.0):
+                pipeline.push_audio(ulaw2lin(ulaw))
         elif isinstance(message, Mark):
             pipeline.mark_echoed(message.mark.name)
         elif isinstance(message, Stop):
