@@ -241,12 +241,16 @@ def serve(
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="agent audio WAV")
 @click.option("--token", default=None, envvar="VOICEROUTER_TOKEN", help="token for a server that needs one")
 @click.option("--answer-seconds", type=float, default=None, help="hang up after this much of the answer")
+@click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="seconds to connect and upgrade to a WebSocket")
+@click.option("--silence-timeout", type=click.FloatRange(min=0.5), default=30.0, show_default=True,
+              help="hang up when the server sends nothing at all for this many seconds")
 def call(
     url: str, wav_path: str, twilio: bool, agent_name: str | None, out_path: str | None, token: str | None,
-    answer_seconds: float | None,
+    answer_seconds: float | None, connect_timeout: float, silence_timeout: float,
 ) -> None:  # fmt: skip
     """Call a voicerouter server as a caller: stream a WAV in real time and print what happens."""
-    from voicerouter.caller.client import load_wav, save_wav
+    from voicerouter.caller.client import CallFailed, load_wav, save_wav
     from voicerouter.caller.run import run_call
 
     rate_hz = 8000 if twilio else 16000
@@ -270,8 +274,11 @@ def call(
     try:
         result = asyncio.run(
             run_call(url, speech, twilio=twilio, agent=agent_name, token=token, on_event=show,
-                     answer_s=answer_seconds)
+                     answer_s=answer_seconds, connect_timeout_s=connect_timeout,
+                     silence_timeout_s=silence_timeout)
         )  # fmt: skip
+    except CallFailed as exc:
+        _fail(str(exc))
     except (OSError, ValueError) as exc:
         _fail(f"{url}: {exc}")
     except KeyboardInterrupt:
