@@ -6,6 +6,7 @@ Real server on loopback behind its guarded listener; raw TCP sockets and aiohttp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from tests.edge_kit import edge_server, metric_value
 from tests.serve_kit import needs_espeak
 from tests.test_serve_protocol import START, closed_with, twilio_start
+from voicerouter.media.limits import RequestFraming
 
 pytestmark = [needs_espeak]
 
@@ -24,8 +26,8 @@ PARTIAL_HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 async def _slow_loris(port: int, stop: asyncio.Event) -> tuple[bytes, float]:
     """Open a connection and dribble header lines forever; what the server sent before closing, and when."""
+    opened = time.monotonic()  # before connecting: the server's clock starts when it accepts
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    opened = time.monotonic()
     writer.write(PARTIAL_HEAD)
     received = b""
 
@@ -85,6 +87,45 @@ async def test_a_keep_alive_connection_idle_past_the_header_timeout_still_serves
         writer.close()
 
 
+async def test_a_slow_second_request_on_a_keep_alive_connection_also_gets_408(tmp_path: Path) -> None:
+    async with edge_server(tmp_path, limits={"header_timeout_s": 0.5}) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(PARTIAL_HEAD)
+
+        async def dribble() -> None:
+            with contextlib.suppress(ConnectionError):
+                for n in range(100):
+                    writer.write(f"X-Slow-{n}: a\r\n".encode())
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+
+        task = asyncio.create_task(dribble())
+        rest = await asyncio.wait_for(reader.read(), 10.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        writer.close()
+        assert rest.startswith(b"HTTP/1.1 408"), rest[:80]
+
+
+def test_request_framing_times_heads_only_and_stops_at_an_upgrade() -> None:
+    framing = RequestFraming()
+    assert framing.feed(b"POST /x HTTP/1.1\r\nContent-Length: 7\r\n\r\nab") == ["head_started", "head_done"]
+    assert framing.phase == "body"
+    assert framing.feed(b"c\r\n\r\n") == [] and framing.phase == "head"  # body bytes, not a head end
+    assert framing.feed(b"GET /y HTTP/1.1\r\n") == ["head_started"]
+    framing = RequestFraming()
+    assert framing.feed(b"GET / HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\nHo") == [
+        "head_started", "head_done", "head_started"]  # fmt: skip
+    assert framing.feed(b"st: x\r\nUpgrade: websocket\r\n\r\n\x81\x05hello") == ["head_done"]
+    assert framing.phase == "done" and framing.feed(b"\r\n\r\n") == []
+
+
 async def test_one_address_past_its_connection_limit_gets_429_until_it_closes_one(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -125,3 +166,4 @@ async def test_each_endpoint_has_its_own_websocket_message_limit(tmp_path: Path)
         code, reason = await closed_with(server, "/ws", START, b"\x00" * (70 * 1024))
         assert code == 1009 and "64 KiB" in reason
         await server.wait_idle()
+        assert metric_value(server, 'voicerouter_http_refused_total{reason="ws_message_too_big"}') == 2

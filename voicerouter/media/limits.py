@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from collections import Counter as Tally
 from typing import Any
@@ -20,6 +21,54 @@ from voicerouter.metrics import Counter, Registry
 log = logging.getLogger(__name__)
 
 HEAD_END = b"\r\n\r\n"
+MAX_HEAD_BYTES = 64 * 1024  # past this aiohttp refuses the request itself; we stop watching
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)")
+
+
+class RequestFraming:
+    """Where one connection is in its stream of HTTP/1.1 requests: in a head, in a body, or past an upgrade.
+
+    Just enough framing to time each request's head, the first and every keep-alive one after it. A chunked
+    body or an upgrade (WebSocket) ends the watching: from there on the bytes are not request heads.
+    """
+
+    def __init__(self) -> None:
+        self.phase = "head"  # head | body | done
+        self._head = bytearray()
+        self._body_left = 0
+
+    def feed(self, data: bytes) -> list[str]:
+        """Feed received bytes; returns what happened, in order: "head_started", "head_done"."""
+        happened: list[str] = []
+        view = memoryview(data)
+        while view.nbytes and self.phase != "done":
+            if self.phase == "body":
+                take = min(view.nbytes, self._body_left)
+                self._body_left -= take
+                view = view[take:]
+                if not self._body_left:
+                    self.phase = "head"
+                continue
+            if not self._head:
+                happened.append("head_started")
+            self._head += view
+            view = view[view.nbytes:]
+            end = self._head.find(HEAD_END)
+            if end < 0:
+                if len(self._head) > MAX_HEAD_BYTES:
+                    self.phase = "done"
+                break
+            head, rest = bytes(self._head[:end]).lower(), bytes(self._head[end + 4:])
+            self._head.clear()
+            happened.append("head_done")
+            if b"\r\nupgrade:" in head or b"\r\ntransfer-encoding:" in head:
+                self.phase = "done"
+                break
+            length = _CONTENT_LENGTH.search(head)
+            self._body_left = int(length.group(1)) if length else 0
+            self.phase = "body" if self._body_left else "head"
+            view = memoryview(rest)
+        return happened
 
 
 class HttpLimits(BaseModel):
@@ -120,7 +169,7 @@ class GuardedConnection(asyncio.Protocol):
         self._admitted = False
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._tail = b""
+        self._framing = RequestFraming()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -133,9 +182,18 @@ class GuardedConnection(asyncio.Protocol):
             transport.close()
             return
         self._admitted = True
-        timeout_s = self._guard.limits.header_timeout_s
-        self._timer = asyncio.get_running_loop().call_later(timeout_s, self._header_timeout)
+        self._arm()  # a connection that never sends a byte is a slow head too
         self._inner.connection_made(transport)
+
+    def _arm(self) -> None:
+        if self._timer is None:
+            timeout_s = self._guard.limits.header_timeout_s
+            self._timer = asyncio.get_running_loop().call_later(timeout_s, self._header_timeout)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _header_timeout(self) -> None:
         self._timer = None
@@ -150,14 +208,14 @@ class GuardedConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._admitted:
             return
-        if self._timer is not None:
-            seen = self._tail + data
-            if HEAD_END in seen:
-                self._timer.cancel()
-                self._timer = None
-                self._tail = b""
-            else:
-                self._tail = seen[-3:]
+        if self._framing.phase != "done":
+            for step in self._framing.feed(data):
+                if step == "head_started":
+                    self._arm()  # each keep-alive request's head gets the same deadline as the first
+                else:
+                    self._disarm()
+            if self._framing.phase == "done":
+                self._disarm()
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -167,9 +225,7 @@ class GuardedConnection(asyncio.Protocol):
         return result
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         if self._admitted:
             self._admitted = False
             self._guard.release(self._address)

@@ -121,6 +121,8 @@ async def run_call(
         log.info("%s call closed: %s (%d)", label, exc.message, exc.code)
         if exc.code != WSCloseCode.OK:  # a peer that left before starting broke nothing
             context.services.metrics.call_errors.inc(1, "protocol")
+        if exc.code == WSCloseCode.MESSAGE_TOO_BIG:
+            edge_metrics(context.services.metrics.registry).refused.inc(1, "ws_message_too_big")
         transport.fail(exc.code, exc.message)
         reason = f"protocol error: {exc.message}"
     except Exception:
