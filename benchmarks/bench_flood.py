@@ -120,8 +120,10 @@ async def _run() -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
-    return asyncio.run(_run())
+    figures = asyncio.run(_run())
+    print(json.dumps(figures, indent=2))
+    return figures
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    main()
