@@ -1,6 +1,7 @@
 """The `sim` command: replay recorded calls, run scenarios, compare two reports, calibrate a profile.
 
-Bad recordings and scenarios are reported with file and line and skipped; the run goes on.
+Bad recordings and scenarios are reported with file and line, and fail the run (exit 2) so a gate never
+scores damaged input; with --skip-bad they are skipped, counted, and the rest is scored.
 """
 
 from __future__ import annotations
@@ -116,6 +117,24 @@ def _common(func: Any) -> Any:
     return func
 
 
+SKIP_BAD = click.option(
+    "--skip-bad", is_flag=True, help="skip corrupt input lines and files (say how many) instead of exiting 2"
+)
+
+
+def _bad_inputs(problems: list[str], skip_bad: bool) -> None:
+    """Name every bad input; then exit 2, or with --skip-bad say how many were skipped."""
+    for problem in problems:
+        click.secho(problem, fg="yellow", err=True)
+    if not problems:
+        return
+    plural = "s" if len(problems) != 1 else ""
+    count = f"{len(problems)} bad input line{plural} or file{plural}"
+    if not skip_bad:
+        _fail(f"{count}: nothing was scored (fix them, or pass --skip-bad to score the rest)")
+    click.secho(f"skipped {count} (--skip-bad)", fg="yellow", err=True)
+
+
 @click.group()
 def main() -> None:
     """voicerouter's simulator: replay calls, run scenarios, gate configuration changes."""
@@ -124,8 +143,9 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False))
 @agents_dir_option
+@SKIP_BAD
 @_common
-def replay(paths: tuple[str, ...], **opts: Any) -> None:
+def replay(paths: tuple[str, ...], skip_bad: bool, **opts: Any) -> None:
     """Replay recorded calls (files or folders of .jsonl) through the engine."""
     from sim.script import script_from_recording
     from voicerouter.store import find_recordings
@@ -135,24 +155,27 @@ def replay(paths: tuple[str, ...], **opts: Any) -> None:
     except FileNotFoundError as exc:
         _fail(str(exc))
     scripts: list[CallScript] = []
+    problems: list[str] = []
     for path in files:
         script, errors = script_from_recording(path)
-        for error in errors:
-            click.secho(error, fg="yellow", err=True)
+        problems.extend(errors)
         if script is not None:
             scripts.append(script)
+    _bad_inputs(problems, skip_bad)
     _run(scripts, opts, kind="replay", inputs=list(paths))
 
 
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(exists=False))
 @agents_dir_option
+@SKIP_BAD
 @_common
-def run(scenarios: tuple[str, ...], **opts: Any) -> None:
+def run(scenarios: tuple[str, ...], skip_bad: bool, **opts: Any) -> None:
     """Run scripted callers (YAML or TOML scenarios, files or folders) with their faults."""
     from sim.script import ScriptError, script_from_scenario
 
     scripts: list[CallScript] = []
+    problems: list[str] = []
     for item in scenarios:
         path = Path(item)
         files = (
@@ -164,7 +187,8 @@ def run(scenarios: tuple[str, ...], **opts: Any) -> None:
             try:
                 scripts.append(script_from_scenario(file))
             except ScriptError as exc:
-                click.secho(str(exc), fg="yellow", err=True)
+                problems.append(str(exc))
+    _bad_inputs(problems, skip_bad)
     _run(scripts, opts, kind="run", inputs=list(scenarios))
 
 

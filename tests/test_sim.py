@@ -114,7 +114,9 @@ def test_barge_in_truncates_the_assistant_history_to_the_delivered_text() -> Non
     )
 
 
-def test_corrupt_line_is_reported_with_file_and_line_and_the_rest_replays(tmp_path: Path) -> None:
+def test_corrupt_line_is_reported_with_file_and_line_and_fails_the_replay_unless_skip_bad(
+    tmp_path: Path,
+) -> None:
     good = _run(_script(TICKET_TURN, UserTurn(text="thanks bye")))[0]
     path = tmp_path / "call.jsonl"
     lines = [e.model_dump_json() for e in good]
@@ -126,8 +128,25 @@ def test_corrupt_line_is_reported_with_file_and_line_and_the_rest_replays(tmp_pa
     assert errors[0].startswith(f"{path}:4: bad user.transcript event: t_ms")
     assert errors[1].startswith(f"{path}:6: not JSON")
     result = CliRunner().invoke(sim_main, ["replay", str(tmp_path), "--quiet"])
+    assert result.exit_code == 2, result.output  # a CI gate must not pass on damaged input
+    assert f"{path}:4:" in result.output and f"{path}:6:" in result.output
+    assert "2 bad input lines" in result.output and "calls 1" not in result.output
+    result = CliRunner().invoke(sim_main, ["replay", str(tmp_path), "--quiet", "--skip-bad"])
     assert result.exit_code == 0, result.output
-    assert f"{path}:4:" in result.output and "calls 1, turns 2" in result.output
+    assert "skipped 2 bad input lines" in result.output and "calls 1, turns 2" in result.output
+
+
+def test_sim_run_exits_2_on_a_bad_scenario_unless_skip_bad(tmp_path: Path) -> None:
+    scenarios = Path(__file__).resolve().parent.parent / "sim" / "scenarios"
+    good = sorted(scenarios.glob("*.yaml"))[0]
+    (tmp_path / good.name).write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text("turns: [unclosed\n", encoding="utf-8")
+    result = CliRunner().invoke(sim_main, ["run", str(tmp_path), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "broken.yaml" in result.output and "1 bad input line or file" in result.output
+    result = CliRunner().invoke(sim_main, ["run", str(tmp_path), "--quiet", "--skip-bad"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 bad input line or file" in result.output and "calls 1" in result.output
 
 
 def test_noisy_asr_hits_its_target_word_error_rate() -> None:

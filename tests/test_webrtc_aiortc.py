@@ -244,8 +244,12 @@ async def test_offer_needs_the_token_when_the_server_has_one(tmp_path: Path) -> 
         headers = {"Authorization": "Bearer s3cret"}
         async with session.post(f"{guarded.url}/offer", json=offer, headers=headers) as response:
             assert response.status == 400  # past the token check, and this SDP is no real offer
+        async with session.post(f"{guarded.url}/offer?token=s3cret", json=offer) as response:
+            assert response.status == 401  # a long-lived token in a URL is never accepted
+        async with session.get(f"{guarded.url}/") as response:
+            assert response.status == 200  # the page stays open; it asks for the token itself
         async with session.get(f"{guarded.url}/agents") as response:
-            assert response.status == 200  # the page and its agent list stay open
+            assert response.status == 401  # what the page lists needs the token too
 
 
 async def test_offer_beyond_the_call_limit_gets_503(

@@ -199,3 +199,26 @@ async def test_closing_the_page_mid_call_frees_the_server_peer(page_call: PageCa
     await asyncio.to_thread(driver.get, "about:blank")
     assert await peer.wait_done(15.0)
     await server.wait_idle()
+
+
+async def test_with_a_token_the_page_asks_for_it_and_calls_with_a_ticket_never_a_url_token(
+    page_call: PageCall, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    driver, token = page_call.driver, "page-s3cret"
+    async with running_server(tmp_path_factory.mktemp("guarded"), token=token) as server:
+        guarded = PageCall(server, driver)
+        await asyncio.to_thread(driver.get, f"{server.url}/?test=1")
+        await wait_js(guarded, "return !document.getElementById('auth').hidden;", "token form")
+        field = await asyncio.to_thread(driver.find_element, "id", "token")
+        await asyncio.to_thread(field.send_keys, token)
+        await asyncio.to_thread(lambda: driver.find_element("id", "unlock").click())
+        await wait_js(guarded, "return !document.getElementById('call').disabled;", "agent list")
+        await asyncio.to_thread(lambda: driver.find_element("id", "call").click())
+        connected = "return window.voicerouterTest.connectionState() === 'connected';"
+        await wait_js(guarded, connected, "connection")
+        urls = await js(driver, "return performance.getEntriesByType('resource').map(e => e.name);")
+        assert any(url.endswith("/session") for url in urls) and not any(token in url for url in urls), urls
+        [peer] = server.app[PEERS_KEY].calls.values()
+        await asyncio.to_thread(lambda: driver.find_element("id", "call").click())
+        assert await peer.wait_done(15.0)
+        await server.wait_idle()

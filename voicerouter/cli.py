@@ -242,9 +242,13 @@ def init(name: str, directory: str) -> None:
               help="also answer phone calls over SIP (UDP and TCP) on this port; 0 or absent: off")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="serving processes sharing the ports  [default: the number of cores]")
+@click.option("--insecure-no-auth", is_flag=True,
+              help="serve a non-loopback --host without VOICEROUTER_TOKEN (anyone reaching the port gets in)")
+@click.option("--allowed-origin", "allowed_origins", multiple=True,
+              help="a browser origin /ws accepts besides the server's own (repeatable; * = any)")
 def serve(
     host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str,
-    sip_port: int | None, workers: int | None,
+    sip_port: int | None, workers: int | None, insecure_no_auth: bool, allowed_origins: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
     and SIP phone calls with --sip-port."""
@@ -258,7 +262,8 @@ def serve(
     try:
         settings = settings_from_env(
             host=host, port=port, agent=agent_name, recordings_dir=Path(recordings_dir), config_path=config,
-            speech=speech, sip_port=sip_port,
+            speech=speech, sip_port=sip_port, insecure_no_auth=insecure_no_auth,
+            allowed_origins=allowed_origins or None,
         )  # fmt: skip
     except ValidationError as exc:
         _fail(str(exc))
@@ -268,7 +273,8 @@ def serve(
         from voicerouter.workers import Supervisor
 
         try:
-            supervisor = Supervisor(sys.argv[1:], count, port=port, sip_port=sip_port, drain_seconds=10.0)
+            supervisor = Supervisor(sys.argv[1:], count, host=host, port=port, sip_port=sip_port,
+                                    drain_seconds=10.0)  # fmt: skip
         except OSError as exc:
             _fail(f"cannot bind the serving ports: {exc}")
         click.secho(f"voicerouter: {count} workers on port {supervisor.port}"
@@ -294,14 +300,18 @@ def serve(
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="agent audio WAV")
 @click.option("--token", default=None, envvar="VOICEROUTER_TOKEN", help="token for a server that needs one")
 @click.option("--answer-seconds", type=float, default=None, help="hang up after this much of the answer")
+@click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="seconds to connect and upgrade to a WebSocket")
+@click.option("--silence-timeout", type=click.FloatRange(min=0.5), default=30.0, show_default=True,
+              help="hang up when the server sends nothing at all for this many seconds")
 def call(
     url: str, wav_path: str, twilio: bool, agent_name: str | None, out_path: str | None, token: str | None,
-    answer_seconds: float | None,
+    answer_seconds: float | None, connect_timeout: float, silence_timeout: float,
 ) -> None:  # fmt: skip
     """Call a voicerouter server as a caller: stream a WAV in real time and print what happens."""
     import asyncio
 
-    from voicerouter.caller.client import load_wav, save_wav
+    from voicerouter.caller.client import CallFailed, load_wav, save_wav
     from voicerouter.caller.run import run_call
 
     rate_hz = 8000 if twilio else 16000
@@ -325,8 +335,11 @@ def call(
     try:
         result = asyncio.run(
             run_call(url, speech, twilio=twilio, agent=agent_name, token=token, on_event=show,
-                     answer_s=answer_seconds)
+                     answer_s=answer_seconds, connect_timeout_s=connect_timeout,
+                     silence_timeout_s=silence_timeout)
         )  # fmt: skip
+    except CallFailed as exc:
+        _fail(str(exc))
     except (OSError, ValueError) as exc:
         _fail(f"{url}: {exc}")
     except KeyboardInterrupt:

@@ -179,6 +179,10 @@ class SipConfig(BaseModel):
         default_factory=dict,
         description="digest user -> env var with its password; when set, INVITEs are digest-challenged",
     )
+    access: Literal["auto", "allow_list"] = Field(
+        default="auto",
+        description="auto: digest when auth users or VOICEROUTER_TOKEN are set; allow_list: sources only",
+    )
     transfer_target: str | None = Field(
         default=None, description="where transfer_to_human sends the caller: a SIP URI or a number"
     )

@@ -2,10 +2,10 @@
 
 Routes: `/ws` (native WebSocket audio), `/twilio` (Twilio Media Streams), `/` and `/offer` (the WebRTC call
 page, see media/webrtc.py), `/calls`, `/calls/{id}`, `/metrics` (Prometheus) and `/healthz`; with a SIP port,
-phone calls over SIP/RTP beside them (media/sip_endpoint.py). When
-VOICEROUTER_TOKEN is set the call endpoints need it as `Authorization: Bearer ...` or `?token=...`. Every
-call runs on the one event loop; none can block or crash another, and shutting down ends every call
-cleanly. Handlers never block the loop (SQLite and files run in threads).
+phone calls over SIP/RTP beside them (media/sip_endpoint.py). Access rules live in media/auth.py and
+connection limits in media/limits.py (docs/security.md has the table); without VOICEROUTER_TOKEN the server
+binds loopback only. Every call runs on the one event loop; none can block or crash another, and shutting
+down ends every call cleanly. Handlers never block the loop (SQLite and files run in threads).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from voicerouter import workers
 from voicerouter.call.metrics import ServeMetrics
 from voicerouter.call.pipeline import CallServices
-from voicerouter.media.context import CONTEXT_KEY, ServeContext, token_in_request
+from voicerouter.media.auth import AccessPolicy, access_middleware, add_access_routes, bind_refusal
+from voicerouter.media.context import CONTEXT_KEY, ServeContext
+from voicerouter.media.limits import LIMITS_KEY, GuardedSite, HttpLimits
 from voicerouter.media.sip_io.endpoint import SipEndpoint
 from voicerouter.media.webrtc.signalling import add_webrtc_routes
 from voicerouter.media.ws.native import handle_ws
@@ -36,7 +38,6 @@ from voicerouter.wiring import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 
-CALL_ENDPOINTS = ("/ws", "/twilio", "/offer", "/calls")
 SIP_KEY = web.AppKey("sip", SipEndpoint)
 HEARTBEAT_KEY = web.AppKey("heartbeat", asyncio.Task)
 
@@ -53,28 +54,22 @@ class ServeSettings(BaseModel):
     config_path: str | None = None
     speech: SpeechMode = "auto"
     sip_port: int | None = Field(default=None, ge=0, le=65535, description="SIP (UDP and TCP); 0/None: off")
+    insecure_no_auth: bool = Field(default=False, description="allow a non-loopback host without a token")
+    allowed_origins: tuple[str, ...] = Field(default=(), description="browser origins /ws accepts too")
+    twilio_auth_token: str | None = Field(default=None, description="TWILIO_AUTH_TOKEN: check signatures")
+    public_url: str | None = Field(default=None, description="the URL Twilio signs (behind a proxy)")
+    limits: HttpLimits = Field(default_factory=HttpLimits)
 
 
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> ServeSettings:
     environ = os.environ if env is None else env
-    values: dict[str, object] = {"token": environ.get("VOICEROUTER_TOKEN") or None}
+    values: dict[str, object] = {
+        "token": environ.get("VOICEROUTER_TOKEN") or None,
+        "twilio_auth_token": environ.get("TWILIO_AUTH_TOKEN") or None,
+        "public_url": environ.get("VOICEROUTER_PUBLIC_URL") or None,
+    }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ServeSettings.model_validate(values)
-
-
-@web.middleware
-async def auth_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    context: ServeContext = request.app[CONTEXT_KEY]
-    if not context.token or not request.path.startswith(CALL_ENDPOINTS):
-        return await handler(request)
-    given = token_in_request(request)
-    if given is not None and not context.token_ok(given):
-        raise web.HTTPUnauthorized(text="wrong token\n")
-    if given is None and request.path != "/twilio":  # Twilio may send it in the stream's start message
-        raise web.HTTPUnauthorized(text="this endpoint needs a token: Authorization: Bearer ... or ?token=\n")
-    return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -152,8 +147,12 @@ def create_app(
     )
     runtime.agent(settings.agent)  # an unknown default agent fails here, before the port opens
 
-    app = web.Application(middlewares=[auth_middleware])
+    app = web.Application(middlewares=[access_middleware])
     app[CONTEXT_KEY] = context
+    app[LIMITS_KEY] = settings.limits
+    add_access_routes(app, AccessPolicy(token=settings.token, allowed_origins=settings.allowed_origins,
+                                        twilio_auth_token=settings.twilio_auth_token,
+                                        public_url=settings.public_url))  # fmt: skip
     add_webrtc_routes(app)  # GET / (the call page), /agents, POST /offer, /web/*
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -233,10 +232,15 @@ async def run_server(
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve `app` (by default the one `settings` describe) until SIGINT or SIGTERM, then end every call."""
+    refusal = bind_refusal(settings.host, token=settings.token, insecure_no_auth=settings.insecure_no_auth)
+    if refusal:
+        raise ValueError(refusal)
     app = app or create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=workers.reuse_port() or None)
+    site = GuardedSite(runner, settings.host, settings.port, limits=settings.limits,
+                       metrics=app[CONTEXT_KEY].services.metrics.registry,
+                       reuse_port=workers.reuse_port())  # fmt: skip
     await site.start()
     # Everything loaded so far lives as long as the process. Left to the cyclic collector, its full passes
     # over these objects stalled the event loop 50-90 ms at 50 calls (measured), making every call's audio

@@ -117,11 +117,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _reserve(port: int, kind: int) -> socket.socket:
+def _reserve(host: str, port: int, kind: int) -> socket.socket:
     """Bind (never listen on) `port` with SO_REUSEPORT: it stays ours for the workers, and 0 picks one."""
     sock = socket.socket(socket.AF_INET, kind)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("0.0.0.0", port))
+    sock.bind((host, port))
     return sock
 
 
@@ -143,17 +143,17 @@ def _replace_option(argv: list[str], option: str, value: str) -> list[str]:
 class Supervisor:
     """Starts, watches and stops the worker processes of one `serve --workers N`."""
 
-    def __init__(self, argv: Sequence[str], workers: int, *, port: int, sip_port: int | None,
+    def __init__(self, argv: Sequence[str], workers: int, *, host: str, port: int, sip_port: int | None,
                  drain_seconds: float) -> None:  # fmt: skip
         self.workers = workers
         self.drain_seconds = drain_seconds
-        self._held = [_reserve(port, socket.SOCK_STREAM)]
+        self._held = [_reserve(host, port, socket.SOCK_STREAM)]
         self.port = self._held[0].getsockname()[1]
         self.sip_port = sip_port
         if sip_port:
-            udp = _reserve(sip_port, socket.SOCK_DGRAM)
+            udp = _reserve(host, sip_port, socket.SOCK_DGRAM)
             self.sip_port = udp.getsockname()[1]
-            self._held += [udp, _reserve(self.sip_port, socket.SOCK_STREAM)]
+            self._held += [udp, _reserve(host, self.sip_port, socket.SOCK_STREAM)]
         args = _replace_option(list(argv), "--port", str(self.port))
         if self.sip_port:
             args = _replace_option(args, "--sip-port", str(self.sip_port))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -29,7 +29,36 @@ from voicerouter.audio.resample import resample_pcm16
 from voicerouter.audio.wav import encode_wav, read_wav
 
 FRAME_MS = 20
+CONNECT_TIMEOUT_S = 10.0  # TCP connect plus the WebSocket upgrade
+SILENCE_TIMEOUT_S = 30.0  # a server that sends nothing at all (no audio, no event) for this long is gone
 EventHandler = Callable[[dict[str, Any]], None]
+
+
+class CallFailed(Exception):
+    """The call could not be placed or the server ended it early; the message says why, for a person."""
+
+
+_REFUSALS = {
+    401: "the server needs its token (--token or VOICEROUTER_TOKEN)",
+    403: "the server refused the connection (a wrong Origin, or a missing Twilio signature)",
+    404: "there is no WebSocket endpoint at this URL (try /ws, or /twilio with --twilio)",
+    429: "the server has too many connections from this address",
+}
+
+
+def describe_refusal(url: str, status: int) -> str:
+    return f"{url}: HTTP {status}: {_REFUSALS.get(status, 'the server refused the WebSocket upgrade')}"
+
+
+def describe_close(url: str, code: int | None, reason: str, *, twilio: bool) -> str:
+    """Why the server ended a call, with a hint when the client speaks the other endpoint's protocol."""
+    text = f"{url}: the server closed the call ({code}): {reason or 'no reason given'}"
+    path = urlsplit(url).path
+    if twilio and path == "/ws" and code in (1003, 1007):
+        text += " -- --twilio speaks Twilio Media Streams, which the server expects on /twilio, not /ws"
+    elif not twilio and path == "/twilio" and code in (1003, 1007):
+        text += " -- /twilio expects Twilio Media Streams: add --twilio, or call /ws"
+    return text
 
 
 def load_wav(path: str | Path, rate_hz: int) -> bytes:
@@ -75,17 +104,15 @@ class CallResult:
         return self.of_type("route.decided")
 
 
-def endpoint_url(url: str, *, twilio: bool, token: str | None = None) -> str:
-    """`http(s)://host:port[/path]` or `ws(s)://...` to the WebSocket URL of the chosen endpoint."""
+def endpoint_url(url: str, *, twilio: bool) -> str:
+    """`http(s)://host:port[/path]` or `ws(s)://...` to the WebSocket URL of the chosen endpoint (a token
+    never goes in it: it rides in the `Authorization` header)."""
     parts = urlsplit(url)
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     if scheme not in ("ws", "wss"):
         raise ValueError(f"call URL {url!r}: expected http(s):// or ws(s)://")
     path = parts.path if parts.path not in ("", "/") else ("/twilio" if twilio else "/ws")
-    query = parts.query
-    if token:
-        query = (query + "&" if query else "") + urlencode({"token": token})
-    return urlunsplit((scheme, parts.netloc, path, query, ""))
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
 def http_base(url: str) -> str:
@@ -108,9 +135,13 @@ class CallerClient:
         caller: str = "voicerouter-caller",
         token: str | None = None,
         on_event: EventHandler | None = None,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        silence_timeout_s: float = SILENCE_TIMEOUT_S,
     ) -> None:
         self.twilio = twilio
-        self.url = endpoint_url(url, twilio=twilio, token=token)
+        self.connect_timeout_s = connect_timeout_s
+        self.silence_timeout_s = silence_timeout_s
+        self.url = endpoint_url(url, twilio=twilio)
         self.rate_hz = 8000 if twilio else (rate_hz or 16000)
         self.agent = agent
         self.caller = caller
@@ -132,6 +163,8 @@ class CallerClient:
         self._pending_marks: list[tuple[float, str]] = []  # Twilio mode: (play-out time, name)
         self._mark_timer: asyncio.TimerHandle | None = None
         self._sequence = 0
+        self._hanging_up = False
+        self.went_silent = False
         self.closed = asyncio.Event()
 
     # ---- connection ----
@@ -139,7 +172,19 @@ class CallerClient:
     async def __aenter__(self) -> CallerClient:
         self._session = aiohttp.ClientSession()
         try:
-            self._ws = await self._session.ws_connect(self.url, max_msg_size=4 * 1024 * 1024)
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            connect = self._session.ws_connect(self.url, max_msg_size=4 * 1024 * 1024, headers=headers)
+            self._ws = await asyncio.wait_for(connect, self.connect_timeout_s)
+        except TimeoutError as exc:
+            await self._session.close()
+            waited = f"no WebSocket connection within {self.connect_timeout_s:g} s"
+            raise CallFailed(f"{self.url}: {waited}") from exc
+        except aiohttp.WSServerHandshakeError as exc:
+            await self._session.close()
+            raise CallFailed(describe_refusal(self.url, exc.status)) from exc
+        except aiohttp.ClientConnectionError as exc:
+            await self._session.close()
+            raise CallFailed(f"{self.url}: cannot connect: {exc}") from exc
         except BaseException:
             await self._session.close()
             raise
@@ -184,6 +229,7 @@ class CallerClient:
 
     async def hang_up(self) -> None:
         """Say goodbye the protocol's way, close, and stop every task (idempotent)."""
+        self._hanging_up = not self.closed.is_set() or self._hanging_up
         ws = self._ws
         if ws is not None and not ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
@@ -210,11 +256,18 @@ class CallerClient:
     # ---- speaking ----
 
     async def say(self, pcm16: bytes) -> None:
-        """Stream `pcm16` (at `rate_hz`) in real time; returns once its last frame has been sent."""
+        """Stream `pcm16` (at `rate_hz`) in real time; returns once its last frame has been sent, or at once
+        when the call has ended (a closed socket takes no more frames)."""
         self._speech_done.clear()
         self._speech_first = None
         self._speech += pcm16
-        await self._speech_done.wait()
+        done = asyncio.ensure_future(self._speech_done.wait())
+        closed = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({done, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (done, closed):
+                waiter.cancel()
 
     async def pause(self, seconds: float) -> None:
         """Stay on the line (sending silence) for `seconds`."""
@@ -262,10 +315,31 @@ class CallerClient:
 
     # ---- listening ----
 
+    @property
+    def ended_by_server(self) -> bool:
+        """The server (or its silence) ended the call before this client hung up."""
+        return self.closed.is_set() and not self._hanging_up
+
+    def close_description(self) -> str:
+        return describe_close(self.url, self.result.close_code, self.result.close_reason, twilio=self.twilio)
+
     async def _receive(self) -> None:
         assert self._ws is not None
         try:
-            async for msg in self._ws:
+            while True:
+                try:
+                    msg = await self._ws.receive(timeout=self.silence_timeout_s)
+                except TimeoutError:
+                    self.went_silent = True
+                    self.result.close_reason = f"the server sent nothing for {self.silence_timeout_s:g} s"
+                    await self._ws.close()
+                    break
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                    if msg.type is aiohttp.WSMsgType.CLOSE:
+                        self.result.close_reason = str(msg.extra or "")
+                    break
+                if msg.type is aiohttp.WSMsgType.ERROR:
+                    break
                 if msg.type is aiohttp.WSMsgType.BINARY:
                     self._agent_audio(msg.data)
                 elif msg.type is aiohttp.WSMsgType.TEXT:

@@ -13,7 +13,15 @@ from typing import Any
 
 import aiohttp
 
-from voicerouter.caller.client import CallerClient, CallResult, EventHandler, http_base
+from voicerouter.caller.client import (
+    CONNECT_TIMEOUT_S,
+    SILENCE_TIMEOUT_S,
+    CallerClient,
+    CallFailed,
+    CallResult,
+    EventHandler,
+    http_base,
+)
 
 
 async def fetch_call(url: str, call_id: str, token: str | None = None) -> dict[str, Any] | None:
@@ -39,12 +47,15 @@ async def run_call(
     token: str | None = None,
     on_event: EventHandler | None = None,
     answer_s: float | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    silence_timeout_s: float = SILENCE_TIMEOUT_S,
 ) -> CallResult:
     """A whole call: wait for the greeting to finish, say `speech_pcm16`, listen to the answer, hang up.
 
     `answer_s` hangs up after that much of the answer; by default the whole answer is heard. Twilio carries
     no events, so in Twilio mode they are read from `/calls/{id}` (polled during the call when `on_event`
-    is given, and in full at the end).
+    is given, and in full at the end). Raises `CallFailed` when the call cannot be placed, or the server
+    ends it with an error or goes silent, saying why.
     """
     seen: list[dict[str, Any]] = []
 
@@ -54,7 +65,11 @@ async def run_call(
             if on_event is not None:
                 on_event(event)
 
-    async with CallerClient(url, twilio=twilio, agent=agent, token=token, on_event=on_event) as call:
+    client = CallerClient(
+        url, twilio=twilio, agent=agent, token=token, on_event=on_event,
+        connect_timeout_s=connect_timeout_s, silence_timeout_s=silence_timeout_s,
+    )  # fmt: skip
+    async with client as call:
         poller = None
         if twilio and on_event is not None:
             poller = asyncio.get_running_loop().create_task(
@@ -62,8 +77,9 @@ async def run_call(
             )
         try:
             await call.wait_for_agent_silence(0.7, timeout_s=20.0)
-            await call.say(speech_pcm16)
-            if await call.wait_for_agent_audio(timeout_s=20.0):
+            if not call.closed.is_set():
+                await call.say(speech_pcm16)
+            if not call.closed.is_set() and await call.wait_for_agent_audio(timeout_s=20.0):
                 if answer_s is not None:
                     await asyncio.sleep(answer_s)
                 else:
@@ -73,6 +89,8 @@ async def run_call(
                 poller.cancel()
                 await asyncio.gather(poller, return_exceptions=True)
     result = call.result
+    if call.ended_by_server and (result.close_code != 1000 or call.went_silent):
+        raise CallFailed(call.close_description())
     if twilio and result.call_id:
         deliver(await _final_events(call.url, result.call_id, token))
         result.events = list(seen)

@@ -86,11 +86,3 @@ class ServeContext:
 
 
 CONTEXT_KEY = web.AppKey("context", ServeContext)
-
-
-def token_in_request(request: web.Request) -> str | None:
-    """The token a request carries: `Authorization: Bearer ...`, else `?token=`."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.query.get("token")

@@ -5,7 +5,6 @@
 (() => {
   const params = new URLSearchParams(location.search);
   const TEST_MODE = params.get("test") === "1";
-  const TOKEN = params.get("token");
   const ICE_GATHER_TIMEOUT_MS = 3000;
 
   const $ = (id) => document.getElementById(id);
@@ -13,7 +12,7 @@
     status: $("status"), agent: $("agent"), description: $("agent-description"), call: $("call"),
     callLabel: $("call-label"), micLevel: $("mic-level"), cost: $("cost"), turns: $("turns"),
     duration: $("duration"), error: $("error"), transcript: $("transcript"), routes: $("routes"),
-    remoteAudio: $("remote-audio"),
+    remoteAudio: $("remote-audio"), auth: $("auth"), token: $("token"),
   };
 
   // What the tests read: every engine event received, and the level of the audio coming from the agent.
@@ -21,13 +20,46 @@
   window.voicerouterTest = testHooks;
 
   let call = null; // the live call's state, or null
+  let serverToken = null; // typed into the page when the server needs one; in memory only, never in a URL
+
+  // ---------------------------------------------------------------- access
+
+  // A server with a token gets a fresh one-minute ticket (POST /session) for each request the page makes.
+  async function authHeaders() {
+    if (!serverToken) return {};
+    const res = await fetch("/session", { method: "POST", headers: { Authorization: `Bearer ${serverToken}` } });
+    if (res.status === 401) throw new Error("the server did not accept that token");
+    if (!res.ok) throw new Error(`POST /session: ${res.status}`);
+    const { ticket } = await res.json();
+    return ticket ? { Authorization: `Bearer ${ticket}` } : {};
+  }
+
+  function askForToken(note) {
+    ui.auth.hidden = false;
+    ui.token.focus();
+    if (note) showError(note);
+  }
+
+  ui.auth.addEventListener("submit", (e) => {
+    e.preventDefault();
+    serverToken = ui.token.value;
+    ui.token.value = "";
+    hideError();
+    loadAgents();
+  });
 
   // ---------------------------------------------------------------- agents
 
   async function loadAgents() {
     try {
-      const res = await fetch("/agents");
+      const res = await fetch("/agents", { headers: await authHeaders() });
+      if (res.status === 401) {
+        askForToken(serverToken ? "The server did not accept that token." : "");
+        serverToken = null;
+        return;
+      }
       if (!res.ok) throw new Error(`GET /agents: ${res.status}`);
+      ui.auth.hidden = true;
       const { agents, default: preferred } = await res.json();
       ui.agent.replaceChildren(...agents.map((a) => new Option(a.display_name, a.name)));
       ui.agent.value = params.get("agent") || preferred;
@@ -40,7 +72,8 @@
       ui.agent.disabled = false;
       ui.call.disabled = false;
     } catch (err) {
-      showError(`Could not load the agents: ${err.message}`);
+      serverToken = null;
+      askForToken(`Could not load the agents: ${err.message}`);
     }
   }
 
@@ -76,8 +109,7 @@
 
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringDone(pc);
-      const headers = { "Content-Type": "application/json" };
-      if (TOKEN) headers.Authorization = `Bearer ${TOKEN}`;
+      const headers = { "Content-Type": "application/json", ...(await authHeaders()) };
       const res = await fetch("/offer", {
         method: "POST", headers,
         body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer", agent: ui.agent.value }),

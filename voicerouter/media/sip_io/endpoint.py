@@ -43,7 +43,7 @@ from voicerouter.media.sip.midcall import TransferNotAllowed
 from voicerouter.media.sip_io.call import SipCallLeg
 from voicerouter.media.sip_io.loop import UserAgentLoop
 from voicerouter.media.sip_io.metrics import SipMetrics
-from voicerouter.media.sip_io.policy import AgentChooser, RtpPortPool, SourceRateLimiter
+from voicerouter.media.sip_io.policy import AgentChooser, RtpPortPool, SourceRateLimiter, sip_access
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,7 @@ class SipEndpoint:
 
     async def start(self) -> None:
         config = self.config
+        access = sip_access(config, self.context.token, self._auth_users())
         await self.loop.open(self.bind_host, self.requested_port)
         self.advertised_host = advertised_address(config, self.bind_host)
         ua = UserAgent(
@@ -134,7 +135,7 @@ class SipEndpoint:
                 port=self.port,
                 allowed_sources=tuple(config.allowed_sources),
                 auth_realm=config.auth_realm,
-                auth_users=self._auth_users(),
+                auth_users=dict(access.users),
                 auth_algorithms=config.auth_algorithms,
                 in_dialog_to_source=config.send_in_dialog_to_source,
             )
@@ -153,6 +154,7 @@ class SipEndpoint:
         self.loop.pump()
         log.info("sip: listening on %s:%d (UDP, TCP), advertising %s, RTP ports %d-%d", self.bind_host,
                  self.port, self.advertised_host, config.rtp_port_min, config.rtp_port_max)  # fmt: skip
+        log.info("sip: callers admitted by %s", access.summary)
 
     async def aclose(self) -> None:
         """Refuse new calls, hang up every call, let our BYEs be answered, then close every socket."""

@@ -1,4 +1,5 @@
-"""The SIP endpoint's inbound decisions: which agent a dialled user reaches, INVITE rate limits, RTP ports.
+"""The SIP endpoint's inbound decisions: who may call, which agent a dialled user reaches, INVITE rate limits,
+RTP ports.
 
 Pure functions of configuration, their own counters and the `now_ms` they are given: they never open a
 socket, never read a clock and never touch a call.
@@ -7,12 +8,40 @@ socket, never read a clock and never touch a call.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
 
-from voicerouter.config import SipConfig
+from voicerouter.config import ConfigError, SipConfig
 
 MAX_TRACKED_SOURCES = 4096  # a flood from many addresses cannot grow the rate-limit table without bound
+TOKEN_DIGEST_USER = "voicerouter"  # the digest user whose password is VOICEROUTER_TOKEN
+
+
+@dataclass(frozen=True)
+class SipAccess:
+    """Who may place a SIP call: digest users (checked after the source allow-list) or the allow-list only."""
+
+    mode: Literal["digest", "allow_list"]
+    users: Mapping[str, str] = field(default_factory=dict)
+    summary: str = ""
+
+
+def sip_access(config: SipConfig, token: str | None, users: Mapping[str, str]) -> SipAccess:
+    """The rule in force: configured digest users; else, with a token, digest user `voicerouter` whose
+    password is the token, unless `sip.access = "allow_list"` (then allowed_sources must not be everyone)."""
+    sources = ", ".join(str(net) for net in config.allowed_sources) or "nobody"
+    if users:
+        return SipAccess("digest", dict(users), f"digest auth ({', '.join(sorted(users))}) from {sources}")
+    if token and config.access != "allow_list":
+        who = f"user {TOKEN_DIGEST_USER!r}, password VOICEROUTER_TOKEN"
+        return SipAccess("digest", {TOKEN_DIGEST_USER: token}, f"digest auth ({who}) from {sources}")
+    if token and any(net.prefixlen == 0 for net in config.allowed_sources):
+        raise ConfigError(
+            'sip.access = "allow_list" with VOICEROUTER_TOKEN set: sip.allowed_sources admits every '
+            "address; list the trunk's networks or use digest auth"
+        )
+    return SipAccess("allow_list", {}, f"source allow-list only ({sources})")
 
 
 class AgentChooser:

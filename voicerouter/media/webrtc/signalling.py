@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from voicerouter.agent import AgentError, available_agents, load_agent
+from voicerouter.media.auth import request_authorized
 from voicerouter.media.context import CONTEXT_KEY, ServeContext
 from voicerouter.media.webrtc.call import OfferRejected, PeerRegistry, WebRTCCall
 from voicerouter.media.ws.common import describe_validation
@@ -108,7 +109,7 @@ async def handle_offer(request: web.Request) -> web.Response:
     peers = request.app[PEERS_KEY]
     if not _token_accepted(request, context):
         raise web.HTTPUnauthorized(
-            text="/offer needs the server's token: Authorization: Bearer ... or ?token=\n"
+            text="/offer needs the server's token or a ticket from POST /session: Authorization: Bearer ...\n"
         )
     offer = await _read_offer(request)
     agent = offer.agent or context.default_agent
@@ -146,9 +147,5 @@ async def _read_offer(request: web.Request) -> OfferRequest:
 
 
 def _token_accepted(request: web.Request, context: ServeContext) -> bool:
-    """The call endpoints' token rule (VOICEROUTER_TOKEN), applied here so /offer is never left open."""
-    if not context.token:
-        return True
-    header = request.headers.get("Authorization", "")
-    given = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("token")
-    return context.token_ok(given)
+    """The call endpoints' token rule (media/auth.py), applied here too so /offer is never left open."""
+    return request_authorized(request, context.token)

@@ -40,10 +40,10 @@ def invalid(message: str) -> ProtocolViolation:
     return ProtocolViolation(WSCloseCode.INVALID_TEXT, message)  # 1007
 
 
-def too_big(size: int) -> ProtocolViolation:
+def too_big(size: int, limit: int = MAX_MESSAGE_BYTES) -> ProtocolViolation:
     return ProtocolViolation(
         WSCloseCode.MESSAGE_TOO_BIG,
-        f"message of {size} bytes exceeds the {MAX_MESSAGE_BYTES // 1024} KiB limit",
+        f"message of {size} bytes exceeds the {limit // 1024} KiB limit",
     )  # 1009
 
 
@@ -58,15 +58,15 @@ def clip_reason(message: str) -> bytes:
     return data[: CLOSE_REASON_BYTES - 3].decode("utf-8", errors="ignore").encode("utf-8") + b"..."
 
 
-def check_message(msg: Any) -> None:
+def check_message(msg: Any, limit: int = MAX_MESSAGE_BYTES) -> None:
     """Raise for a message that must close the call: too big, an aiohttp-level error, or an unknown kind."""
     if msg.type is WSMsgType.ERROR:
         exc = msg.data
         raise ProtocolViolation(getattr(exc, "code", WSCloseCode.PROTOCOL_ERROR), f"websocket error: {exc}")
     if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
         size = len(msg.data.encode("utf-8")) if isinstance(msg.data, str) else len(msg.data)
-        if size > MAX_MESSAGE_BYTES:
-            raise too_big(size)
+        if size > limit:
+            raise too_big(size, limit)
 
 
 def parse_json_object(text: str) -> dict[str, Any]:

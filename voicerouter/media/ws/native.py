@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voicerouter.call.pipeline import AudioCallPipeline
 from voicerouter.media.context import CONTEXT_KEY, ServeContext
+from voicerouter.media.limits import ws_message_limit
 from voicerouter.media.ws.common import (
     HARD_MESSAGE_BYTES,
     START_TIMEOUT_S,
@@ -30,7 +31,7 @@ from voicerouter.media.ws.common import (
     parse_json_object,
     unsupported,
 )
-from voicerouter.media.ws.guard import CallSlot, run_call
+from voicerouter.media.ws.guard import CallSlot, MediaGate, run_call
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,10 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=30.0)
     await ws.prepare(request)
     transport = NativeTransport(ws)
+    limit = ws_message_limit(request)
 
     async def call(slot: CallSlot) -> str:
-        start = await _read_start(ws)
+        start = await _read_start(ws, limit)
         transport.writer.start()
         slot.pipeline = pipeline = await context.open_call(
             transport,
@@ -108,20 +110,21 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         rate_hz = start.sample_rate_hz
         transport.notify({"type": "started", "call_id": pipeline.call_id, "sample_rate_hz": rate_hz,
                           "frame_ms": 20})  # fmt: skip
-        return await _receive_loop(ws, pipeline, transport)
+        gate = MediaGate.for_context("ws", context)
+        return await _receive_loop(ws, pipeline, transport, limit, gate)
 
     await run_call("/ws", context, transport, call)
     return ws
 
 
-async def _read_start(ws: web.WebSocketResponse) -> StartMessage:
+async def _read_start(ws: web.WebSocketResponse, limit: int) -> StartMessage:
     try:
         msg = await ws.receive(timeout=START_TIMEOUT_S)
     except TimeoutError as exc:
         raise ProtocolViolation(WSCloseCode.POLICY_VIOLATION, "no start message within 10 s") from exc
     if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
         raise ProtocolViolation(WSCloseCode.OK, "closed before start")
-    check_message(msg)
+    check_message(msg, limit)
     if msg.type is not WSMsgType.TEXT:
         raise unsupported("expected a JSON start message first")
     data = parse_json_object(msg.data)
@@ -132,18 +135,23 @@ async def _read_start(ws: web.WebSocketResponse) -> StartMessage:
 
 
 async def _receive_loop(
-    ws: web.WebSocketResponse, pipeline: AudioCallPipeline, transport: NativeTransport
+    ws: web.WebSocketResponse,
+    pipeline: AudioCallPipeline,
+    transport: NativeTransport,
+    limit: int,
+    gate: MediaGate,
 ) -> str:
     """Feed caller frames until the caller stops or the socket closes (our own hang-up closes it too)."""
     while True:
         msg = await ws.receive()
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             return "caller hung up"
-        check_message(msg)
+        check_message(msg, limit)
         if msg.type is WSMsgType.BINARY:
             if len(msg.data) % 2:
                 raise invalid(f"PCM16 frame of {len(msg.data)} bytes is not a whole number of samples")
-            pipeline.push_audio(msg.data)
+            if await gate.admit(len(msg.data) / 2 / pipeline.rate_hz * 1000.0):
+                pipeline.push_audio(msg.data)
         elif msg.type is WSMsgType.TEXT:
             data = parse_json_object(msg.data)
             if data.get("type") == "stop":

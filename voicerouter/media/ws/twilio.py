@@ -2,8 +2,10 @@
 
 Agent audio goes out as 20 ms µ-law `media` messages with a `mark` after each sentence; the marks Twilio
 echoes say what the caller has really heard, and barge-in sends `clear`. The agent comes from the stream's
-`customParameters.agent`; when VOICEROUTER_TOKEN is set and the URL carried no token, `customParameters.token`
-must hold it (Twilio stream URLs cannot carry headers). A malformed message closes this call only.
+`customParameters.agent`. With TWILIO_AUTH_TOKEN set the upgrade's `X-Twilio-Signature` is checked
+(media/auth.py); otherwise, when VOICEROUTER_TOKEN is set and the upgrade carried no credential,
+`customParameters.token` must hold it (Twilio stream URLs cannot carry headers, and a token never goes in a
+URL). A malformed message closes this call only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pydantic import ValidationError
 
 from voicerouter.audio.g711 import lin2ulaw, ulaw2lin
 from voicerouter.call.pipeline import AudioCallPipeline
-from voicerouter.media.context import CONTEXT_KEY, ServeContext, token_in_request
+from voicerouter.media.auth import request_authorized
+from voicerouter.media.context import CONTEXT_KEY, ServeContext
+from voicerouter.media.limits import ws_message_limit
 from voicerouter.media.ws.common import (
     HARD_MESSAGE_BYTES,
     START_TIMEOUT_S,
@@ -29,7 +33,7 @@ from voicerouter.media.ws.common import (
     policy,
     unsupported,
 )
-from voicerouter.media.ws.guard import CallSlot, run_call
+from voicerouter.media.ws.guard import CallSlot, MediaGate, run_call
 from voicerouter.media.ws.twilio_messages import (
     TWILIO_ENCODING,
     TWILIO_RATE_HZ,
@@ -89,12 +93,13 @@ async def handle_twilio(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=30.0)
     await ws.prepare(request)
     transport = TwilioTransport(ws)
+    limit = ws_message_limit(request)
 
     async def call(slot: CallSlot) -> str:
-        start = await _read_start(ws)
+        start = await _read_start(ws, limit)
         params = start.start.custom_parameters
-        if not context.token_ok(token_in_request(request)) and not context.token_ok(params.get("token")):
-            raise policy("missing or wrong token (send it as ?token= or customParameters.token)")
+        if not request_authorized(request, context.token) and not context.token_ok(params.get("token")):
+            raise policy("missing or wrong token (send it as customParameters.token)")
         transport.stream_sid = start.start.stream_sid
         slot.pipeline = pipeline = await context.open_call(
             transport,
@@ -103,18 +108,18 @@ async def handle_twilio(request: web.Request) -> web.WebSocketResponse:
             rate_hz=TWILIO_RATE_HZ,
             call_id=start.start.call_sid,
         )
-        return await _receive_loop(ws, pipeline)
+        return await _receive_loop(ws, pipeline, limit, MediaGate.for_context("twilio", context))
 
     await run_call("/twilio", context, transport, call)
     return ws
 
 
-async def _next_message(ws: web.WebSocketResponse, timeout_s: float | None = None) -> Any:
+async def _next_message(ws: web.WebSocketResponse, limit: int, timeout_s: float | None = None) -> Any:
     """The next Twilio message, or None once the socket closes."""
     msg = await ws.receive(timeout=timeout_s)
     if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
         return None
-    check_message(msg)
+    check_message(msg, limit)
     if msg.type is not WSMsgType.TEXT:
         raise unsupported("Twilio Media Streams messages are JSON text, got a binary frame")
     try:
@@ -123,10 +128,10 @@ async def _next_message(ws: web.WebSocketResponse, timeout_s: float | None = Non
         raise invalid(f"bad Twilio message: {describe_validation(exc)}") from exc
 
 
-async def _read_start(ws: web.WebSocketResponse) -> Start:
+async def _read_start(ws: web.WebSocketResponse, limit: int) -> Start:
     while True:
         try:
-            message = await _next_message(ws, START_TIMEOUT_S)
+            message = await _next_message(ws, limit, START_TIMEOUT_S)
         except TimeoutError as exc:
             raise policy("no start message within 10 s") from exc
         if message is None:
@@ -144,9 +149,11 @@ async def _read_start(ws: web.WebSocketResponse) -> Start:
         return message
 
 
-async def _receive_loop(ws: web.WebSocketResponse, pipeline: AudioCallPipeline) -> str:
+async def _receive_loop(
+    ws: web.WebSocketResponse, pipeline: AudioCallPipeline, limit: int, gate: MediaGate
+) -> str:
     while True:
-        message = await _next_message(ws)
+        message = await _next_message(ws, limit)
         if message is None:
             return "caller hung up"
         if isinstance(message, Media):
@@ -156,7 +163,8 @@ async def _receive_loop(ws: web.WebSocketResponse, pipeline: AudioCallPipeline) 
                 ulaw = message.media.audio()
             except ValueError as exc:
                 raise invalid(str(exc)) from exc
-            pipeline.push_audio(ulaw2lin(ulaw))
+            if await gate.admit(len(ulaw) / TWILIO_RATE_HZ * 1000.0):
+                pipeline.push_audio(ulaw2lin(ulaw))
         elif isinstance(message, Mark):
             pipeline.mark_echoed(message.mark.name)
         elif isinstance(message, Stop):
