@@ -268,6 +268,11 @@ def serve(
     except ValidationError as exc:
         _fail(str(exc))
 
+    from voicerouter.media.auth import bind_refusal
+
+    refusal = bind_refusal(settings.host, token=settings.token, insecure_no_auth=settings.insecure_no_auth)
+    if refusal:
+        _fail(refusal)
     count = workers or os.cpu_count() or 1
     if count > 1:
         from voicerouter.workers import Supervisor
