@@ -31,7 +31,7 @@ from voicerouter.call.realtime.providers import CallProviders, realtime_voice_fo
 from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
 from voicerouter.call.recording import CallRecording
 from voicerouter.call.session import CallAction, CallSession, ProviderLookup
-from voicerouter.call.supervisor import CallSupervisor
+from voicerouter.call.supervisor import CallSupervisor, within
 from voicerouter.engine import io
 from voicerouter.providers.base import ProviderError
 from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 ENDPOINT_FALLBACK_S = (
     0.15  # if caller audio stops arriving, end-of-turn is checked on the clock this much later
 )
+TEARDOWN_STEP_S = 1.0  # each step of closing a call (session, voice, tasks, transport) gets this long
+RECORDING_CLOSE_S = 3.0  # writing the last audio, fsync and the index row: disk time, so a little longer
 
 
 class CallTransport(AudioSink, Protocol):
@@ -174,15 +176,17 @@ class AudioCallPipeline:
                 if heard is not None and playing.turn_id > 0:
                     self.session.feed(io.PlaybackProgress(turn_id=playing.turn_id, heard_chars=heard))
             self.outbound.close()
-            await self.session.close(reason)
+            step = f"call {self.call_id}: closing"
+            await within(TEARDOWN_STEP_S, self.session.close(reason), what=f"{step} the session")
             if self.voice is not None:
-                await self.voice.close()
-            await self.supervisor.aclose()
-            await self.recording.close()
+                await within(TEARDOWN_STEP_S, self.voice.close(), what=f"{step} the realtime voice")
+            await within(TEARDOWN_STEP_S, self.supervisor.aclose(), what=f"{step} its tasks")
+            await within(RECORDING_CLOSE_S, self.recording.close(), what=f"{step} the recording")
         finally:
             self.metrics.active_calls.dec()
             try:
-                await self.transport.hang_up(reason)
+                what = f"call {self.call_id}: hanging up the {self.transport.kind} transport"
+                await within(TEARDOWN_STEP_S, self.transport.hang_up(reason), what=what)
             finally:
                 self.ended.set()
 

@@ -182,10 +182,11 @@ class CallerClient:
             "streamSid": self.stream_sid,
         }
 
-    async def hang_up(self) -> None:
-        """Say goodbye the protocol's way, close, and stop every task (idempotent)."""
+    async def hang_up(self, *, goodbye: bool = True) -> None:
+        """Say goodbye the protocol's way, close, and stop every task (idempotent). Without `goodbye` the
+        socket just closes, as when a phone line drops."""
         ws = self._ws
-        if ws is not None and not ws.closed:
+        if goodbye and ws is not None and not ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 if self.twilio:
                     stop = {"event": "stop", "sequenceNumber": str(self._sequence + 1),
