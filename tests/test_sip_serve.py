@@ -185,6 +185,17 @@ async def _when_connected(server: SipServer, timeout_s: float = 10.0) -> Any:
     raise AssertionError("no call connected")
 
 
+async def test_a_caller_whose_rtp_stops_gets_our_bye_after_the_media_timeout(tmp_path: Path) -> None:
+    async with sip_server(tmp_path, audio={"media_timeout_s": 1.0}) as server:
+        xml = scenario(
+            *call_answered(), '<recv request="BYE" timeout="15000"/>', answer()
+        )  # SIPp sends no RTP
+        await call(server, xml)
+        _, events = await only_call(server)
+        assert_nothing_left(server)
+    assert events[-1]["type"] == "call.ended" and events[-1]["reason"] == "media_timeout"
+
+
 async def test_the_agent_hangs_up_and_sipp_answers_our_bye(tmp_path: Path) -> None:
     async with sip_server(tmp_path) as server:
 

@@ -108,8 +108,11 @@ class CallerClient:
         caller: str = "voicerouter-caller",
         token: str | None = None,
         on_event: EventHandler | None = None,
+        silence_frames: bool = True,
     ) -> None:
+        """`silence_frames=False` sends nothing between utterances, as a muted mic or Opus DTX does."""
         self.twilio = twilio
+        self.silence_frames = silence_frames
         self.url = endpoint_url(url, twilio=twilio, token=token)
         self.rate_hz = 8000 if twilio else (rate_hz or 16000)
         self.agent = agent
@@ -238,8 +241,11 @@ class CallerClient:
                 if not self._speech:
                     self.result.speech_sent.append((self._speech_first, now))
                     self._speech_done.set()
-            else:
+            elif self.silence_frames:
                 frame = silence
+            else:
+                next_slot += frame_s
+                continue
             await self._send_audio(frame)
             next_slot += frame_s
 
