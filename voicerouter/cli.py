@@ -195,9 +195,11 @@ def list_agents() -> None:
               help="speech engines: auto = OpenAI when OPENAI_API_KEY is set, else offline")
 @click.option("--sip-port", type=click.IntRange(0, 65535), default=None,
               help="also answer phone calls over SIP (UDP and TCP) on this port; 0 or absent: off")
+@click.option("--drain-seconds", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="on SIGTERM/SIGINT, refuse new calls and give live ones this long before ending them")
 def serve(
     host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str,
-    sip_port: int | None,
+    sip_port: int | None, drain_seconds: float,
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
     and SIP phone calls with --sip-port."""
@@ -212,7 +214,7 @@ def serve(
     try:
         settings = settings_from_env(
             host=host, port=port, agent=agent_name, recordings_dir=Path(recordings_dir), config_path=config,
-            speech=speech, sip_port=sip_port,
+            speech=speech, sip_port=sip_port, drain_seconds=drain_seconds,
         )  # fmt: skip
     except ValidationError as exc:
         _fail(str(exc))

@@ -11,6 +11,7 @@ cleanly. Handlers never block the loop (SQLite and files run in threads).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -52,6 +53,9 @@ class ServeSettings(BaseModel):
     config_path: str | None = None
     speech: SpeechMode = "auto"
     sip_port: int | None = Field(default=None, ge=0, le=65535, description="SIP (UDP and TCP); 0/None: off")
+    drain_seconds: float = Field(
+        default=10.0, ge=0.0, description="on SIGTERM/SIGINT, live calls get this long to end by themselves"
+    )
 
 
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> ServeSettings:
@@ -234,5 +238,25 @@ async def run_server(
         ready(f"http://{host}:{port}" + (f" and sip:{sip.advertised_host}:{sip.port}" if sip else ""))
     try:
         await stop.wait()
+        stop.clear()  # a second signal cuts the drain short
+        await _drain(app[CONTEXT_KEY], settings.drain_seconds, stop)
     finally:
         await runner.cleanup()
+    log.info("stopped")
+
+
+async def _drain(context: ServeContext, drain_seconds: float, again: asyncio.Event) -> None:
+    """Refuse new calls, give live ones `drain_seconds` to end by themselves, then end the rest (each one
+    finalising its recording)."""
+    context.draining = True
+    if context.calls:
+        log.info("shutting down: no new calls; %d live call(s) have %.0f s to finish", len(context.calls),
+                 drain_seconds)  # fmt: skip
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + drain_seconds
+    while context.calls and loop.time() < deadline and not again.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(again.wait(), min(0.1, max(0.0, deadline - loop.time())))
+    if context.calls:
+        log.info("shutting down: ending %d call(s) still live", len(context.calls))
+    await context.close_all("server shutting down")
