@@ -187,12 +187,16 @@ class SipServer:
 
 @asynccontextmanager
 async def sip_server(
-    directory: Path, env: dict[str, str] | None = None, *, token: str | None = None, **sip: object
+    directory: Path, env: dict[str, str] | None = None, *, token: str | None = None, audio: object = None,
+    **sip: object
 ) -> AsyncIterator[SipServer]:
     rtp_base = random.randrange(30000, 59000, 100)
     table = {"rtp_port_min": rtp_base, "rtp_port_max": rtp_base + 99, **sip}
     config = directory / "voicerouter.toml"
-    config.write_text("[sip]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in table.items()))
+    text = "[sip]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in table.items())
+    if isinstance(audio, dict):  # the [audio] table (typed loosely: callers pass **sip settings too)
+        text += "[audio]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in audio.items())
+    config.write_text(text)
     settings = ServeSettings(host="127.0.0.1", port=0, recordings_dir=directory / "recordings",
                              speech="offline", sip_port=free_sip_port(), config_path=str(config),
                              token=token)  # fmt: skip

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 
 from tests.serve_kit import QUESTION, loudness_dbfs, needs_espeak, spoken
@@ -183,6 +184,40 @@ async def _when_connected(server: SipServer, timeout_s: float = 10.0) -> Any:
             return next(iter(server.context.calls.values()))
         await asyncio.sleep(0.02)
     raise AssertionError("no call connected")
+
+
+@needs_espeak
+async def test_a_caller_whose_rtp_stops_right_after_the_last_word_is_answered(tmp_path: Path) -> None:
+    """SIPp streams the question (no trailing silence), then sends no RTP at all: the answer still comes."""
+    from tests.test_media_gaps import without_trailing_silence
+
+    question = raw_ulaw(without_trailing_silence(spoken(QUESTION, tmp_path, 8000)), tmp_path, "question")
+    async with sip_server(tmp_path) as server:
+        xml = scenario(
+            *call_answered(), pause(6000), stream_audio(question), pause(6000), *caller_hangs_up(2)
+        )
+        await call(server, xml)
+        row, events = await only_call(server)
+        caller = load_wav(server.recordings / f"{row['call_id']}.caller.wav", 8000)
+        assert_nothing_left(server)
+    samples = np.frombuffer(caller, dtype="<i2").astype(np.int32)
+    last_word_ms = float(np.flatnonzero(np.abs(samples) > 1000)[-1]) / 8.0  # on the call's timeline
+    answers = [e["t_ms"] for e in events if e["type"] == "agent.audio_started" and e["turn_id"] == 1]
+    assert answers, [e["type"] for e in events]
+    assert answers[0] - last_word_ms < 1500, (
+        f"answered {answers[0] - last_word_ms:.0f} ms after the last word"
+    )
+
+
+async def test_a_caller_whose_rtp_stops_gets_our_bye_after_the_media_timeout(tmp_path: Path) -> None:
+    async with sip_server(tmp_path, audio={"media_timeout_s": 1.0}) as server:
+        xml = scenario(
+            *call_answered(), '<recv request="BYE" timeout="15000"/>', answer()
+        )  # SIPp sends no RTP
+        await call(server, xml)
+        _, events = await only_call(server)
+        assert_nothing_left(server)
+    assert events[-1]["type"] == "call.ended" and events[-1]["reason"] == "media_timeout"
 
 
 async def test_the_agent_hangs_up_and_sipp_answers_our_bye(tmp_path: Path) -> None:

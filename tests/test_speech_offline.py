@@ -126,6 +126,25 @@ async def test_closing_the_stream_early_kills_the_process() -> None:
     assert not tts.running and running[0].returncode is not None
 
 
+@needs_espeak
+async def test_a_stream_whose_reader_stopped_mid_sentence_still_closes_and_reaps() -> None:
+    """A hang-up while a long sentence is synthesised: the consumer stopped reading, espeak-ng's stdout pipe
+    filled and was paused. Closing must still kill and reap it (a bare `wait()` there never returns)."""
+    tts = EspeakTTS()
+    sentence = "This one sentence runs on and on without a break " + "and then it goes on further " * 30 + "."
+    stream = tts.synthesize(sentence)
+    await anext(stream)
+    process = next(iter(tts.running))
+    async with asyncio.timeout(10):  # let espeak-ng fill the stream buffer until reading is paused
+        while process.returncode is None and not process.stdout._paused:  # type: ignore[union-attr]  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):  # a hang here is the bug; a reap takes milliseconds
+        await stream.aclose()
+    assert not tts.running and process.returncode is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(process.pid, 0)
+
+
 def test_missing_binary_is_a_clear_unavailable_error() -> None:
     with pytest.raises(SpeechError, match="apt-get install espeak-ng") as caught:
         EspeakTTS(binary="espeak-ng-not-installed")

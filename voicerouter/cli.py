@@ -242,13 +242,16 @@ def init(name: str, directory: str) -> None:
               help="also answer phone calls over SIP (UDP and TCP) on this port; 0 or absent: off")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="serving processes sharing the ports  [default: the number of cores]")
+@click.option("--drain-seconds", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="on SIGTERM/SIGINT, refuse new calls and give live ones this long before ending them")
 @click.option("--insecure-no-auth", is_flag=True,
               help="serve a non-loopback --host without VOICEROUTER_TOKEN (anyone reaching the port gets in)")
 @click.option("--allowed-origin", "allowed_origins", multiple=True,
               help="a browser origin /ws accepts besides the server's own (repeatable; * = any)")
 def serve(
     host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str,
-    sip_port: int | None, workers: int | None, insecure_no_auth: bool, allowed_origins: tuple[str, ...],
+    sip_port: int | None, workers: int | None, drain_seconds: float, insecure_no_auth: bool,
+    allowed_origins: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
     and SIP phone calls with --sip-port."""
@@ -262,7 +265,7 @@ def serve(
     try:
         settings = settings_from_env(
             host=host, port=port, agent=agent_name, recordings_dir=Path(recordings_dir), config_path=config,
-            speech=speech, sip_port=sip_port, insecure_no_auth=insecure_no_auth,
+            speech=speech, sip_port=sip_port, drain_seconds=drain_seconds, insecure_no_auth=insecure_no_auth,
             allowed_origins=allowed_origins or None,
         )  # fmt: skip
     except ValidationError as exc:
@@ -279,7 +282,7 @@ def serve(
 
         try:
             supervisor = Supervisor(sys.argv[1:], count, host=host, port=port, sip_port=sip_port,
-                                    drain_seconds=10.0)  # fmt: skip
+                                    drain_seconds=drain_seconds)  # fmt: skip
         except OSError as exc:
             _fail(f"cannot bind the serving ports: {exc}")
         click.secho(f"voicerouter: {count} workers on port {supervisor.port}"

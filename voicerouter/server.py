@@ -11,6 +11,7 @@ down ends every call cleanly. Handlers never block the loop (SQLite and files ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -22,6 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicerouter import workers
+from voicerouter.agent import AgentError, available_agents
 from voicerouter.call.metrics import ServeMetrics
 from voicerouter.call.pipeline import CallServices
 from voicerouter.media.auth import AccessPolicy, access_middleware, add_access_routes, bind_refusal
@@ -59,6 +61,9 @@ class ServeSettings(BaseModel):
     twilio_auth_token: str | None = Field(default=None, description="TWILIO_AUTH_TOKEN: check signatures")
     public_url: str | None = Field(default=None, description="the URL Twilio signs (behind a proxy)")
     limits: HttpLimits = Field(default_factory=HttpLimits)
+    drain_seconds: float = Field(
+        default=10.0, ge=0.0, description="on SIGTERM/SIGINT, live calls get this long to end by themselves"
+    )
 
 
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: object) -> ServeSettings:
@@ -166,8 +171,7 @@ def create_app(
         added = await store.index_directory(recordings)
         if added:
             log.info("indexed %d recordings found in %s", added, recordings)
-        await speech.stt_for(settings.agent)  # load the recogniser now, not during the first call
-        runtime.new_call(settings.agent, transport="warm-up")  # import the agent's tools and data now, too
+        await _warm_agents(runtime, speech, settings.agent)
 
     async def shutdown(app: web.Application) -> None:
         await context.close_all("server shutting down")
@@ -209,6 +213,19 @@ def _add_heartbeat(app: web.Application, context: ServeContext) -> None:
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+async def _warm_agents(runtime: Runtime, speech: SpeechEngines, default_agent: str) -> None:
+    """Load every agent's recogniser, tools and data before the port opens: a call may name any agent,
+    and its first call must be answered as fast as its tenth. The default agent goes first; a broken other
+    one is skipped with a warning."""
+    for name in [default_agent, *(a for a in available_agents() if a != default_agent)]:
+        try:
+            await speech.stt_for(name)
+            runtime.new_call(name, transport="warm-up")
+        except AgentError as exc:
+            if name == default_agent:
+                raise
+            log.warning("agent %s not loaded: %s", name, exc)
+    log.info("agents warm: speech recognition and tools loaded")
 
 
 def _add_sip(app: web.Application, endpoint: SipEndpoint) -> None:
@@ -257,5 +274,25 @@ async def run_server(
         ready(f"http://{host}:{port}" + (f" and sip:{sip.advertised_host}:{sip.port}" if sip else ""))
     try:
         await stop.wait()
+        stop.clear()  # a second signal cuts the drain short
+        await _drain(app[CONTEXT_KEY], settings.drain_seconds, stop)
     finally:
         await runner.cleanup()
+    log.info("stopped")
+
+
+async def _drain(context: ServeContext, drain_seconds: float, again: asyncio.Event) -> None:
+    """Refuse new calls, give live ones `drain_seconds` to end by themselves, then end the rest (each one
+    finalising its recording)."""
+    context.draining = True
+    if context.calls:
+        log.info("shutting down: no new calls; %d live call(s) have %.0f s to finish", len(context.calls),
+                 drain_seconds)  # fmt: skip
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + drain_seconds
+    while context.calls and loop.time() < deadline and not again.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(again.wait(), min(0.1, max(0.0, deadline - loop.time())))
+    if context.calls:
+        log.info("shutting down: ending %d call(s) still live", len(context.calls))
+    await context.close_all("server shutting down")

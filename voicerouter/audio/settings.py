@@ -108,6 +108,9 @@ class AudioConfig(_Settings):
     vad: VadConfig = VadConfig()
     endpoint: EndpointConfig = EndpointConfig()
     barge_in: BargeInConfig = BargeInConfig()
+    media_timeout_s: float = Field(
+        default=20.0, gt=0.0, description="no inbound media for this long ends the call (media_timeout)"
+    )
 
     @model_validator(mode="after")
     def _hangover_within_endpoint(self) -> AudioConfig:

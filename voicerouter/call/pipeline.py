@@ -31,7 +31,7 @@ from voicerouter.call.realtime.providers import CallProviders, realtime_voice_fo
 from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
 from voicerouter.call.recording import CallRecording
 from voicerouter.call.session import CallAction, CallSession, ProviderLookup
-from voicerouter.call.supervisor import CallSupervisor
+from voicerouter.call.supervisor import CallSupervisor, within
 from voicerouter.engine import io
 from voicerouter.providers.base import ProviderError
 from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 ENDPOINT_FALLBACK_S = (
     0.15  # if caller audio stops arriving, end-of-turn is checked on the clock this much later
 )
+MEDIA_FRAME_MS = 20.0  # the frame interval media gaps are measured in
+MEDIA_GAP_MS = 2 * MEDIA_FRAME_MS  # no frame for longer than this: the gap is fed to the listener as silence
+TEARDOWN_STEP_S = 1.0  # each step of closing a call (session, voice, tasks, transport) gets this long
+RECORDING_CLOSE_S = 3.0  # writing the last audio, fsync and the index row: disk time, so a little longer
 
 
 class CallTransport(AudioSink, Protocol):
@@ -131,7 +135,10 @@ class AudioCallPipeline:
         self.metrics = services.metrics
         self.ended = asyncio.Event()
         self._start_ms = self.clock.now_ms()
-        self._last_audio_ms = self._start_ms
+        self._last_audio_ms = self._start_ms  # the last caller frame that arrived
+        self._fed_until_ms = self._start_ms  # wall time up to which the listener heard audio or silence
+        self._media_timeout_ms = audio.media_timeout_s * 1000.0
+        self._media_watch: asyncio.TimerHandle | None = None
         self._endpoint_timer: asyncio.TimerHandle | None = None
         self._stt_jobs: dict[int, asyncio.Task[Transcription | None]] = {}
         self._turn_order = asyncio.Lock()  # transcripts reach the engine in the order turns ended
@@ -157,6 +164,7 @@ class AudioCallPipeline:
         self.supervisor.spawn(self._watch_session(), "session watcher")
         if self.voice is not None:
             self.supervisor.spawn(self.voice.run(), "realtime voice")
+        self._media_watch = self._loop.call_later(MEDIA_FRAME_MS / 1000.0, self._watch_media)
 
     async def close(self, reason: str = "caller hung up") -> None:
         """End the call (idempotent): engine, tasks, files, index row, then the transport."""
@@ -167,6 +175,8 @@ class AudioCallPipeline:
         try:
             if self._endpoint_timer is not None:
                 self._endpoint_timer.cancel()
+            if self._media_watch is not None:
+                self._media_watch.cancel()
             playing = self.outbound.playing()
             if playing is not None:  # before call.ended, so the recording closes the agent's audio first
                 heard = self.outbound.stop(playing.turn_id, clear=False)
@@ -174,15 +184,17 @@ class AudioCallPipeline:
                 if heard is not None and playing.turn_id > 0:
                     self.session.feed(io.PlaybackProgress(turn_id=playing.turn_id, heard_chars=heard))
             self.outbound.close()
-            await self.session.close(reason)
+            step = f"call {self.call_id}: closing"
+            await within(TEARDOWN_STEP_S, self.session.close(reason), what=f"{step} the session")
             if self.voice is not None:
-                await self.voice.close()
-            await self.supervisor.aclose()
-            await self.recording.close()
+                await within(TEARDOWN_STEP_S, self.voice.close(), what=f"{step} the realtime voice")
+            await within(TEARDOWN_STEP_S, self.supervisor.aclose(), what=f"{step} its tasks")
+            await within(RECORDING_CLOSE_S, self.recording.close(), what=f"{step} the recording")
         finally:
             self.metrics.active_calls.dec()
             try:
-                await self.transport.hang_up(reason)
+                what = f"call {self.call_id}: hanging up the {self.transport.kind} transport"
+                await within(TEARDOWN_STEP_S, self.transport.hang_up(reason), what=what)
             finally:
                 self.ended.set()
 
@@ -207,11 +219,32 @@ class AudioCallPipeline:
             return
         if self.recording.caller_track is not None:
             self.recording.caller_track.append(pcm16)
-        self._last_audio_ms = self.clock.now_ms()
+        self._last_audio_ms = self._fed_until_ms = self.clock.now_ms()
         if self.voice is not None:
             self.voice.push_audio(pcm16)
         self._handle(self.listener.push(self._inbound.process_pcm16(pcm16)))
         self._arm_endpoint_timer()
+
+    def _watch_media(self) -> None:
+        """Every frame interval: a gap in caller media is silence to the listener, so a muted mic, DTX, loss
+        or a sender that stopped still ends the turn on time; no media for the media timeout ends the call."""
+        self._media_watch = None
+        if self._closing:
+            return
+        now = self.clock.now_ms()
+        if now - self._last_audio_ms >= self._media_timeout_ms:
+            log.info("call %s: no caller media for %.0f s, ending it", self.call_id,
+                     (now - self._last_audio_ms) / 1000.0)  # fmt: skip
+            self.close_soon("media_timeout")
+            return
+        gap_ms = now - self._fed_until_ms
+        if gap_ms > MEDIA_GAP_MS:
+            self._fed_until_ms = now
+            if self.voice is not None:
+                self.voice.push_audio(bytes(2 * round(gap_ms * self.rate_hz / 1000.0)))
+            self._handle(self.listener.push(bytes(2 * round(gap_ms * ANALYSIS_RATE_HZ / 1000.0))))
+            self._arm_endpoint_timer()
+        self._media_watch = self._loop.call_later(MEDIA_FRAME_MS / 1000.0, self._watch_media)
 
     def mark_echoed(self, name: str) -> None:
         self.outbound.mark_echoed(name)
@@ -232,7 +265,7 @@ class AudioCallPipeline:
 
     def _poll_endpoint(self) -> None:
         # Audio time stands still while no audio arrives; extend it by the wall time since the last chunk.
-        now_ms = self.listener.now_ms + max(0.0, self.clock.now_ms() - self._last_audio_ms)
+        now_ms = self.listener.now_ms + max(0.0, self.clock.now_ms() - self._fed_until_ms)
         self._handle(self.listener.poll(now_ms))
 
     def _handle(self, outputs: list[ListenerOutput]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from voicerouter import events as ev
 from voicerouter import logs, telemetry
 from voicerouter.agent import AgentSpec
+from voicerouter.call.supervisor import stop_tasks
 from voicerouter.engine import CallEngine, io
 from voicerouter.providers.base import (
     ChatProvider,
@@ -114,9 +115,7 @@ class CallSession:
             self._timer.cancel()
             self._timer = None
         tasks = [*self._generations.values(), *self._tool_tasks.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks, what=f"call {self.engine.call_id}: generations and tools")
         self._generations.clear()
         self._tool_tasks.clear()
         self.ended.set()

@@ -137,10 +137,13 @@ class CallerClient:
         on_event: EventHandler | None = None,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         silence_timeout_s: float = SILENCE_TIMEOUT_S,
+        silence_frames: bool = True,
     ) -> None:
+        """`silence_frames=False` sends nothing between utterances, as a muted mic or Opus DTX does."""
         self.twilio = twilio
         self.connect_timeout_s = connect_timeout_s
         self.silence_timeout_s = silence_timeout_s
+        self.silence_frames = silence_frames
         self.url = endpoint_url(url, twilio=twilio)
         self.rate_hz = 8000 if twilio else (rate_hz or 16000)
         self.agent = agent
@@ -227,11 +230,12 @@ class CallerClient:
             "streamSid": self.stream_sid,
         }
 
-    async def hang_up(self) -> None:
-        """Say goodbye the protocol's way, close, and stop every task (idempotent)."""
+    async def hang_up(self, *, goodbye: bool = True) -> None:
+        """Say goodbye the protocol's way, close, and stop every task (idempotent). Without `goodbye` the
+        socket just closes, as when a phone line drops."""
         self._hanging_up = not self.closed.is_set() or self._hanging_up
         ws = self._ws
-        if ws is not None and not ws.closed:
+        if goodbye and ws is not None and not ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 if self.twilio:
                     stop = {"event": "stop", "sequenceNumber": str(self._sequence + 1),
@@ -290,8 +294,11 @@ class CallerClient:
                 if not self._speech:
                     self.result.speech_sent.append((self._speech_first, now))
                     self._speech_done.set()
-            else:
+            elif self.silence_frames:
                 frame = silence
+            else:
+                next_slot += frame_s
+                continue
             await self._send_audio(frame)
             next_slot += frame_s
 

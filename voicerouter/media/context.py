@@ -6,16 +6,17 @@ never parses a protocol and never touches audio.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from voicerouter.agent import AgentError, load_agent
 from voicerouter.call.pipeline import AudioCallPipeline, CallServices, CallTransport
-from voicerouter.media.ws.common import invalid
+from voicerouter.media.ws.common import ProtocolViolation, invalid
 from voicerouter.providers.speech.registry import SpeechEngines
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class ServeContext:
     default_agent: str = "clinic"
     token: str | None = None
     calls: dict[str, AudioCallPipeline] = field(default_factory=dict)
+    draining: bool = False  # shutting down: live calls may finish, new ones are refused
 
     def token_ok(self, given: str | None) -> bool:
         if not self.token:
@@ -54,6 +56,8 @@ class ServeContext:
         rate_hz: int,
         call_id: str | None = None,
     ) -> AudioCallPipeline:
+        if self.draining:
+            raise ProtocolViolation(WSCloseCode.TRY_AGAIN_LATER, "server shutting down")
         name = agent or self.default_agent
         try:
             load_agent(name)
@@ -81,8 +85,9 @@ class ServeContext:
             log.info("call %s ended: %s", pipeline.call_id, reason)
 
     async def close_all(self, reason: str) -> None:
-        for pipeline in list(self.calls.values()):
-            await self.close_call(pipeline, reason)
+        """End every live call at once (each close is bounded), not one after another."""
+        calls = [self.close_call(pipeline, reason) for pipeline in list(self.calls.values())]
+        await asyncio.gather(*calls, return_exceptions=True)
 
 
 CONTEXT_KEY = web.AppKey("context", ServeContext)

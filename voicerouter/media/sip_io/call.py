@@ -33,7 +33,7 @@ from voicerouter.media.sip_io.rtp_sockets import RtpSocketPair
 log = logging.getLogger(__name__)
 
 RATE_HZ = 8000  # G.711 narrowband: the pipeline runs the call at the phone network's rate
-RTP_TIMEOUT_S = 60.0  # no RTP from a caller who should be sending: the call is dead (its BYE was lost)
+RTP_TIMEOUT_S = 60.0  # no RTP before the call has a pipeline (then its audio.media_timeout_s applies)
 ESTABLISH_TIMEOUT_S = 60.0  # past the stack's own ACK timeout (64*T1): a last guard, never normally hit
 TRANSFER_TOOL = "transfer_to_human"
 
@@ -225,10 +225,18 @@ class SipCallLeg:
                 await asyncio.sleep((due_ms - now_ms) / 1000.0)
                 continue
             self._tick(session, now_ms)
-            if session.media.direction.receives and now_ms - self._last_rtp_ms > RTP_TIMEOUT_S * 1000:
-                log.warning("sip call %s: no RTP for %.0f s, hanging up", self.call_id, RTP_TIMEOUT_S)
-                self.end("no audio from the caller")
+            timeout_s = self._media_timeout_s()
+            if session.media.direction.receives and now_ms - self._last_rtp_ms > timeout_s * 1000:
+                log.warning("sip call %s: no RTP for %.0f s, hanging up", self.call_id, timeout_s)
+                self.end("media_timeout")
                 self.control.hangup(self.call_id)
+
+    def _media_timeout_s(self) -> float:
+        """The call's `audio.media_timeout_s` once it has a pipeline (the jitter buffer feeds the pipeline
+        concealment frames, so only RTP itself tells that the caller went quiet)."""
+        if self.pipeline is None:
+            return RTP_TIMEOUT_S
+        return self.pipeline.engine.config.audio.media_timeout_s
 
     def _tick(self, session: RtpSession, now_ms: float) -> None:
         """Send what is due, feed the caller's frames for the packet times that passed, send RTCP."""

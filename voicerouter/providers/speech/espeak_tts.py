@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import shutil
 from collections.abc import AsyncGenerator, Mapping
 
@@ -21,6 +22,9 @@ from voicerouter.providers.speech.sentences import split_sentences
 INSTALL_HINT = "apt-get install espeak-ng"
 _READ_BYTES = 8192
 _STDERR_LIMIT_BYTES = 4096
+_REAP_DEADLINE_S = 1.0  # a killed espeak-ng is reaped in milliseconds; longer means its pipes are stuck
+
+log = logging.getLogger(__name__)
 
 
 class EspeakTTS:
@@ -182,13 +186,25 @@ class EspeakTTS:
             )
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:
-        """Kill if still running, then reap, even when the surrounding task is being cancelled."""
+        """Kill if still running, drain and close its pipes, then reap, even when the task is being cancelled.
+
+        Draining is what makes the reap finish: on Python 3.11 `Process.wait()` resolves only once every
+        pipe transport has seen EOF, and a stdout pipe that was paused (a consumer that stopped reading
+        mid-sentence, as a hang-up does) never sees it, so a bare `wait()` on a killed espeak-ng never
+        returns. `communicate()` resumes and reads the pipes to EOF and closes them, then waits.
+        """
         try:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
+            reap = asyncio.ensure_future(_drain_and_reap(process))
             # Shielded: a second cancellation must not leave the child unreaped (a zombie) behind.
-            await asyncio.shield(process.wait())
+            done, _ = await asyncio.wait({reap}, timeout=_REAP_DEADLINE_S)
+            if not done:
+                log.error("%s: pid %s not reaped within %.1f s; closing its pipes", self.name, process.pid,
+                          _REAP_DEADLINE_S)  # fmt: skip
+                _close_transport(process)
+                await asyncio.shield(reap)
         finally:
             self.running.discard(process)
 
@@ -196,3 +212,14 @@ class EspeakTTS:
 def tts_service(env: Mapping[str, str], sample_rate_hz: int) -> EspeakTTS:
     """The `TTS` registry's "offline" entry: espeak-ng, which needs no configuration."""
     return EspeakTTS(sample_rate_hz=sample_rate_hz)
+async def _drain_and_reap(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ConnectionError, ValueError):
+        await process.communicate()
+    await process.wait()
+
+
+def _close_transport(process: asyncio.subprocess.Process) -> None:
+    """Last resort if draining stalls: closing the transport disconnects every pipe, so `wait()` ends."""
+    transport = getattr(process, "_transport", None)
+    if transport is not None:
+        transport.close()

@@ -74,6 +74,11 @@ class SpeechEngines:
             self._stt[agent] = task
         return await asyncio.shield(task)
 
+    def built(self) -> list[str]:
+        """The agents whose recogniser is built and warm (for start-up checks and tests)."""
+        return sorted(agent for agent, task in self._stt.items()
+                      if task.done() and not task.cancelled() and task.exception() is None)  # fmt: skip
+
     async def aclose(self) -> None:
         closed = {id(getattr(close, "__self__", None)) for close in self._closers}  # closed below
         for task in self._stt.values():

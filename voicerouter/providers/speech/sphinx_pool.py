@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -18,6 +20,22 @@ from typing import Any, TypeVar
 from voicerouter.providers.speech.base import SpeechError
 
 T = TypeVar("T")
+
+
+PARENT_CHECK_S = 0.5
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """In a worker: exit as soon as the server process is gone, even when it was SIGKILLed and could not
+    stop its pool (a worker holds ~260 MB). A watcher thread, not PR_SET_PDEATHSIG: that signal fires when
+    the *thread* that spawned the worker exits, and workers may be spawned from short-lived threads."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent watcher", daemon=True).start()
 
 
 class SphinxPool:
@@ -55,8 +73,9 @@ class SphinxPool:
             raise SpeechError("unavailable", f"{self.name}: pool used after aclose()")
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
-            )
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent, initargs=(os.getpid(),),
+            )  # fmt: skip
         return self._executor
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
