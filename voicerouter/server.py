@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voicerouter.call.metrics import ServeMetrics
 from voicerouter.call.pipeline import CallServices
+from voicerouter.call.recording import check_recordings_dir
 from voicerouter.media.context import CONTEXT_KEY, ServeContext, token_in_request
 from voicerouter.media.sip_io.endpoint import SipEndpoint
 from voicerouter.media.webrtc.signalling import add_webrtc_routes
@@ -135,6 +136,7 @@ def create_app(
     runtime = runtime or build_runtime(settings.config_path, env=environ)
     speech = speech or choose_engines(settings.speech, environ)
     recordings = settings.recordings_dir
+    check_recordings_dir(recordings)  # one line naming the folder, before anything opens in it
     store = CallStore(recordings / "calls.sqlite3")
     services = CallServices(runtime=runtime, tts=speech.tts, recordings_dir=recordings, store=store,
                             metrics=ServeMetrics())  # fmt: skip

@@ -94,7 +94,11 @@ class AudioCallPipeline:
         audio = self.engine.config.audio
         self.supervisor = CallSupervisor(self.call_id, self._task_failed)
         self.recording = CallRecording(
-            services.recordings_dir, self.call_id, rate_hz=rate_hz, store=services.store
+            services.recordings_dir,
+            self.call_id,
+            rate_hz=rate_hz,
+            store=services.store,
+            errors=services.metrics.recording_errors,
         )
         self.listener = CallerListener(audio)
         self._inbound = Resampler(rate_hz, ANALYSIS_RATE_HZ)
