@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voicerouter.call.metrics import ServeMetrics
 from voicerouter.call.pipeline import CallServices
+from voicerouter.call.reconcile import reconcile_open_calls
 from voicerouter.call.recording import check_recordings_dir
 from voicerouter.media.context import CONTEXT_KEY, ServeContext, token_in_request
 from voicerouter.media.sip_io.endpoint import SipEndpoint
@@ -160,6 +161,10 @@ def create_app(
         added = await store.index_directory(recordings)
         if added:
             log.info("indexed %d recordings found in %s", added, recordings)
+        closed = await reconcile_open_calls(store, recordings)
+        if closed.calls:
+            log.info("closed %d calls cut off by a restart (%d WAV headers repaired, %d torn lines cut)",
+                     closed.calls, closed.wav_headers, closed.torn_lines)  # fmt: skip
         await speech.stt_for(settings.agent)  # load the recogniser now, not during the first call
         runtime.new_call(settings.agent, transport="warm-up")  # import the agent's tools and data now, too
 

@@ -263,6 +263,15 @@ class CallStore:
 
         return [_from_db(r) for r in await self._run(query)]
 
+    async def open_calls(self) -> list[CallRow]:
+        """Rows without an end: calls in progress, or, at start, calls a crash cut off."""
+
+        def query(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            sql = f"SELECT {', '.join(_COLUMNS)} FROM calls WHERE ended IS NULL ORDER BY started"
+            return conn.execute(sql).fetchall()
+
+        return [_from_db(r) for r in await self._run(query)]
+
     async def get_call(self, call_id: str) -> CallRow | None:
         def query(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
             row: tuple[Any, ...] | None = conn.execute(

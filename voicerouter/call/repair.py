@@ -27,10 +27,10 @@ def repair_wav_header(path: Path) -> bool:
         header = handle.read(WAV_HEADER_BYTES)
         if len(header) < WAV_HEADER_BYTES:
             return False
-        riff, riff_size, wave, fmt_id, fmt_size, *_fmt, data_id, data_size = _CANONICAL_FMT.unpack(header)
+        riff, riff_size, wave, fmt_id, fmt_size, *fmt, data_id, data_size = _CANONICAL_FMT.unpack(header)
         if riff != b"RIFF" or wave != b"WAVE" or fmt_id != b"fmt " or fmt_size != 16 or data_id != b"data":
             return False
-        block_align = _fmt[3] or 1
+        block_align = fmt[4] or 1  # fmt: format tag, channels, rate, byte rate, block align, bits
         on_disk = os.fstat(handle.fileno()).st_size - WAV_HEADER_BYTES
         on_disk -= on_disk % block_align
         if data_size == on_disk and riff_size == 36 + on_disk:
