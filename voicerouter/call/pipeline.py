@@ -308,8 +308,10 @@ class AudioCallPipeline:
             self.metrics.stt_ms.observe(stt_wait_ms)
             self._report_progress()
             text = result.text if result is not None else ""
+            confidence = result.confidence if result else 0.0
+            unrecognised = result is None  # recognition failed: the agent asks the caller again
             self.session.feed(
-                io.Transcript(text=text, final=True, confidence=result.confidence if result else 0.0)
+                io.Transcript(text=text, final=True, confidence=confidence, unrecognised=unrecognised)
             )
             if text.strip():
                 self._awaiting_audio = (self.engine.turns_started, transcript_ms, stt_wait_ms)

@@ -27,6 +27,7 @@ from voicerouter.router.verify import classify_request, parse_tier
 from voicerouter.toolkit import ToolOutcome, ToolRegistry
 
 APOLOGY = "I'm sorry, I'm having trouble answering right now. Could you say that again in a moment?"
+REPROMPT = "Sorry, could you say that again?"
 TOO_MANY_STEPS = "I'm sorry, that is taking longer than it should. Could you tell me again what you need?"
 
 
@@ -184,11 +185,30 @@ class CallEngine:
     def _on_transcript(self, item: io.Transcript) -> None:
         text = item.text.strip()
         self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
-        if not item.final or not text:
+        if not item.final or not (text or item.unrecognised):
             return
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
-        self._start_turn(text)
+        if text:
+            self._start_turn(text)
+        else:
+            self._reprompt()
+
+    def _reprompt(self) -> None:
+        """The caller said something nobody could recognise: a short turn asks again (never silence).
+
+        No model is asked (there is no user text to answer); the history keeps the re-prompt as heard."""
+        self.turns_started += 1
+        now = self.clock.now_ms()
+        turn = Turn(turn_id=self.turns_started, text="", started_ms=now, deadline_ms=now)
+        self._turn = turn
+        self._emit(ev.TurnStarted, turn_id=turn.turn_id, text="")
+        self._actions.append(io.OpenTurn(turn_id=turn.turn_id, user_text="", history=self._history.messages))
+        turn.history_start = len(self._history)
+        turn.unspoken = REPROMPT
+        turn.state = transition(turn.state, Trigger.GIVE_UP)
+        self._speak(turn, turn.take_sentences(flush=True))
+        self._finish_answer(turn)
 
     def _on_playback_progress(self, item: io.PlaybackProgress) -> None:
         turn = self._turn

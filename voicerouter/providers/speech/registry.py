@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from voicerouter.providers.speech.base import SpeechToText, TextToSpeech
 
@@ -56,14 +56,19 @@ class SpeechEngines:
             await close()
 
 
-def offline_engines() -> SpeechEngines:
-    """pocketsphinx with a domain language model per agent (one shared worker pool) and espeak-ng."""
+def offline_engines(*, workers: int | None = None, queue_deadline_s: float | None = None) -> SpeechEngines:
+    """pocketsphinx with a domain language model per agent (one shared worker pool) and espeak-ng.
+
+    `workers` defaults to what the machine affords, `queue_deadline_s` to the pool's (see SphinxPool)."""
     from voicerouter.providers.speech.domain import domain_phrases
     from voicerouter.providers.speech.espeak_tts import EspeakTTS
     from voicerouter.providers.speech.pocketsphinx_stt import PocketsphinxSTT
-    from voicerouter.providers.speech.sphinx_pool import SphinxPool
+    from voicerouter.providers.speech.sphinx_pool import DEFAULT_QUEUE_DEADLINE_S, SphinxPool
 
-    pool = SphinxPool(name="pocketsphinx")
+    pool = SphinxPool(name="pocketsphinx", workers=workers,
+                      queue_deadline_s=queue_deadline_s or DEFAULT_QUEUE_DEADLINE_S)  # fmt: skip
+    log.info("speech recognition: %d pocketsphinx worker(s), queue deadline %g s", pool.workers,
+             pool.queue_deadline_s)  # fmt: skip
 
     async def build(agent: str) -> SpeechToText:
         stt = await asyncio.to_thread(
@@ -96,4 +101,23 @@ def choose_engines(mode: SpeechMode, env: Mapping[str, str]) -> SpeechEngines:
         log.info("speech: OpenAI transcription and speech")
         return openai_engines(key, env.get("OPENAI_BASE_URL") or None)
     log.info("speech: offline (pocketsphinx, espeak-ng)")
-    return offline_engines()
+    return offline_engines(
+        workers=_env_number(env, "VOICEROUTER_STT_WORKERS", int),
+        queue_deadline_s=_env_number(env, "VOICEROUTER_STT_QUEUE_S", float),
+    )
+
+
+N = TypeVar("N", int, float)
+
+
+def _env_number(env: Mapping[str, str], name: str, kind: Callable[[str], N]) -> N | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a {kind.__name__} > 0, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name}: expected a {kind.__name__} > 0, got {raw!r}")
+    return value
