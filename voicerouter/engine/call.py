@@ -19,6 +19,7 @@ from voicerouter.engine.history import ConversationHistory
 from voicerouter.engine.states import Trigger, TurnState, is_active, transition
 from voicerouter.engine.turn import PendingTool, Turn
 from voicerouter.events import Tier
+from voicerouter.lexicon.continuation import after_echo, echo_of, join
 from voicerouter.providers.base import ChatMessage, ChatRequest, ProviderError, ToolCall, Usage
 from voicerouter.router.cost import cost_usd, estimate_tokens
 from voicerouter.router.features import TurnContext
@@ -256,10 +257,18 @@ class CallEngine:
                 ev.LlmFirstToken, turn_id=turn.turn_id, model=turn.model or "", ttft_ms=turn.first_token_ms
             )
         text = item.text
-        if turn.step_text == text and turn.spoken and not turn.unspoken:
-            # a fallback model continuing a cut-off answer: keep the words apart
-            if not turn.spoken[-1].isspace() and not text[0].isspace():
-                text = " " + text
+        if turn.echo_check is not None:  # a fallback continuing a cut-off answer: never say it twice
+            verdict = echo_of(turn.echo_check, turn.step_text)
+            if verdict == "maybe":
+                return
+            text = after_echo(turn.echo_check, turn.step_text) if verdict == "echo" else turn.step_text
+            turn.echo_check = None
+            turn.join_next = True
+        if not text:
+            return
+        if turn.join_next:
+            text = join(turn.spoken + turn.unspoken, text)
+            turn.join_next = False
         turn.unspoken += text
         self._speak(turn, turn.take_sentences())
 
@@ -285,6 +294,7 @@ class CallEngine:
         self._account(turn, turn.model, item.usage)
         turn.gen_id = None
         turn.first_token_deadline_ms = turn.idle_deadline_ms = None
+        turn.echo_check = None  # a continuation that only repeated what was heard adds nothing
         if turn.state is TurnState.ROUTING:
             self._classified(turn, turn.step_text, Trigger.CLASSIFIED)
             return
@@ -387,6 +397,10 @@ class CallEngine:
         turn.steps += 1
         entry = self.config.models[model]
         system = self.agent.prompt
+        if not continuing_after:
+            turn.answer_from = len(turn.spoken)
+        turn.echo_check = continuing_after or None
+        turn.join_next = False
         if continuing_after:
             system += (
                 "\n\nYou were cut off mid-answer after saying: "
@@ -399,6 +413,7 @@ class CallEngine:
             tools=self._tool_specs,
             max_tokens=entry.max_tokens,
             turn_id=turn.turn_id,
+            assistant_prefix=continuing_after,
         )
         self._start_generation(turn, model, request)
 
@@ -459,7 +474,7 @@ class CallEngine:
         turn.state = transition(turn.state, Trigger.FAIL)
         self._speak(turn, turn.take_sentences(flush=True))
         turn.steps -= 1  # a failed attempt is not a step of the answer
-        self._generate(turn, next_model, continuing_after=turn.spoken if turn.step_text else "")
+        self._generate(turn, next_model, continuing_after=turn.spoken[turn.answer_from :].strip())
 
     def _run_tools(self, turn: Turn) -> None:
         now = self.clock.now_ms()

@@ -6,7 +6,6 @@ the request offers; it never invents a record, never reads the clock and never t
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import math
@@ -16,6 +15,7 @@ from collections.abc import AsyncGenerator
 from pydantic import BaseModel, ConfigDict
 
 from voicerouter.agent import AgentSpec
+from voicerouter.lexicon.continuation import continue_from
 from voicerouter.providers.base import (
     ChatRequest,
     StreamChunk,
@@ -60,7 +60,7 @@ class OfflineAgentModel:
             allowed = _allowed_args(request, action.tool)
             args = {k: v for k, v in action.args.items() if allowed is None or k in allowed}
             calls = (ToolCall(id=_next_call_id(request), name=action.tool, args=args),)
-        text = _not_said_yet(request.system, action.text) if action.kind != "call" else ""
+        text = _not_said_yet(request.assistant_prefix, action.text) if action.kind != "call" else ""
         return Completion(text=text, tool_calls=calls, usage=estimate_usage(request, text, calls))
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
@@ -104,22 +104,16 @@ def _spec_chars(specs: tuple[ToolSpec, ...]) -> int:
     return total
 
 
-_CUT_OFF = re.compile(  # the engine's note, the heard text as a Python repr: 'it\'s' or "it's"
-    r"You were cut off mid-answer after saying: (?P<said>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
-)
-
-
-def _not_said_yet(system: str, text: str) -> str:
-    """After a stream died mid-answer, the engine asks the next model to go on from what the caller
-    already heard; the answer here is whole, so drop the part already spoken."""
-    match = _CUT_OFF.search(system)
-    if match is None:
+def _not_said_yet(heard: str, text: str) -> str:
+    """After a stream died mid-answer the next model continues from what the caller already heard; this
+    model's answer is whole, so the part already heard is dropped. An answer that does not start with it
+    begins a new sentence after it."""
+    if not heard.strip():
         return text
-    try:
-        said = str(ast.literal_eval(match.group("said"))).strip()
-    except (ValueError, SyntaxError):
-        return text
-    return text[len(said) :].lstrip() if said and text.startswith(said) else text
+    rest = continue_from(heard, text)
+    if rest is text and heard.rstrip()[-1:].isalnum():
+        return ". " + text  # the heard words stopped mid-sentence: close it, then answer
+    return rest
 
 
 def _next_call_id(request: ChatRequest) -> str:
