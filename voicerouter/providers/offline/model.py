@@ -7,9 +7,11 @@ the request offers; it never invents a record, never reads the clock and never t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import re
+import weakref
 from collections.abc import AsyncGenerator
 
 from pydantic import BaseModel, ConfigDict
@@ -87,19 +89,25 @@ def estimate_usage(request: ChatRequest, text: str, calls: tuple[ToolCall, ...])
     )
 
 
-# id(spec) -> (the spec, kept alive so that its id stays its own; its size as JSON)
-_SPEC_CHARS: dict[int, tuple[ToolSpec, int]] = {}
+# id(spec) -> (a weak reference to the spec, its size as JSON). Weak: every call builds its own specs, and
+# holding them made each call's specs outlive it (up to 1024 of them); an entry goes with its spec.
+_SPEC_CHARS: dict[int, tuple[weakref.ref[ToolSpec], int]] = {}
+
+
+def _forget_spec(key: int, ref: weakref.ref[ToolSpec]) -> None:
+    if _SPEC_CHARS.get(key, (None, 0))[0] is ref:
+        del _SPEC_CHARS[key]
 
 
 def _spec_chars(specs: tuple[ToolSpec, ...]) -> int:
     """Characters of the tool specs as JSON; a call sends the same frozen specs with every request."""
     total = 0
     for spec in specs:
-        hit = _SPEC_CHARS.get(id(spec))
-        if hit is None or hit[0] is not spec:
-            if len(_SPEC_CHARS) >= 1024:
-                _SPEC_CHARS.clear()
-            hit = _SPEC_CHARS[id(spec)] = (spec, len(json.dumps(spec.model_dump(), sort_keys=True)))
+        key = id(spec)
+        hit = _SPEC_CHARS.get(key)
+        if hit is None or hit[0]() is not spec:
+            ref = weakref.ref(spec, functools.partial(_forget_spec, key))
+            hit = _SPEC_CHARS[key] = (ref, len(json.dumps(spec.model_dump(), sort_keys=True)))
         total += hit[1]
     return total
 
