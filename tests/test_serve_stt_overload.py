@@ -18,6 +18,9 @@ from voicerouter.server import ServeSettings, create_app
 pytestmark = needs_espeak
 
 CALLERS = 10
+# Shorter than any decode (~0.2 s or more for the 2 s question), so that callers whose speech ends together
+# are certain to find the one worker busy past their deadline, however fast or busy this machine is.
+QUEUE_DEADLINE_S = 0.1
 
 
 async def test_ten_callers_on_one_worker_each_hear_an_answer_or_a_reprompt(tmp_path: Path) -> None:
@@ -25,7 +28,7 @@ async def test_ten_callers_on_one_worker_each_hear_an_answer_or_a_reprompt(tmp_p
     settings = ServeSettings(
         host="127.0.0.1", port=0, recordings_dir=tmp_path / "recordings", speech="offline"
     )
-    app = create_app(settings, speech=offline_engines(workers=1), env={})
+    app = create_app(settings, speech=offline_engines(workers=1, queue_deadline_s=QUEUE_DEADLINE_S), env={})
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
