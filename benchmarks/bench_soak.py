@@ -22,7 +22,7 @@ Figures (the pass criteria of the soak):
 - recordings valid: every JSONL parses and ends with `call.ended`; every WAV header matches its audio.
 - `/healthz` latency p50/p99 while the soak runs (polled every 100 ms; p99 also split into while the flood
   runs and not), wall time of the soak.
-Bounded in time (about four minutes for the default on 2 cores, two of them the settle waits); loopback
+Bounded in time (about five minutes for the default on 2 cores, two of them the settle waits); loopback
 only; the machine may be shared.
 
 Run from the repository root: `PYTHONPATH=. python benchmarks/bench_soak.py [--calls 500]`.
