@@ -468,9 +468,7 @@ def test_an_answer_cut_off_mid_stream_is_continued_without_repeating_what_was_he
     said = whole.split(",")[0] + ","
     call.messages.pop()
     request = call.request()
-    request = request.model_copy(
-        update={"system": f"{request.system}\n\nYou were cut off mid-answer after saying: {said!r}. Go on."}
-    )
+    request = request.model_copy(update={"assistant_prefix": said})
     assert call.model.complete(request).text == whole[len(said) :].lstrip()
 
 

@@ -250,7 +250,7 @@ async def test_without_a_domain_model_the_stock_model_answers(tmp_path: Path) ->
 
 
 async def test_pool_refuses_work_beyond_its_bound_instead_of_queueing_it() -> None:
-    pool = SphinxPool(workers=1, max_queued=1, name="bounded")
+    pool = SphinxPool(workers=1, max_queued=1, queue_deadline_s=60.0, name="bounded")  # the bound, not time
     try:
         first = asyncio.create_task(pool.run(time.sleep, 0.5))
         second = asyncio.create_task(pool.run(time.sleep, 0.0))
@@ -263,6 +263,41 @@ async def test_pool_refuses_work_beyond_its_bound_instead_of_queueing_it() -> No
         await pool.run(time.sleep, 0.0)  # room again once the queue drained
     finally:
         await pool.aclose()
+
+
+async def test_a_job_that_cannot_start_within_the_queue_deadline_is_overloaded_and_leaves_the_queue() -> None:
+    pool = SphinxPool(workers=1, queue_deadline_s=0.2, name="deadline")
+    try:
+        await pool.run(abs, -1)  # worker started
+        busy = asyncio.create_task(pool.run(time.sleep, 1.0))
+        await asyncio.sleep(0)
+        with pytest.raises(SpeechError, match=r"no worker free within 0.2 s \(0 jobs ahead") as caught:
+            await pool.run(abs, -2)
+        assert caught.value.kind == "overloaded"
+        assert pool.pending == 1  # the given-up job holds nothing
+        await busy
+        assert await pool.run(abs, -3) == 3  # the slot came back
+        assert pool.pending == 0
+    finally:
+        await pool.aclose()
+
+
+async def test_waiting_jobs_start_in_arrival_order() -> None:
+    pool = SphinxPool(workers=1, queue_deadline_s=60.0, name="order")
+    try:
+        await pool.run(abs, -1)
+        busy = asyncio.create_task(pool.run(time.sleep, 0.3))
+        await asyncio.sleep(0)
+        started = await asyncio.gather(*(pool.run(time.time) for _ in range(4)))
+        await busy
+        assert started == sorted(started)
+    finally:
+        await pool.aclose()
+
+
+def test_the_default_pool_leaves_a_core_for_the_event_loop() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert SphinxPool().workers == max(1, min(4, cores - 1))
 
 
 async def test_cancelled_caller_keeps_its_slot_until_the_worker_finishes() -> None:

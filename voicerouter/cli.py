@@ -240,8 +240,8 @@ def init(name: str, directory: str) -> None:
               help="speech engines: auto = OpenAI when OPENAI_API_KEY is set, else offline")
 @click.option("--sip-port", type=click.IntRange(0, 65535), default=None,
               help="also answer phone calls over SIP (UDP and TCP) on this port; 0 or absent: off")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="serving processes sharing the ports  [default: the number of cores]")
+@click.option("--workers", type=click.IntRange(0, 64), default=1, show_default=True,
+              help="serving processes sharing the ports; 0: one per core")
 @click.option("--drain-seconds", type=click.FloatRange(0), default=10.0, show_default=True,
               help="on SIGTERM/SIGINT, refuse new calls and give live ones this long before ending them")
 @click.option("--insecure-no-auth", is_flag=True,
@@ -250,7 +250,7 @@ def init(name: str, directory: str) -> None:
               help="a browser origin /ws accepts besides the server's own (repeatable; * = any)")
 def serve(
     host: str, port: int, agent_name: str, recordings_dir: str, config: str | None, speech: str,
-    sip_port: int | None, workers: int | None, drain_seconds: float, insecure_no_auth: bool,
+    sip_port: int | None, workers: int, drain_seconds: float, insecure_no_auth: bool,
     allowed_origins: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Serve calls: /ws (WebSocket audio), /twilio (Twilio Media Streams), /calls, /metrics, /healthz,
@@ -276,7 +276,7 @@ def serve(
     refusal = bind_refusal(settings.host, token=settings.token, insecure_no_auth=settings.insecure_no_auth)
     if refusal:
         _fail(refusal)
-    count = workers or os.cpu_count() or 1
+    count = workers or os.cpu_count() or 1  # 0: one per core
     if count > 1:
         from voicerouter.workers import Supervisor
 

@@ -26,6 +26,8 @@ from voicerouter import workers
 from voicerouter.agent import AgentError, available_agents
 from voicerouter.call.metrics import ServeMetrics
 from voicerouter.call.pipeline import CallServices
+from voicerouter.call.reconcile import reconcile_open_calls
+from voicerouter.call.recording import check_recordings_dir
 from voicerouter.media.auth import AccessPolicy, access_middleware, add_access_routes, bind_refusal
 from voicerouter.media.context import CONTEXT_KEY, ServeContext
 from voicerouter.media.limits import LIMITS_KEY, GuardedSite, HttpLimits
@@ -144,6 +146,7 @@ def create_app(
     runtime = runtime or build_runtime(settings.config_path, env=environ)
     speech = speech or choose_engines(settings.speech, environ)
     recordings = settings.recordings_dir
+    check_recordings_dir(recordings)  # one line naming the folder, before anything opens in it
     store = CallStore(recordings / "calls.sqlite3")
     services = CallServices(runtime=runtime, tts=speech.tts, recordings_dir=recordings, store=store,
                             metrics=ServeMetrics())  # fmt: skip
@@ -171,6 +174,10 @@ def create_app(
         added = await store.index_directory(recordings)
         if added:
             log.info("indexed %d recordings found in %s", added, recordings)
+        closed = await reconcile_open_calls(store, recordings, prefix=workers.call_id_prefix())
+        if closed.calls:
+            log.info("closed %d calls cut off by a restart (%d WAV headers repaired, %d torn lines cut)",
+                     closed.calls, closed.wav_headers, closed.torn_lines)  # fmt: skip
         await _warm_agents(runtime, speech, settings.agent)
 
     async def shutdown(app: web.Application) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -50,6 +50,15 @@ class CallRecorder:
             os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
+
+    def abandon(self) -> None:
+        """Close after a write error without trying the failed write again (its bytes are given up)."""
+        handle, self._file = self._file, None
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                pass
 
 
 @dataclass
@@ -129,12 +138,13 @@ CREATE TABLE IF NOT EXISTS calls (
     turns      INTEGER NOT NULL DEFAULT 0,
     cost_usd   REAL NOT NULL DEFAULT 0,
     routes     TEXT NOT NULL DEFAULT '[]',
-    path       TEXT NOT NULL
+    path       TEXT NOT NULL,
+    recording  TEXT NOT NULL DEFAULT 'ok'
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started);
 """
 _COLUMNS = ("call_id", "agent", "transport", "caller", "started", "ended", "end_reason", "turns", "cost_usd",
-            "routes", "path")  # fmt: skip
+            "routes", "path", "recording")  # fmt: skip
 _PLACEHOLDERS = ", ".join("?" * len(_COLUMNS))
 
 
@@ -160,6 +170,7 @@ class CallRow(BaseModel):
     cost_usd: float = 0.0
     routes: list[RouteSummary] = Field(default_factory=list)
     path: str
+    recording: Literal["ok", "failed"] = "ok"  # failed: a write error stopped it, the call went on
 
 
 def utc_now() -> str:
@@ -195,6 +206,7 @@ class CallStore:
             conn = sqlite3.connect(self.db_path, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            _add_missing_columns(conn)
             self._conn = conn
         with self._conn:
             return fn(self._conn)
@@ -221,14 +233,23 @@ class CallStore:
         )
 
     async def call_ended(
-        self, call_id: str, *, turns: int, cost_usd: float, end_reason: str, routes: list[RouteSummary]
+        self,
+        call_id: str,
+        *,
+        turns: int,
+        cost_usd: float,
+        end_reason: str,
+        routes: list[RouteSummary],
+        recording: str = "ok",
+        ended: str | None = None,
     ) -> None:
         routes_json = json.dumps([r.model_dump() for r in routes])
+        values = (ended or utc_now(), end_reason, turns, cost_usd, routes_json, recording, call_id)
         await self._run(
             lambda conn: conn.execute(
-                "UPDATE calls SET ended = ?, end_reason = ?, turns = ?, cost_usd = ?, routes = ? "
-                "WHERE call_id = ?",
-                (utc_now(), end_reason, turns, cost_usd, routes_json, call_id),
+                "UPDATE calls SET ended = ?, end_reason = ?, turns = ?, cost_usd = ?, routes = ?, "
+                "recording = ? WHERE call_id = ?",
+                values,
             )
         )
 
@@ -239,6 +260,15 @@ class CallStore:
                 (limit, offset),
             )
             return cursor.fetchall()
+
+        return [_from_db(r) for r in await self._run(query)]
+
+    async def open_calls(self) -> list[CallRow]:
+        """Rows without an end: calls in progress, or, at start, calls a crash cut off."""
+
+        def query(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            sql = f"SELECT {', '.join(_COLUMNS)} FROM calls WHERE ended IS NULL ORDER BY started"
+            return conn.execute(sql).fetchall()
 
         return [_from_db(r) for r in await self._run(query)]
 
@@ -289,6 +319,13 @@ def _row_from_recording(path: Path) -> CallRow | None:
         routes=summary["routes"],
         path=str(path),
     )
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Indexes written by an older version lack newer columns; add them with their defaults."""
+    present = {info[1] for info in conn.execute("PRAGMA table_info(calls)")}
+    if "recording" not in present:
+        conn.execute("ALTER TABLE calls ADD COLUMN recording TEXT NOT NULL DEFAULT 'ok'")
 
 
 def _to_db(row: CallRow) -> tuple[Any, ...]:

@@ -232,6 +232,17 @@ def _message_error(messages: Any) -> HttpError | None:
         return HttpError(
             400, _error_body("invalid_request_error", "messages: at least one message is required")
         )
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    if last.get("role") == "assistant":  # a prefill the API continues: it may not end in whitespace
+        blocks = last.get("content")
+        final = blocks if isinstance(blocks, str) else (blocks or [{}])[-1].get("text", "x")
+        if isinstance(final, str) and final != final.rstrip():
+            return HttpError(
+                400,
+                _error_body(
+                    "invalid_request_error", "final assistant content cannot end with trailing whitespace"
+                ),
+            )
     previous_tool_uses: set[str] = set()
     for position, message in enumerate(messages):
         role = message.get("role")

@@ -26,6 +26,11 @@ class ServeMetrics:
             "Calls closed by an internal or protocol error, by cause.",
             ("cause",),
         )
+        self.recording_errors = r.counter(
+            "voicerouter_recording_errors_total",
+            "Recording write errors that left a call unrecorded (the call went on), by errno.",
+            ("error",),
+        )
         self.turns = r.counter(
             "voicerouter_turns_total", "Caller turns routed, by tier and model.", ("tier", "model")
         )

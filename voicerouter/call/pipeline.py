@@ -98,7 +98,11 @@ class AudioCallPipeline:
         audio = self.engine.config.audio
         self.supervisor = CallSupervisor(self.call_id, self._task_failed)
         self.recording = CallRecording(
-            services.recordings_dir, self.call_id, rate_hz=rate_hz, store=services.store
+            services.recordings_dir,
+            self.call_id,
+            rate_hz=rate_hz,
+            store=services.store,
+            errors=services.metrics.recording_errors,
         )
         self.listener = CallerListener(audio)
         self._inbound = Resampler(rate_hz, ANALYSIS_RATE_HZ)
@@ -337,8 +341,10 @@ class AudioCallPipeline:
             self.metrics.stt_ms.observe(stt_wait_ms)
             self._report_progress()
             text = result.text if result is not None else ""
+            confidence = result.confidence if result else 0.0
+            unrecognised = result is None  # recognition failed: the agent asks the caller again
             self.session.feed(
-                io.Transcript(text=text, final=True, confidence=result.confidence if result else 0.0)
+                io.Transcript(text=text, final=True, confidence=confidence, unrecognised=unrecognised)
             )
             if text.strip():
                 self._awaiting_audio = (self.engine.turns_started, transcript_ms, stt_wait_ms)

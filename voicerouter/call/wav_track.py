@@ -59,6 +59,15 @@ class WavTrack:
             self._pending.clear()
             await asyncio.to_thread(self._write, data, True)
 
+    async def abandon(self) -> None:
+        """Stop after a write error: drop the audio waiting in memory and close the file without writing."""
+        async with self._lock:
+            self._closed = True
+            self._pending.clear()
+            handle, self._file = self._file, None
+        if handle is not None:
+            await asyncio.to_thread(_close_quietly, handle)
+
     def _write(self, data: bytes, final: bool = False) -> None:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,3 +84,10 @@ class WavTrack:
             os.fsync(handle.fileno())
             handle.close()
             self._file = None
+
+
+def _close_quietly(handle: BinaryIO) -> None:
+    try:
+        handle.close()
+    except OSError:
+        pass  # the buffered bytes that failed to write are the ones being given up

@@ -19,6 +19,7 @@ from voicerouter.engine.history import ConversationHistory
 from voicerouter.engine.states import Trigger, TurnState, is_active, transition
 from voicerouter.engine.turn import PendingTool, Turn
 from voicerouter.events import Tier
+from voicerouter.lexicon.continuation import after_echo, echo_of, join
 from voicerouter.providers.base import ChatMessage, ChatRequest, ProviderError, ToolCall, Usage
 from voicerouter.router.cost import cost_usd, estimate_tokens
 from voicerouter.router.features import TurnContext
@@ -27,6 +28,7 @@ from voicerouter.router.verify import classify_request, parse_tier
 from voicerouter.toolkit import ToolOutcome, ToolRegistry
 
 APOLOGY = "I'm sorry, I'm having trouble answering right now. Could you say that again in a moment?"
+REPROMPT = "Sorry, could you say that again?"
 TOO_MANY_STEPS = "I'm sorry, that is taking longer than it should. Could you tell me again what you need?"
 
 
@@ -184,11 +186,30 @@ class CallEngine:
     def _on_transcript(self, item: io.Transcript) -> None:
         text = item.text.strip()
         self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
-        if not item.final or not text:
+        if not item.final or not (text or item.unrecognised):
             return
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
-        self._start_turn(text)
+        if text:
+            self._start_turn(text)
+        else:
+            self._reprompt()
+
+    def _reprompt(self) -> None:
+        """The caller said something nobody could recognise: a short turn asks again (never silence).
+
+        No model is asked (there is no user text to answer); the history keeps the re-prompt as heard."""
+        self.turns_started += 1
+        now = self.clock.now_ms()
+        turn = Turn(turn_id=self.turns_started, text="", started_ms=now, deadline_ms=now)
+        self._turn = turn
+        self._emit(ev.TurnStarted, turn_id=turn.turn_id, text="")
+        self._actions.append(io.OpenTurn(turn_id=turn.turn_id, user_text="", history=self._history.messages))
+        turn.history_start = len(self._history)
+        turn.unspoken = REPROMPT
+        turn.state = transition(turn.state, Trigger.GIVE_UP)
+        self._speak(turn, turn.take_sentences(flush=True))
+        self._finish_answer(turn)
 
     def _on_playback_progress(self, item: io.PlaybackProgress) -> None:
         turn = self._turn
@@ -236,10 +257,18 @@ class CallEngine:
                 ev.LlmFirstToken, turn_id=turn.turn_id, model=turn.model or "", ttft_ms=turn.first_token_ms
             )
         text = item.text
-        if turn.step_text == text and turn.spoken and not turn.unspoken:
-            # a fallback model continuing a cut-off answer: keep the words apart
-            if not turn.spoken[-1].isspace() and not text[0].isspace():
-                text = " " + text
+        if turn.echo_check is not None:  # a fallback continuing a cut-off answer: never say it twice
+            verdict = echo_of(turn.echo_check, turn.step_text)
+            if verdict == "maybe":
+                return
+            text = after_echo(turn.echo_check, turn.step_text) if verdict == "echo" else turn.step_text
+            turn.echo_check = None
+            turn.join_next = True
+        if not text:
+            return
+        if turn.join_next:
+            text = join(turn.spoken + turn.unspoken, text)
+            turn.join_next = False
         turn.unspoken += text
         self._speak(turn, turn.take_sentences())
 
@@ -265,6 +294,7 @@ class CallEngine:
         self._account(turn, turn.model, item.usage)
         turn.gen_id = None
         turn.first_token_deadline_ms = turn.idle_deadline_ms = None
+        turn.echo_check = None  # a continuation that only repeated what was heard adds nothing
         if turn.state is TurnState.ROUTING:
             self._classified(turn, turn.step_text, Trigger.CLASSIFIED)
             return
@@ -367,6 +397,10 @@ class CallEngine:
         turn.steps += 1
         entry = self.config.models[model]
         system = self.agent.prompt
+        if not continuing_after:
+            turn.answer_from = len(turn.spoken)
+        turn.echo_check = continuing_after or None
+        turn.join_next = False
         if continuing_after:
             system += (
                 "\n\nYou were cut off mid-answer after saying: "
@@ -379,6 +413,7 @@ class CallEngine:
             tools=self._tool_specs,
             max_tokens=entry.max_tokens,
             turn_id=turn.turn_id,
+            assistant_prefix=continuing_after,
         )
         self._start_generation(turn, model, request)
 
@@ -439,7 +474,7 @@ class CallEngine:
         turn.state = transition(turn.state, Trigger.FAIL)
         self._speak(turn, turn.take_sentences(flush=True))
         turn.steps -= 1  # a failed attempt is not a step of the answer
-        self._generate(turn, next_model, continuing_after=turn.spoken if turn.step_text else "")
+        self._generate(turn, next_model, continuing_after=turn.spoken[turn.answer_from :].strip())
 
     def _run_tools(self, turn: Turn) -> None:
         now = self.clock.now_ms()

@@ -27,11 +27,15 @@ class SpeechStopped:
 
 @dataclass(frozen=True, slots=True)
 class Transcript:
-    """What the caller said; a final transcript ends the caller's turn and starts the agent's."""
+    """What the caller said; a final transcript ends the caller's turn and starts the agent's.
+
+    `unrecognised`: the caller spoke but recognition failed (overloaded, engine error): the agent asks them
+    to say it again instead of staying silent."""
 
     text: str
     final: bool = True
     confidence: float = 1.0
+    unrecognised: bool = False
 
 
 @dataclass(frozen=True, slots=True)

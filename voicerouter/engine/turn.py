@@ -49,6 +49,9 @@ class Turn:
     tools: dict[str, PendingTool] = field(default_factory=dict)
     tool_seq: int = 0
     spoken: str = ""  # everything this turn asked to speak, in order
+    answer_from: int = 0  # where in `spoken` the answer of the current model step (and its fallbacks) began
+    echo_check: str | None = None  # a continuation may start by repeating this heard text: held until known
+    join_next: bool = False  # the next text released continues `spoken`: space it as one answer
     unspoken: str = ""  # text received but not yet handed to Speak (sentence chunking)
     heard_chars: int = 0
     first_token_ms: int | None = None

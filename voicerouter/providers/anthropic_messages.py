@@ -57,13 +57,18 @@ _KIND_FOR_ERROR_TYPE: dict[str, ErrorKind] = {
 }
 
 
-def to_wire_messages(messages: tuple[ChatMessage, ...]) -> list[MessageParam]:
+def to_wire_messages(messages: tuple[ChatMessage, ...], assistant_prefix: str = "") -> list[MessageParam]:
     """The conversation as Messages API turns.
 
     Tool results become `tool_result` blocks in a user turn, and consecutive turns of one role are merged, so
     every result of a multi-tool step lands in the single user message the API requires after `tool_use`.
     Empty text is dropped: the API rejects empty text blocks (an interrupted reply the caller never heard).
+    An `assistant_prefix` (an answer cut off mid-stream) ends the list as the assistant's turn, which the
+    API continues word for word; it may not end in whitespace.
     """
+    prefix = assistant_prefix.rstrip()
+    if prefix:
+        messages = (*messages, ChatMessage(role="assistant", content=prefix))
     turns: list[tuple[Literal["user", "assistant"], list[ContentBlockParam]]] = []
     for message in messages:
         role: Literal["user", "assistant"] = "assistant" if message.role == "assistant" else "user"
@@ -216,7 +221,7 @@ class AnthropicMessagesProvider:
             sdk_stream = await self._client.messages.create(
                 model=request.model,
                 max_tokens=request.max_tokens,
-                messages=to_wire_messages(request.messages),
+                messages=to_wire_messages(request.messages, request.assistant_prefix),
                 system=request.system if request.system else anthropic.omit,
                 tools=tools if tools else anthropic.omit,
                 stream=True,

@@ -45,6 +45,9 @@ class ChatRequest(BaseModel):
     max_tokens: int = 400
     temperature: float | None = None
     turn_id: int | None = None  # the call's turn; a call-bound model (the Realtime voice) keys on it
+    # What the caller already heard of this answer from a model whose stream died: the assistant's partial
+    # turn, which this model continues (Anthropic natively, OpenAI as a trailing assistant message).
+    assistant_prefix: str = ""
 
 
 class TextDelta(BaseModel):

@@ -45,12 +45,17 @@ MaxTokensParam = Literal["max_tokens", "max_completion_tokens"]
 
 
 def to_wire_messages(request: ChatRequest) -> list[ChatCompletionMessageParam]:
-    """System prompt first, then the conversation; tool results stay as `role="tool"` messages."""
+    """System prompt first, then the conversation; tool results stay as `role="tool"` messages.
+
+    An answer cut off mid-stream ends the list as the assistant's partial turn (what the caller heard), which
+    the model continues; the system prompt says so too, for servers that would answer it afresh."""
     wire: list[ChatCompletionMessageParam] = []
     if request.system:
         wire.append({"role": "system", "content": request.system})
     for message in request.messages:
         wire.append(_to_wire_message(message))
+    if request.assistant_prefix.strip():
+        wire.append({"role": "assistant", "content": request.assistant_prefix.strip()})
     return wire
 
 

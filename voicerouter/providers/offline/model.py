@@ -6,16 +6,18 @@ the request offers; it never invents a record, never reads the clock and never t
 
 from __future__ import annotations
 
-import ast
 import asyncio
+import functools
 import json
 import math
 import re
+import weakref
 from collections.abc import AsyncGenerator
 
 from pydantic import BaseModel, ConfigDict
 
 from voicerouter.agent import AgentSpec
+from voicerouter.lexicon.continuation import continue_from
 from voicerouter.providers.base import (
     ChatRequest,
     StreamChunk,
@@ -60,7 +62,7 @@ class OfflineAgentModel:
             allowed = _allowed_args(request, action.tool)
             args = {k: v for k, v in action.args.items() if allowed is None or k in allowed}
             calls = (ToolCall(id=_next_call_id(request), name=action.tool, args=args),)
-        text = _not_said_yet(request.system, action.text) if action.kind != "call" else ""
+        text = _not_said_yet(request.assistant_prefix, action.text) if action.kind != "call" else ""
         return Completion(text=text, tool_calls=calls, usage=estimate_usage(request, text, calls))
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamChunk, None]:
@@ -87,39 +89,39 @@ def estimate_usage(request: ChatRequest, text: str, calls: tuple[ToolCall, ...])
     )
 
 
-# id(spec) -> (the spec, kept alive so that its id stays its own; its size as JSON)
-_SPEC_CHARS: dict[int, tuple[ToolSpec, int]] = {}
+# id(spec) -> (a weak reference to the spec, its size as JSON). Weak: every call builds its own specs, and
+# holding them made each call's specs outlive it (up to 1024 of them); an entry goes with its spec.
+_SPEC_CHARS: dict[int, tuple[weakref.ref[ToolSpec], int]] = {}
+
+
+def _forget_spec(key: int, ref: weakref.ref[ToolSpec]) -> None:
+    if _SPEC_CHARS.get(key, (None, 0))[0] is ref:
+        del _SPEC_CHARS[key]
 
 
 def _spec_chars(specs: tuple[ToolSpec, ...]) -> int:
     """Characters of the tool specs as JSON; a call sends the same frozen specs with every request."""
     total = 0
     for spec in specs:
-        hit = _SPEC_CHARS.get(id(spec))
-        if hit is None or hit[0] is not spec:
-            if len(_SPEC_CHARS) >= 1024:
-                _SPEC_CHARS.clear()
-            hit = _SPEC_CHARS[id(spec)] = (spec, len(json.dumps(spec.model_dump(), sort_keys=True)))
+        key = id(spec)
+        hit = _SPEC_CHARS.get(key)
+        if hit is None or hit[0]() is not spec:
+            ref = weakref.ref(spec, functools.partial(_forget_spec, key))
+            hit = _SPEC_CHARS[key] = (ref, len(json.dumps(spec.model_dump(), sort_keys=True)))
         total += hit[1]
     return total
 
 
-_CUT_OFF = re.compile(  # the engine's note, the heard text as a Python repr: 'it\'s' or "it's"
-    r"You were cut off mid-answer after saying: (?P<said>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
-)
-
-
-def _not_said_yet(system: str, text: str) -> str:
-    """After a stream died mid-answer, the engine asks the next model to go on from what the caller
-    already heard; the answer here is whole, so drop the part already spoken."""
-    match = _CUT_OFF.search(system)
-    if match is None:
+def _not_said_yet(heard: str, text: str) -> str:
+    """After a stream died mid-answer the next model continues from what the caller already heard; this
+    model's answer is whole, so the part already heard is dropped. An answer that does not start with it
+    begins a new sentence after it."""
+    if not heard.strip():
         return text
-    try:
-        said = str(ast.literal_eval(match.group("said"))).strip()
-    except (ValueError, SyntaxError):
-        return text
-    return text[len(said) :].lstrip() if said and text.startswith(said) else text
+    rest = continue_from(heard, text)
+    if rest is text and heard.rstrip()[-1:].isalnum():
+        return ". " + text  # the heard words stopped mid-sentence: close it, then answer
+    return rest
 
 
 def _next_call_id(request: ChatRequest) -> str:

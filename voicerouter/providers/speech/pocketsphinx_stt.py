@@ -198,8 +198,14 @@ def stt_service(env: Mapping[str, str]) -> SttService:
     """The `STT` registry's "offline" entry: a recogniser per agent, biased to its domain, built off the event
     loop; all of them share one worker pool."""
     from voicerouter.providers.speech.domain import domain_phrases
+    from voicerouter.providers.speech.registry import env_number
+    from voicerouter.providers.speech.sphinx_pool import DEFAULT_QUEUE_DEADLINE_S
 
-    pool = SphinxPool(name="pocketsphinx")
+    deadline_s = env_number(env, "VOICEROUTER_STT_QUEUE_S", float) or DEFAULT_QUEUE_DEADLINE_S
+    pool = SphinxPool(name="pocketsphinx", workers=env_number(env, "VOICEROUTER_STT_WORKERS", int),
+                      queue_deadline_s=deadline_s)  # fmt: skip
+    log.info("speech recognition: %d pocketsphinx worker(s), queue deadline %g s", pool.workers,
+             pool.queue_deadline_s)  # fmt: skip
 
     async def build(agent: str) -> SpeechToText:
         stt = await asyncio.to_thread(

@@ -13,7 +13,7 @@ import importlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from voicerouter.providers.speech.base import SpeechToText, TextToSpeech
 
@@ -122,3 +122,20 @@ def choose_engines(mode: SpeechMode, env: Mapping[str, str]) -> SpeechEngines:
         return build_engines("openai", "openai", env)
     log.info("speech: offline (pocketsphinx, espeak-ng)")
     return build_engines("offline", "offline", env)
+
+
+N = TypeVar("N", int, float)
+
+
+def env_number(env: Mapping[str, str], name: str, kind: Callable[[str], N]) -> N | None:
+    """A positive number from `env[name]`, None when unset; a bad value is an error naming the variable."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a {kind.__name__} > 0, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name}: expected a {kind.__name__} > 0, got {raw!r}")
+    return value
