@@ -71,7 +71,14 @@ def _common(func: Any) -> Any:
         click.option(
             "--wer", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="ASR word error rate"
         ),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True, help="first seed"),
+        click.option(
+            "--seeds",
+            type=click.IntRange(1, 1000),
+            default=1,
+            show_default=True,
+            help="run every call under seeds SEED .. SEED+N-1 (the gate needs several for its intervals)",
+        ),
         click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True),
         click.option(
             "--ray",
@@ -174,11 +181,16 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
         opts["provider_fault"],
     )
     options = RunOptions(
-        config_path=opts["config"], seed=opts["seed"], faults=faults, keep_events=bool(opts["record_dir"])
+        config_path=opts["config"],
+        seed=opts["seed"],
+        seeds=opts["seeds"],
+        faults=faults,
+        keep_events=bool(opts["record_dir"]),
     )
+    runs = len(scripts) * opts["seeds"]
     started = time.perf_counter()
     try:
-        with _progress(len(scripts), quiet=opts["quiet"]) as advance:
+        with _progress(runs, quiet=opts["quiet"]) as advance:
             if opts["live"]:
                 from sim.live import run_scripts_live
 
@@ -196,10 +208,11 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
         "inputs": inputs,
         "config": opts["config"] or "default",
         "seed": opts["seed"],
+        "seeds": opts["seeds"],
         "wer_target": opts["wer"],
         "live": opts["live"],
         "elapsed_s": round(elapsed, 3),
-        "calls_per_s": round(len(scripts) / elapsed, 1) if elapsed else None,
+        "calls_per_s": round(runs / elapsed, 1) if elapsed else None,
     }
     if opts["record_dir"]:
         from sim.record import write_recordings
@@ -208,7 +221,7 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
         click.secho(f"{written} recordings written to {opts['record_dir']}", dim=True)
     report = build_report(scores, meta=meta)
     click.echo(gate_summary(report))
-    click.secho(f"  {len(scripts)} calls in {elapsed:.2f} s ({meta['calls_per_s']} calls/s)", dim=True)
+    click.secho(f"  {runs} calls in {elapsed:.2f} s ({meta['calls_per_s']} calls/s)", dim=True)
     if opts["json_out"]:
         Path(opts["json_out"]).write_text(json.dumps(report, indent=2), encoding="utf-8")
         click.secho(f"report written to {opts['json_out']}", dim=True)

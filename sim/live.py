@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from sim.asr_noise import add_asr_noise, word_errors
-from sim.replay import RunOptions
+from sim.replay import RunOptions, run_seeds
 from sim.runner import CallResult
 from sim.score import CallScore, score_call
 from sim.script import CallScript
@@ -19,10 +19,10 @@ from voicerouter.engine import io
 from voicerouter.wiring import Runtime, build_runtime
 
 
-async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions) -> CallScore:
+async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions, seed: int) -> CallScore:
     import random
 
-    rng = random.Random(f"{options.seed}:{script.call_id}")
+    rng = random.Random(f"{seed}:{script.call_id}")
     engine, tools = runtime.new_call(
         script.agent, transport="sim-live", caller=script.caller, call_id=script.call_id
     )
@@ -48,7 +48,9 @@ async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions) ->
         await done.wait()
     await session.close("caller hung up")
     labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
-    return score_call(result, labels)
+    score = score_call(result, labels)
+    score.seed = seed
+    return score
 
 
 def run_scripts_live(
@@ -58,8 +60,9 @@ def run_scripts_live(
         runtime = build_runtime(options.config_path)
         scores = []
         try:
-            for script in scripts:
-                scores.append(await _run_one(runtime, script, options))
+            for seed in run_seeds(options):
+                for script in scripts:
+                    scores.append(await _run_one(runtime, script, options, seed))
                 if progress:
                     progress(1)
         finally:

@@ -15,11 +15,15 @@ from voicerouter.store import CallRecorder
 
 
 def write_recordings(scores: Sequence[CallScore], scripts: Sequence[CallScript], directory: Path) -> int:
+    """`scores` come seed by seed over `scripts`; with several seeds each file name says its seed."""
     directory.mkdir(parents=True, exist_ok=True)
     written = 0
-    for score, script in zip(scores, scripts, strict=True):
+    several_seeds = len(scores) > len(scripts)
+    for n, score in enumerate(scores):
+        script = scripts[n % len(scripts)]
         labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
-        path = directory / f"{Path(script.source).stem or script.call_id}.jsonl"
+        stem = Path(script.source).stem or script.call_id
+        path = directory / (f"{stem}-seed{score.seed}.jsonl" if several_seeds else f"{stem}.jsonl")
         path.unlink(missing_ok=True)
         recorder = CallRecorder(path)
         try:

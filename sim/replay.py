@@ -28,6 +28,7 @@ Progress = Callable[[int], None]
 class RunOptions:
     config_path: str | None = None
     seed: int = 0
+    seeds: int = 1  # run every call under seeds seed .. seed + seeds - 1
     faults: Faults = field(default_factory=Faults)
     keep_events: bool = False
 
@@ -53,31 +54,40 @@ class _Context:
             self._offline[name] = OfflineAgentModel(self.agent(name)[0])
         return self._offline[name]
 
-    def run(self, script: CallScript) -> CallScore:
+    def run(self, script: CallScript, seed: int | None = None) -> CallScore:
         spec, config = self.agent(script.agent)
+        seed = self.options.seed if seed is None else seed
         call = SimulatedCall(
             script,
             agent=spec,
             config=config,
             classifier=self.classifier,
-            seed=self.options.seed,
+            seed=seed,
             faults=self.options.faults,
             offline=self.offline_model(script.agent),
         )
         result = call.run()
         labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
         score = score_call(result, labels)
+        score.seed = seed
         if self.options.keep_events:
             score.events = result.events
         return score
 
 
+def run_seeds(options: RunOptions) -> list[int]:
+    """The seeds of a run, in the order its scores come back."""
+    return list(range(options.seed, options.seed + max(1, options.seeds)))
+
+
 _worker_context: _Context | None = None
+_worker_scripts: Sequence[CallScript] = ()
 
 
-def _init_worker(options: RunOptions) -> None:
-    global _worker_context
+def _init_worker(options: RunOptions, scripts: Sequence[CallScript]) -> None:
+    global _worker_context, _worker_scripts
     _worker_context = _Context(options)
+    _worker_scripts = scripts
     gc.freeze()  # the worker lives for the run: see `_startup_heap_frozen`
 
 
@@ -93,9 +103,11 @@ def _startup_heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _run_in_worker(script: CallScript) -> CallScore:
+def _run_in_worker(task: tuple[int, int]) -> CallScore:
+    """One (script index, seed): the scripts travel once per worker, not once per task."""
     assert _worker_context is not None
-    return _worker_context.run(script)
+    index, seed = task
+    return _worker_context.run(_worker_scripts[index], seed)
 
 
 def run_scripts(
@@ -105,20 +117,23 @@ def run_scripts(
     workers: int = 1,
     progress: Progress | None = None,
 ) -> list[CallScore]:
-    """Scores in the order of `scripts`, whatever the parallelism."""
-    if workers <= 1 or len(scripts) < 2:
+    """Scores seed by seed, each seed in the order of `scripts`, whatever the parallelism."""
+    tasks = [(index, seed) for seed in run_seeds(options) for index in range(len(scripts))]
+    if workers <= 1 or len(tasks) < 2:
         context = _Context(options)
         scores = []
         with _startup_heap_frozen():
-            for script in scripts:
-                scores.append(context.run(script))
+            for index, seed in tasks:
+                scores.append(context.run(scripts[index], seed))
                 if progress:
                     progress(1)
         return scores
-    chunk = max(1, len(scripts) // (workers * 4))
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(options,)) as pool:
+    chunk = max(1, len(tasks) // (workers * 4))
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, initargs=(options, list(scripts))
+    ) as pool:
         scores = []
-        for score in pool.map(_run_in_worker, scripts, chunksize=chunk):
+        for score in pool.map(_run_in_worker, tasks, chunksize=chunk):
             scores.append(score)
             if progress:
                 progress(1)
@@ -143,11 +158,12 @@ def run_scripts_on_ray(
     try:
 
         @ray.remote
-        def run_batch(batch: list[CallScript], opts: RunOptions) -> list[CallScore]:
+        def run_batch(batch: list[tuple[CallScript, int]], opts: RunOptions) -> list[CallScore]:
             context = _Context(opts)
-            return [context.run(script) for script in batch]
+            return [context.run(script, seed) for script, seed in batch]
 
-        batches = list(_batches(scripts, size=8))
+        tasks = [(script, seed) for seed in run_seeds(options) for script in scripts]
+        batches = list(_batches(tasks, size=8))
         futures = [run_batch.remote(batch, options) for batch in batches]
         scores: list[CallScore] = []
         for batch_scores in ray.get(futures):
@@ -160,6 +176,6 @@ def run_scripts_on_ray(
             ray.shutdown()
 
 
-def _batches(items: Sequence[CallScript], size: int) -> Iterable[list[CallScript]]:
+def _batches(items: Sequence[tuple[CallScript, int]], size: int) -> Iterable[list[tuple[CallScript, int]]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])

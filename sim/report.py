@@ -43,6 +43,39 @@ def _turn_failed(t: TurnScore) -> list[str]:
     return why
 
 
+def gate_numbers(scores: list[CallScore]) -> dict[str, float | None]:
+    """The four gate numbers over a set of calls (all seeds pooled, or one seed's)."""
+    turns = [t for s in scores for t in s.turns]
+    first_tokens = [float(t.first_token_ms) for t in turns if t.first_token_ms is not None]
+    expected_tools = [t for t in turns if t.expected_tool is not None]
+    wrong_extra = sum(t.wrong_extra_calls for t in turns)
+    refusal_turns = [t for t in turns if t.refusal_expected]
+    return {
+        "p95_first_token_ms": percentile(first_tokens, 95),
+        "tool_arg_accuracy": _ratio(
+            sum(1 for t in expected_tools if t.tool_correct), len(expected_tools) + wrong_extra
+        ),
+        "refusal_on_missing_rate": _ratio(
+            sum(1 for t in refusal_turns if t.refused and not t.invented), len(refusal_turns)
+        ),
+        "cost_per_session_usd": round(sum(s.cost_usd for s in scores) / len(scores), 6) if scores else None,
+    }
+
+
+def _seed_spread(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Mean and standard deviation of each gate number across seeds: the noise a verdict must beat."""
+    spread: dict[str, dict[str, float | None]] = {}
+    for key in GATE_KEYS:
+        values = [float(row[key]) for row in per_seed if row.get(key) is not None]
+        if not values:
+            spread[key] = {"mean": None, "sd": None}
+            continue
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+        spread[key] = {"mean": round(mean, 6), "sd": None if sd is None else round(sd, 6)}
+    return spread
+
+
 def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     turns = [t for s in scores for t in s.turns]
     first_tokens = [float(t.first_token_ms) for t in turns if t.first_token_ms is not None]
@@ -107,6 +140,8 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
         for t in s.turns
         if _turn_failed(t)
     ]
+    seeds = sorted({s.seed for s in scores})
+    per_seed = [{"seed": seed, **gate_numbers([s for s in scores if s.seed == seed])} for seed in seeds]
     report: dict[str, Any] = {
         "calls": len(scores),
         "turns": len(turns),
@@ -123,6 +158,9 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
         "expected_tool_calls": len(expected_tools),
         "wrong_extra_calls": wrong_extra,
         "refusal_turns": len(refusal_turns),
+        "seeds": seeds,
+        "per_seed": per_seed,
+        "seed_spread": _seed_spread(per_seed),
         "per_tier": per_tier,
         "per_model": per_model,
         "accuracy_by_wer": accuracy_by_wer,
@@ -130,6 +168,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
         "per_call": [
             {
                 "call_id": s.call_id,
+                "seed": s.seed,
                 "agent": s.agent,
                 "source": s.source,
                 "turns": len(s.turns),
@@ -145,6 +184,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
                 ],
                 "tool_calls_correct": sum(1 for t in s.turns if t.tool_correct),
                 "tool_calls_expected": sum(1 for t in s.turns if t.expected_tool is not None),
+                "wrong_extra_calls": sum(t.wrong_extra_calls for t in s.turns),
                 "interruptions": s.interruptions,
                 "fallbacks": s.fallbacks,
             }
@@ -174,12 +214,30 @@ def gate_summary(report: dict[str, Any]) -> str:
             return f"{value:.0f} ms"
         return f"{value:.3f}"
 
+    seeds = report.get("seeds") or [0]
+    spread = report.get("seed_spread") or {}
+
+    def sd(key: str) -> str:
+        value = (spread.get(key) or {}).get("sd")
+        if value is None or len(seeds) < 2:
+            return ""
+        text = (
+            f"{value:.0f} ms"
+            if key.endswith("_ms")
+            else f"{value:.5f}"
+            if key.endswith("_usd")
+            else f"{value:.4f}"
+        )
+        return f"   (sd across seeds {text})"
+
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}..{seeds[-1]}"
     lines = [
-        f"calls {report['calls']}, turns {report['turns']}, measured WER {report['measured_wer']:.3f}",
-        f"  p95 first token      {fmt('p95_first_token_ms')}",
-        f"  tool-arg accuracy    {fmt('tool_arg_accuracy')}",
-        f"  refusal on missing   {fmt('refusal_on_missing_rate')}",
-        f"  cost per session     {fmt('cost_per_session_usd')}",
+        f"calls {report['calls']}, turns {report['turns']}, measured WER {report['measured_wer']:.3f}, "
+        f"{seed_text}",
+        f"  p95 first token      {fmt('p95_first_token_ms')}{sd('p95_first_token_ms')}",
+        f"  tool-arg accuracy    {fmt('tool_arg_accuracy')}{sd('tool_arg_accuracy')}",
+        f"  refusal on missing   {fmt('refusal_on_missing_rate')}{sd('refusal_on_missing_rate')}",
+        f"  cost per session     {fmt('cost_per_session_usd')}{sd('cost_per_session_usd')}",
         f"  routing accuracy     {fmt('routing_accuracy')}",
         f"  interruptions {report['interruptions']}, fallbacks {report['fallbacks']}, "
         f"tool timeouts {report['timed_out_tools']}",

@@ -84,6 +84,7 @@ class CallScore:
     interruptions: int
     fallbacks: int
     timed_out_tools: int
+    seed: int = 0
     events: list[ev.Event] = field(default_factory=list)  # kept only when a run records its calls
 
 
