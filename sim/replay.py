@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sim.faults import Faults
+from sim.memo import MemoisedClassifier, MemoisedOfflineModel
 from sim.runner import SimulatedCall
 from sim.score import CallScore, score_call
 from sim.script import CallScript
@@ -39,7 +40,7 @@ class _Context:
     def __init__(self, options: RunOptions) -> None:
         self.options = options
         self.config: VoicerouterConfig = load_config(options.config_path)
-        self.classifier = TriageClassifier.load()
+        self.classifier: TriageClassifier = MemoisedClassifier.load()
         self._agents: dict[str, tuple[AgentSpec, VoicerouterConfig]] = {}
         self._offline: dict[str, OfflineAgentModel] = {}  # one per agent: its memo serves every call
 
@@ -51,7 +52,7 @@ class _Context:
 
     def offline_model(self, name: str) -> OfflineAgentModel:
         if name not in self._offline:
-            self._offline[name] = OfflineAgentModel(self.agent(name)[0])
+            self._offline[name] = MemoisedOfflineModel(self.agent(name)[0])
         return self._offline[name]
 
     def run(self, script: CallScript, seed: int | None = None) -> CallScore:
@@ -117,27 +118,29 @@ def run_scripts(
     workers: int = 1,
     progress: Progress | None = None,
 ) -> list[CallScore]:
-    """Scores seed by seed, each seed in the order of `scripts`, whatever the parallelism."""
-    tasks = [(index, seed) for seed in run_seeds(options) for index in range(len(scripts))]
+    """Scores seed by seed, each seed in the order of `scripts`, whatever the parallelism. Work goes out
+    call by call (all seeds of a call together), so that a worker's memo serves the call's repeats."""
+    seeds = run_seeds(options)
+    tasks = [(index, seed) for index in range(len(scripts)) for seed in seeds]
+    slot = {task: n for n, task in enumerate((i, s) for s in seeds for i in range(len(scripts)))}
+    results: list[CallScore | None] = [None] * len(tasks)
     if workers <= 1 or len(tasks) < 2:
         context = _Context(options)
-        scores = []
         with _startup_heap_frozen():
             for index, seed in tasks:
-                scores.append(context.run(scripts[index], seed))
+                results[slot[(index, seed)]] = context.run(scripts[index], seed)
                 if progress:
                     progress(1)
-        return scores
-    chunk = max(1, len(tasks) // (workers * 4))
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(options, list(scripts))
-    ) as pool:
-        scores = []
-        for score in pool.map(_run_in_worker, tasks, chunksize=chunk):
-            scores.append(score)
-            if progress:
-                progress(1)
-        return scores
+    else:
+        chunk = max(len(seeds), len(tasks) // (workers * 4) // len(seeds) * len(seeds))
+        with ProcessPoolExecutor(
+            max_workers=workers, initializer=_init_worker, initargs=(options, list(scripts))
+        ) as pool:
+            for task, score in zip(tasks, pool.map(_run_in_worker, tasks, chunksize=chunk), strict=True):
+                results[slot[task]] = score
+                if progress:
+                    progress(1)
+    return [score for score in results if score is not None]
 
 
 def run_scripts_on_ray(
