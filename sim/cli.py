@@ -6,6 +6,7 @@ Bad recordings and scenarios are reported with file and line and skipped; the ru
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +36,17 @@ def _parse_pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _split_turns(value: str, option: str) -> tuple[str, list[int] | None]:
+    """`SPEC@2,3` -> (SPEC, [2, 3]): the user turns (1-based) a fault applies to; all turns without `@`."""
+    head, at, tail = value.rpartition("@")
+    if not at or not re.fullmatch(r"[\d,\s]+", tail):
+        return value, None
+    turns = [int(t) for t in tail.replace(" ", "").split(",") if t]
+    if not turns or min(turns) < 1:
+        _fail(f"{option} {value!r}: turns after @ are 1-based numbers, e.g. @2 or @2,3")
+    return head, turns
+
+
 def _faults(
     wer: float,
     interrupt_at: float | None,
@@ -43,17 +55,29 @@ def _faults(
     tool_error: tuple[str, ...],
     provider_fault: tuple[str, ...],
 ) -> Faults:
-    tools = [ToolFault(tool=name, timeout=True) for name in tool_timeout]
-    for name, ms in _parse_pairs(tool_latency, "--tool-latency"):
-        tools.append(ToolFault(tool=name, extra_latency_ms=float(ms)))
-    for name, message in _parse_pairs(tool_error, "--tool-error"):
-        tools.append(ToolFault(tool=name, error=message or "service unavailable"))
+    tools = []
+    for value in tool_timeout:
+        name, turns = _split_turns(value, "--tool-timeout")
+        tools.append(ToolFault(tool=name, timeout=True, turns=turns))
+    for value in tool_latency:
+        spec, turns = _split_turns(value, "--tool-latency")
+        for name, ms in _parse_pairs((spec,), "--tool-latency"):
+            try:
+                tools.append(ToolFault(tool=name, extra_latency_ms=float(ms), turns=turns))
+            except ValueError:
+                _fail(f"--tool-latency {value!r}: expected TOOL=MS with MS a number of milliseconds")
+    for value in tool_error:
+        spec, turns = _split_turns(value, "--tool-error")
+        for name, message in _parse_pairs((spec,), "--tool-error"):
+            tools.append(ToolFault(tool=name, error=message or "service unavailable", turns=turns))
     providers = []
-    for model, kind in _parse_pairs(provider_fault, "--provider-fault"):
-        try:
-            providers.append(ProviderFault.model_validate({"model": model, "kind": kind}))
-        except ValueError as exc:
-            _fail(f"--provider-fault {model}={kind}: {exc}")
+    for value in provider_fault:
+        spec, turns = _split_turns(value, "--provider-fault")
+        for model, kind in _parse_pairs((spec,), "--provider-fault"):
+            try:
+                providers.append(ProviderFault.model_validate({"model": model, "kind": kind, "turns": turns}))
+            except ValueError as exc:
+                _fail(f"--provider-fault {value}: {exc}")
     return Faults(wer=wer, tools=tools, providers=providers, interrupt_fraction=interrupt_at)
 
 
@@ -97,13 +121,20 @@ def _common(func: Any) -> Any:
             default=None,
             help="barge in at this fraction of every answer",
         ),
-        click.option("--tool-timeout", multiple=True, metavar="TOOL", help="this tool never answers"),
-        click.option("--tool-latency", multiple=True, metavar="TOOL=MS", help="add latency to a tool"),
-        click.option("--tool-error", multiple=True, metavar="TOOL=MESSAGE", help="a tool fails"),
+        click.option(
+            "--tool-timeout",
+            multiple=True,
+            metavar="TOOL[@TURNS]",
+            help="this tool never answers (on user turns TURNS only, e.g. @2,3)",
+        ),
+        click.option(
+            "--tool-latency", multiple=True, metavar="TOOL=MS[@TURNS]", help="add latency to a tool"
+        ),
+        click.option("--tool-error", multiple=True, metavar="TOOL=MESSAGE[@TURNS]", help="a tool fails"),
         click.option(
             "--provider-fault",
             multiple=True,
-            metavar="MODEL=KIND",
+            metavar="MODEL=KIND[@TURNS]",
             help="rate_limited|server_error|stall_before_first_token|stall_midway|slow_first_token",
         ),
         click.option("--quiet", is_flag=True, help="no progress bar"),
@@ -217,7 +248,7 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
     if opts["record_dir"]:
         from sim.record import write_recordings
 
-        written = write_recordings(scores, scripts, Path(opts["record_dir"]))
+        written = write_recordings(scores, scripts, Path(opts["record_dir"]), faults)
         click.secho(f"{written} recordings written to {opts['record_dir']}", dim=True)
     report = build_report(scores, meta=meta)
     click.echo(gate_summary(report))

@@ -35,6 +35,7 @@ class Timeline:
 
     steps: list[tuple[float, io.Input]] = field(default_factory=list)
     mistakes: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)  # the injected faults that acted on this request
 
 
 def sample_lognormal_ms(rng: random.Random, p50: float, p95: float) -> float:
@@ -112,6 +113,7 @@ class ModelSimulator:
         for fault in faults:
             if not fault.matches(action.model, user_turn) or self.rng.random() >= fault.probability:
                 continue
+            timeline.faults.append(f"provider {action.model} {fault.kind}")
             if fault.kind == "rate_limited":
                 error = ProviderError(
                     "rate_limited", "429 Too Many Requests", retry_after_s=fault.retry_after_s

@@ -187,6 +187,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
                 "wrong_extra_calls": sum(t.wrong_extra_calls for t in s.turns),
                 "interruptions": s.interruptions,
                 "fallbacks": s.fallbacks,
+                "faults_fired": s.faults_fired,
             }
             for s in scores
         ],

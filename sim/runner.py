@@ -44,6 +44,7 @@ class CallResult:
     word_errors: int = 0
     reference_words: int = 0
     transcripts: dict[int, tuple[str, str]] = field(default_factory=dict)  # turn -> (clean, heard)
+    faults_fired: list[str] = field(default_factory=list)  # "turn 2: provider claude-opus server_error"
     error: str | None = None
 
 
@@ -148,6 +149,7 @@ class SimulatedCall:
             )
             if timeline.mistakes:
                 self.result.mistakes.setdefault(self.engine.turns_started, []).extend(timeline.mistakes)
+            self.result.faults_fired.extend(f"turn {turn}: {fault}" for fault in timeline.faults)
             self._gen_handles[action.gen_id] = [
                 self.loop.call_at(now + offset, partial(self._feed, item))
                 for offset, item in timeline.steps
@@ -183,6 +185,8 @@ class SimulatedCall:
         for fault in self.faults.tools:
             if not fault.matches(action.name, turn) or self.rng.random() >= fault.probability:
                 continue
+            kind = "timeout" if fault.timeout else "error" if fault.error else "latency"
+            self.result.faults_fired.append(f"turn {turn}: tool {action.name} {kind}")
             latency += fault.extra_latency_ms
             if fault.timeout:
                 return  # never answers: the engine's tool deadline must act

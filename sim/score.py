@@ -85,6 +85,7 @@ class CallScore:
     fallbacks: int
     timed_out_tools: int
     seed: int = 0
+    faults_fired: list[str] = field(default_factory=list)
     events: list[ev.Event] = field(default_factory=list)  # kept only when a run records its calls
 
 
@@ -175,4 +176,5 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
         interruptions=interruptions,
         fallbacks=fallbacks,
         timed_out_tools=timed_out,
+        faults_fired=list(result.faults_fired),
     )

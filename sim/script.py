@@ -56,6 +56,15 @@ def script_from_recording(path: str | Path) -> tuple[CallScript | None, list[str
         errors.append(f"{path}: no call.started event: not a recorded call")
         return None, errors
     labels = {label.turn: label for label in recording.labels}
+    faults = Faults()
+    recorded = next((e for e in recording.events if isinstance(e, ev.SimFaults)), None)
+    if recorded is not None:
+        try:
+            faults = Faults.model_validate(recorded.spec)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            errors.append(f"{path}: sim.faults: {where}: {err['msg']} (replayed without faults)")
     turns: list[UserTurn] = []
     speech_start: float | None = None
     agent_end_ms = 0.0
@@ -87,7 +96,12 @@ def script_from_recording(path: str | Path) -> tuple[CallScript | None, list[str
         errors.append(f"{path}: no final user transcript: nothing to replay")
         return None, errors
     script = CallScript(
-        call_id=started.call_id, agent=started.agent, caller=started.caller, turns=turns, source=str(path)
+        call_id=started.call_id,
+        agent=started.agent,
+        caller=started.caller,
+        turns=turns,
+        faults=faults,
+        source=str(path),
     )
     return script, errors
 

@@ -192,6 +192,14 @@ class CallTransferred(_Event):
     target: str
 
 
+class SimFaults(_Event):
+    """The faults a simulated call ran with, so that replaying its recording injects them again. `spec` is
+    the simulator's fault set (sim/faults.py validates it): per-turn targets ride in it."""
+
+    type: Literal["sim.faults"] = "sim.faults"
+    spec: dict[str, Any]
+
+
 Event = Annotated[
     CallStarted
     | UserSpeechStarted
@@ -211,7 +219,8 @@ Event = Annotated[
     | CallAudio
     | CallEnded
     | UserDtmf
-    | CallTransferred,
+    | CallTransferred
+    | SimFaults,
     Field(discriminator="type"),
 ]
 
