@@ -30,6 +30,11 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
+def unavailable_ok(t: TurnScore) -> bool:
+    """A lookup that timed out, answered right: the agent says it could not check and states no record."""
+    return bool(t.said_could_not_check and not t.invented)
+
+
 def _turn_failed(t: TurnScore) -> list[str]:
     why = []
     if t.tool_correct is False:
@@ -38,6 +43,10 @@ def _turn_failed(t: TurnScore) -> list[str]:
         why.append("wrong extra call")
     if t.refusal_expected and not t.refused:
         why.append("refusal")
+    if t.unavailable_expected and not unavailable_ok(t):
+        why.append("unavailable")
+    if t.invented:
+        why.append("invented " + ", ".join(t.invented_details))
     if t.tier_expected and t.tier_routed and t.tier_expected != t.tier_routed:
         why.append("routing")
     return why
@@ -84,6 +93,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
     wrong_extra = sum(t.wrong_extra_calls for t in turns)
     refusal_turns = [t for t in turns if t.refusal_expected]
     refused_ok = sum(1 for t in refusal_turns if t.refused and not t.invented)
+    unavailable_turns = [t for t in turns if t.unavailable_expected]
     tier_labelled = [t for t in turns if t.tier_expected and t.tier_routed]
     routed_right = sum(1 for t in tier_labelled if t.tier_expected == t.tier_routed)
     word_errs = sum(s.word_errors for s in scores)
@@ -135,6 +145,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
             "actual_tools": t.tool_calls,
             "answer": t.answer,
             "mistakes": t.mistakes,
+            "invented_details": t.invented_details,
         }
         for s in scores
         for t in s.turns
@@ -158,6 +169,11 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
         "expected_tool_calls": len(expected_tools),
         "wrong_extra_calls": wrong_extra,
         "refusal_turns": len(refusal_turns),
+        "unavailable_turns": len(unavailable_turns),
+        "unavailable_honest_rate": _ratio(
+            sum(1 for t in unavailable_turns if unavailable_ok(t)), len(unavailable_turns)
+        ),
+        "invented_answers": sum(1 for t in turns if t.invented),
         "seeds": seeds,
         "per_seed": per_seed,
         "seed_spread": _seed_spread(per_seed),
@@ -182,6 +198,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
                 "refusals_ok": [
                     bool(t.refused and not t.invented) if t.refusal_expected else None for t in s.turns
                 ],
+                "unavailable_ok": [unavailable_ok(t) if t.unavailable_expected else None for t in s.turns],
                 "tool_calls_correct": sum(1 for t in s.turns if t.tool_correct),
                 "tool_calls_expected": sum(1 for t in s.turns if t.expected_tool is not None),
                 "wrong_extra_calls": sum(t.wrong_extra_calls for t in s.turns),

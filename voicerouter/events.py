@@ -244,6 +244,7 @@ class Label(BaseModel):
     tier: Tier | None = None
     tool: ExpectedToolCall | None = None
     refusal: bool = False
+    unavailable: bool = False  # the lookup times out: the right answer says it could not check, no record
     note: str = ""
 
 
