@@ -37,7 +37,7 @@ async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions, se
     session = CallSession(engine, runtime.providers, tools, on_event=collect)
     session.start()
     wer = options.faults.wer or script.faults.wer
-    for index, turn in enumerate(script.turns, start=1):
+    for index, turn in enumerate(script.spoken_turns(), start=1):
         heard = add_asr_noise(turn.text, wer, rng)
         errors, words = word_errors(turn.text, heard)
         result.word_errors += errors
@@ -47,7 +47,7 @@ async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions, se
         session.feed(io.Transcript(text=heard or turn.text))
         await done.wait()
     await session.close("caller hung up")
-    labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
+    labels = script.labels()
     score = score_call(result, labels)
     score.seed = seed
     return score

@@ -25,7 +25,7 @@ def write_recordings(
     several_seeds = len(scores) > len(scripts)
     for n, score in enumerate(scores):
         script = scripts[n % len(scripts)]
-        labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
+        labels = script.labels()
         stem = Path(script.source).stem or script.call_id
         path = directory / (f"{stem}-seed{score.seed}.jsonl" if several_seeds else f"{stem}.jsonl")
         path.unlink(missing_ok=True)

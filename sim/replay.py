@@ -68,7 +68,7 @@ class _Context:
             offline=self.offline_model(script.agent),
         )
         result = call.run()
-        labels = {i: t.label for i, t in enumerate(script.turns, start=1) if t.label is not None}
+        labels = script.labels()
         score = score_call(result, labels)
         score.seed = seed
         if self.options.keep_events:

@@ -95,6 +95,9 @@ class SimulatedCall:
         self._next_user_turn = 0  # index into script.turns of the next turn to speak
         self._barge_handle: Handle | None = None
         self._speaking_user = False
+        self._spoken = script.spoken_turns()
+        self._spoken_count = 0  # the caller's turns spoken so far: the number of the call's last turn
+        self._greeting_heard = False
         self.conversation: tuple[ChatMessage, ...] = ()  # as the engine last closed a turn on it
 
     # ---- driving ----
@@ -139,7 +142,8 @@ class SimulatedCall:
         if isinstance(action, io.StartGeneration):
             entry = self.config.models[action.model]
             turn = self.engine.turns_started
-            label = self.script.turns[turn - 1].label if 0 < turn <= len(self.script.turns) else None
+            spoken = self._spoken
+            label = spoken[turn - 1].label if 0 < turn <= len(spoken) else None
             timeline = self.models.plan(
                 action,
                 entry,
@@ -171,8 +175,12 @@ class SimulatedCall:
                 playback.finished.cancel()
             self._playback = None
         elif isinstance(action, io.FinishSpeaking):
-            if action.turn_id > 0:  # the greeting has no turn to finish
+            if action.turn_id > 0:
                 self._answer_final(action.turn_id)
+            elif self._playback is not None and self._playback.turn_id == 0:  # between turns: tell when heard
+                self._playback.finished = self.loop.call_at(
+                    self._playback.end_ms, lambda: self._feed(io.PlaybackFinished(turn_id=0))
+                )
         elif isinstance(action, io.CloseTurn):
             self.conversation = action.history
             if not self._speaking_user:
@@ -203,7 +211,8 @@ class SimulatedCall:
             self._playback = playback
         playback.end_ms = max(playback.end_ms, now) + len(action.text) / SPEECH_CHARS_PER_S * 1000
         playback.chars += len(action.text)
-        if action.turn_id == 0:  # the greeting has no turn to finish: the caller answers after it
+        if action.turn_id == 0 and not self._greeting_heard:  # the caller answers after the greeting
+            self._greeting_heard = True
             self._schedule_next_user_turn(playback.end_ms - now)
 
     def _played_chars(self, playback: _Playback, at_ms: float) -> int:
@@ -264,6 +273,10 @@ class SimulatedCall:
             return
         index = self._next_user_turn
         turn: UserTurn = self.script.turns[index]
+        if turn.silent:  # says nothing; then goes on with the next turn (if the call is still on)
+            self._next_user_turn = index + 1
+            self.loop.call_later(turn.duration_ms(), self._after_silence)
+            return
         self._speaking_user = True
         self._feed(io.SpeechStarted())
         self.loop.call_later(turn.duration_ms(), lambda: self._finish_user_turn(index, turn))
@@ -273,11 +286,18 @@ class SimulatedCall:
         errors, words = word_errors(turn.text, heard)
         self.result.word_errors += errors
         self.result.reference_words += words
-        self.result.transcripts[index + 1] = (turn.text, heard)
+        self._spoken_count += 1
+        self.result.transcripts[self._spoken_count] = (turn.text, heard)
         self._next_user_turn = index + 1
         self._speaking_user = False
         self._feed(io.SpeechStopped())
         self._feed(io.Transcript(text=heard or turn.text, confidence=max(0.0, 1.0 - self.faults.wer)))
+
+    def _after_silence(self) -> None:
+        if self._next_user_turn >= len(self.script.turns):
+            self.loop.call_later(HANGUP_AFTER_MS, self._hang_up)
+        else:
+            self._speak_user_turn()
 
     def _hang_up(self) -> None:
         if not self.engine.ended:

@@ -106,6 +106,11 @@ class RoutingPolicy(BaseModel):
     call_cost_cap_usd: float = Field(default=0.50, gt=0)
     cost_cap_downshift_at: float = Field(default=0.8, gt=0, le=1, description="fraction of the cap")
     max_steps_per_turn: int = Field(default=6, ge=1, description="model calls (tool rounds) in one turn")
+    silence_reprompt_ms: int = Field(
+        default=8000, ge=0, description="voice calls: caller silent this long after the agent finished -> "
+        "'are you still there?' (0 = never)"
+    )  # fmt: skip
+    silence_reprompts: int = Field(default=1, ge=0, description="re-prompts before a polite hang-up")
 
     def first_token_budget(self, tier: str) -> int:
         """How long a model of this tier may take to start answering before the chain moves on."""
