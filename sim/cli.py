@@ -137,6 +137,12 @@ def _common(func: Any) -> Any:
             metavar="MODEL=KIND[@TURNS]",
             help="rate_limited|server_error|stall_before_first_token|stall_midway|slow_first_token",
         ),
+        click.option(
+            "--cassette",
+            type=click.Path(file_okay=False),
+            default=None,
+            help="with --live: record every provider exchange here; without: replay them offline",
+        ),
         click.option("--quiet", is_flag=True, help="no progress bar"),
         click.option(
             "--record",
@@ -217,6 +223,7 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
         seeds=opts["seeds"],
         faults=faults,
         keep_events=bool(opts["record_dir"]),
+        cassette=opts["cassette"],
     )
     runs = len(scripts) * opts["seeds"]
     started = time.perf_counter()
@@ -242,6 +249,7 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
         "seeds": opts["seeds"],
         "wer_target": opts["wer"],
         "live": opts["live"],
+        "cassette": opts["cassette"],
         "elapsed_s": round(elapsed, 3),
         "calls_per_s": round(runs / elapsed, 1) if elapsed else None,
     }

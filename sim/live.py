@@ -9,12 +9,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from sim.asr_noise import add_asr_noise, word_errors
+from sim.cassette import Cassette, RecordingProviders
 from sim.replay import RunOptions, run_seeds
 from sim.runner import CallResult
 from sim.score import CallScore, score_call
 from sim.script import CallScript
 from voicerouter import events as ev
-from voicerouter.call.session import CallSession
+from voicerouter.call.session import CallSession, ProviderLookup
 from voicerouter.engine import io
 from voicerouter.wiring import Runtime, build_runtime
 
@@ -34,7 +35,10 @@ async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions, se
         if isinstance(event, ev.TurnCompleted):
             done.set()
 
-    session = CallSession(engine, runtime.providers, tools, on_event=collect)
+    providers: ProviderLookup = runtime.providers
+    if options.cassette:
+        providers = RecordingProviders(runtime.providers, Cassette(options.cassette))
+    session = CallSession(engine, providers, tools, on_event=collect)
     session.start()
     wer = options.faults.wer or script.faults.wer
     for index, turn in enumerate(script.spoken_turns(), start=1):
@@ -53,20 +57,24 @@ async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions, se
     return score
 
 
+async def run_scripts_live_async(
+    scripts: Sequence[CallScript], options: RunOptions, progress: Callable[[int], None] | None = None
+) -> list[CallScore]:
+    """The live run inside a running event loop (tests run local protocol servers in the same loop)."""
+    runtime = build_runtime(options.config_path)
+    scores = []
+    try:
+        for seed in run_seeds(options):
+            for script in scripts:
+                scores.append(await _run_one(runtime, script, options, seed))
+                if progress:
+                    progress(1)
+    finally:
+        await runtime.providers.aclose()
+    return scores
+
+
 def run_scripts_live(
     scripts: Sequence[CallScript], options: RunOptions, progress: Callable[[int], None] | None = None
 ) -> list[CallScore]:
-    async def main() -> list[CallScore]:
-        runtime = build_runtime(options.config_path)
-        scores = []
-        try:
-            for seed in run_seeds(options):
-                for script in scripts:
-                    scores.append(await _run_one(runtime, script, options, seed))
-                if progress:
-                    progress(1)
-        finally:
-            await runtime.providers.aclose()
-        return scores
-
-    return asyncio.run(main())
+    return asyncio.run(run_scripts_live_async(scripts, options, progress))

@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from sim.cassette import Cassette
 from sim.faults import Faults
 from sim.memo import MemoisedClassifier, MemoisedOfflineModel
 from sim.runner import SimulatedCall
@@ -32,6 +33,7 @@ class RunOptions:
     seeds: int = 1  # run every call under seeds seed .. seed + seeds - 1
     faults: Faults = field(default_factory=Faults)
     keep_events: bool = False
+    cassette: str | None = None  # a folder of recorded provider exchanges: record (--live) or replay them
 
 
 class _Context:
@@ -43,6 +45,7 @@ class _Context:
         self.classifier: TriageClassifier = MemoisedClassifier.load()
         self._agents: dict[str, tuple[AgentSpec, VoicerouterConfig]] = {}
         self._offline: dict[str, OfflineAgentModel] = {}  # one per agent: its memo serves every call
+        self.cassette = Cassette(options.cassette) if options.cassette else None
 
     def agent(self, name: str) -> tuple[AgentSpec, VoicerouterConfig]:
         if name not in self._agents:
@@ -66,6 +69,7 @@ class _Context:
             seed=seed,
             faults=self.options.faults,
             offline=self.offline_model(script.agent),
+            cassette=self.cassette,
         )
         result = call.run()
         labels = script.labels()

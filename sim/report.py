@@ -192,6 +192,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
                 "first_token_ms": [t.first_token_ms for t in s.turns],
                 "tiers": [t.tier_routed for t in s.turns],
                 "models": [t.model for t in s.turns],
+                "answers": [t.answer for t in s.turns],
                 "tools_expected": [t.expected_tool is not None for t in s.turns],
                 "tools_correct": [t.tool_correct for t in s.turns],
                 "refusals_expected": [t.refusal_expected for t in s.turns],
@@ -209,6 +210,10 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
             for s in scores
         ],
     }
+    hits = sum(s.cassette_hits for s in scores)
+    missed = [f"{s.call_id} (seed {s.seed}) {miss}" for s in scores for miss in s.cassette_misses]
+    if hits or missed:
+        report["cassette"] = {"hits": hits, "misses": len(missed), "missed": missed[:50]}
     if meta:
         report["meta"] = meta
     return report
@@ -260,4 +265,10 @@ def gate_summary(report: dict[str, Any]) -> str:
         f"  interruptions {report['interruptions']}, fallbacks {report['fallbacks']}, "
         f"tool timeouts {report['timed_out_tools']}",
     ]
+    cassette = report.get("cassette")
+    if cassette:
+        lines.append(
+            f"  cassette: {cassette['hits']} exchanges replayed, {cassette['misses']} misses"
+            + (" (answered by the simulated profiles)" if cassette["misses"] else "")
+        )
     return "\n".join(lines)

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from sim.asr_noise import add_asr_noise, word_errors
+from sim.cassette import Cassette
 from sim.faults import Faults
 from sim.loop import Handle, VirtualLoop
-from sim.models import ModelSimulator, sample_lognormal_ms
+from sim.models import ModelSimulator, Timeline, sample_lognormal_ms
 from sim.script import CallScript, UserTurn
 from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
@@ -45,6 +46,8 @@ class CallResult:
     reference_words: int = 0
     transcripts: dict[int, tuple[str, str]] = field(default_factory=dict)  # turn -> (clean, heard)
     faults_fired: list[str] = field(default_factory=list)  # "turn 2: provider claude-opus server_error"
+    cassette_hits: int = 0
+    cassette_misses: list[str] = field(default_factory=list)  # "turn 2: claude-opus" for each miss
     error: str | None = None
 
 
@@ -69,8 +72,10 @@ class SimulatedCall:
         seed: int,
         faults: Faults,
         offline: OfflineAgentModel | None = None,
+        cassette: Cassette | None = None,
     ) -> None:
         self.script = script
+        self.cassette = cassette
         self.config = config
         self.faults = script.faults.merged(faults)
         self.rng = random.Random(f"{seed}:{script.call_id}")
@@ -144,13 +149,20 @@ class SimulatedCall:
             turn = self.engine.turns_started
             spoken = self._spoken
             label = spoken[turn - 1].label if 0 < turn <= len(spoken) else None
-            timeline = self.models.plan(
-                action,
-                entry,
-                user_turn=turn,
-                faults=self.faults.providers,
-                turn_tier=label.tier if label is not None else None,
-            )
+            recorded = self.cassette.find(action.model, action.request) if self.cassette else None
+            if recorded is not None:  # the real model's answer, at its real pace
+                self.result.cassette_hits += 1
+                timeline = Timeline(steps=Cassette.timeline(recorded, action.gen_id))
+            else:
+                if self.cassette is not None:
+                    self.result.cassette_misses.append(f"turn {turn}: {action.model}")
+                timeline = self.models.plan(
+                    action,
+                    entry,
+                    user_turn=turn,
+                    faults=self.faults.providers,
+                    turn_tier=label.tier if label is not None else None,
+                )
             if timeline.mistakes:
                 self.result.mistakes.setdefault(self.engine.turns_started, []).extend(timeline.mistakes)
             self.result.faults_fired.extend(f"turn {turn}: {fault}" for fault in timeline.faults)

@@ -93,6 +93,8 @@ class CallScore:
     timed_out_tools: int
     seed: int = 0
     faults_fired: list[str] = field(default_factory=list)
+    cassette_hits: int = 0
+    cassette_misses: list[str] = field(default_factory=list)
     events: list[ev.Event] = field(default_factory=list)  # kept only when a run records its calls
 
 
@@ -205,4 +207,6 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
         fallbacks=fallbacks,
         timed_out_tools=timed_out,
         faults_fired=list(result.faults_fired),
+        cassette_hits=result.cassette_hits,
+        cassette_misses=list(result.cassette_misses),
     )
