@@ -78,16 +78,26 @@ class Exchange(BaseModel):
 class Cassette:
     """A folder of exchanges, one JSON file each, named by fingerprint."""
 
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
+    def __init__(self, directory: str | Path | None) -> None:
+        """`directory` None: nothing is written, the exchanges are only timed (`recorded`)."""
+        self.directory = Path(directory) if directory is not None else None
         self._loaded: dict[str, Exchange] | None = None
         self.hits = 0
         self.misses: list[dict[str, Any]] = []
+        self.recorded: list[tuple[Exchange, bool]] = []  # this run's exchanges, and whether each completed
 
     def path(self, fp: str) -> Path:
+        assert self.directory is not None
         return self.directory / f"{fp[:40]}.json"
 
+    def note(self, exchange: Exchange, *, complete: bool) -> None:
+        """Keep an exchange's timing; a complete one (answered or failed) is also stored."""
+        self.recorded.append((exchange, complete))
+        if complete and self.directory is not None:
+            self.save(exchange)
+
     def save(self, exchange: Exchange) -> None:
+        assert self.directory is not None
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(exchange.fingerprint)
         if not path.exists():  # the first answer to a request is the one replayed
@@ -96,7 +106,9 @@ class Cassette:
     def _entries(self) -> dict[str, Exchange]:
         if self._loaded is None:
             loaded: dict[str, Exchange] = {}
-            for file in sorted(self.directory.glob("*.json")) if self.directory.is_dir() else []:
+            directory = self.directory
+            files = sorted(directory.glob("*.json")) if directory is not None and directory.is_dir() else []
+            for file in files:
                 try:
                     exchange = Exchange.model_validate_json(file.read_text(encoding="utf-8"))
                 except ValueError as exc:
@@ -185,9 +197,12 @@ class _RecordingProvider:
             error = RecordedError(
                 ms=now_ms(), kind=exc.kind, message=exc.message, retry_after_s=exc.retry_after_s
             )
-            self.cassette.save(exchange(error))
+            self.cassette.note(exchange(error), complete=True)
             raise
-        self.cassette.save(exchange())  # a stream cancelled midway is not an answer: it is not kept
+        except BaseException:  # closed or cancelled midway: timed, but not an answer to replay
+            self.cassette.note(exchange(), complete=False)
+            raise
+        self.cassette.note(exchange(), complete=True)
 
 
 class RecordingProviders:

@@ -252,6 +252,7 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
         "cassette": opts["cassette"],
         "elapsed_s": round(elapsed, 3),
         "calls_per_s": round(runs / elapsed, 1) if elapsed else None,
+        "profiles": _profile_sources(opts["config"]),
     }
     if opts["record_dir"]:
         from sim.record import write_recordings
@@ -267,6 +268,13 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
     if opts["html_out"]:
         Path(opts["html_out"]).write_text(render_html(report), encoding="utf-8")
         click.secho(f"page written to {opts['html_out']}", dim=True)
+
+
+def _profile_sources(config_path: str | None) -> dict[str, str]:
+    """Each model's profile source ("assumed" or "measured: RUN"): what the quality figures rest on."""
+    from voicerouter.config import load_config
+
+    return {name: entry.profile.source for name, entry in load_config(config_path).models.items()}
 
 
 class _progress:
@@ -328,14 +336,34 @@ def compare(baseline: str, candidate: str, config: str | None) -> None:
 
 @main.command()
 @click.argument("report_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", required=True, help="config name of the model to fit")
-def calibrate(report_path: str, model: str) -> None:
-    """Fit a behaviour profile for MODEL from a live run's report; prints TOML to paste into the config."""
+@click.option("--model", "models", multiple=True, help="config name of a model to fit (default: every one)")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write a profile file a config lists under profiles",
+)
+def calibrate(report_path: str, models: tuple[str, ...], out: str | None) -> None:
+    """Fit behaviour profiles from a run's report (a --live run) by labelled tier; prints TOML."""
     from sim.calibrate import fit_profile, profile_toml
 
     report = json.loads(Path(report_path).read_text(encoding="utf-8"))
-    try:
-        profile = fit_profile(report, model)
-    except ValueError as exc:
-        _fail(str(exc))
-    click.echo(profile_toml(model, profile))
+    meta = report.get("meta") or {}
+    seeds = report.get("seeds") or [0]
+    run = f"{Path(report_path).name} ({report.get('calls', 0)} calls, seeds {seeds[0]}..{seeds[-1]}" + (
+        ", live)" if meta.get("live") else ", simulated)"
+    )
+    names = models or tuple(
+        sorted({m for call in report.get("per_call", []) for m in call["models"] if m and m != "none"})
+    )
+    tables = []
+    for name in names:
+        try:
+            tables.append(profile_toml(name, fit_profile(report, name, run=run)))
+        except ValueError as exc:
+            _fail(str(exc))
+    text = "\n\n".join(tables) + "\n"
+    click.echo(text)
+    if out:
+        Path(out).write_text(f"# fitted by sim calibrate from {run}\n{text}", encoding="utf-8")
+        click.secho(f"profiles written to {out}", dim=True)

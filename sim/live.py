@@ -35,9 +35,8 @@ async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions, se
         if isinstance(event, ev.TurnCompleted):
             done.set()
 
-    providers: ProviderLookup = runtime.providers
-    if options.cassette:
-        providers = RecordingProviders(runtime.providers, Cassette(options.cassette))
+    cassette = Cassette(options.cassette)  # None: the requests are only timed
+    providers: ProviderLookup = RecordingProviders(runtime.providers, cassette)
     session = CallSession(engine, providers, tools, on_event=collect)
     session.start()
     wer = options.faults.wer or script.faults.wer
@@ -54,6 +53,17 @@ async def _run_one(runtime: Runtime, script: CallScript, options: RunOptions, se
     labels = script.labels()
     score = score_call(result, labels)
     score.seed = seed
+    score.requests = [
+        {
+            "model": exchange.model,
+            "turn": exchange.turn_id,
+            "first_token_ms": exchange.first_token_ms,
+            "done_ms": exchange.done_ms,
+            "error": exchange.error.kind if exchange.error else None,
+            "completed": complete,
+        }
+        for exchange, complete in cassette.recorded
+    ]
     return score
 
 

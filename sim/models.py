@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 from sim.faults import ProviderFault
 from voicerouter.agent import AgentSpec
-from voicerouter.config import ModelEntry
+from voicerouter.config import BehaviourProfile, ModelEntry
 from voicerouter.engine import io
-from voicerouter.providers.base import ChatRequest, ProviderError, ToolCall, Usage
-from voicerouter.providers.offline.model import OfflineAgentModel
+from voicerouter.events import TIERS
+from voicerouter.providers.base import ChatRequest, ProviderError, ToolCall
+from voicerouter.providers.offline.model import OfflineAgentModel, estimate_usage
 
 Z95 = 1.6448536269514722
 WORDS_PER_TOKEN = 0.75
@@ -137,12 +138,7 @@ class ModelSimulator:
             return timeline
 
         if action.purpose == "classify":
-            completion_text = action.tier
-            timeline.steps.append((first_ms, io.ModelDelta(gen_id=gen_id, text=completion_text)))
-            timeline.steps.append(
-                (first_ms + 1, io.ModelDone(gen_id=gen_id, usage=Usage(input_tokens=80, output_tokens=1)))
-            )
-            return timeline
+            return self._classify(action, profile, first_ms, turn_tier, timeline)
 
         completion = self.offline.complete(action.request)
         text, calls = completion.text, list(completion.tool_calls)
@@ -182,4 +178,28 @@ class ModelSimulator:
             timeline.steps.append((t, io.ModelToolCall(gen_id=gen_id, call=call)))
         usage = completion.usage
         timeline.steps.append((t + 1.0, io.ModelDone(gen_id=gen_id, usage=usage)))
+        return timeline
+
+    def _classify(
+        self,
+        action: io.StartGeneration,
+        profile: BehaviourProfile,
+        first_ms: float,
+        turn_tier: str | None,
+        timeline: Timeline,
+    ) -> Timeline:
+        """The small model labels a low-confidence turn (escalation = "ask_small_model"): it names the
+        turn's real tier (its label, else the router's guess) unless it errs at its `misclassify` rate
+        for that tier; it reads the whole classify prompt and pays for it."""
+        truth = turn_tier or action.tier
+        rates = profile.errors.get(truth)
+        answer = truth
+        if rates is not None and rates.misclassify and self.rng.random() < rates.misclassify:
+            others = [tier for tier in TIERS if tier != truth]
+            answer = others[self.rng.randrange(len(others))]
+            timeline.mistakes.append("misclassified")
+        usage = estimate_usage(action.request, answer, ())
+        timeline.steps.append((first_ms, io.ModelDelta(gen_id=action.gen_id, text=answer)))
+        t = first_ms + 1000.0 / profile.tokens_per_s
+        timeline.steps.append((t, io.ModelDone(gen_id=action.gen_id, usage=usage)))
         return timeline

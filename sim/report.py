@@ -191,6 +191,8 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
                 "cost_usd": round(s.cost_usd, 6),
                 "first_token_ms": [t.first_token_ms for t in s.turns],
                 "tiers": [t.tier_routed for t in s.turns],
+                "tiers_expected": [t.tier_expected for t in s.turns],
+                "tools_called": [len(t.tool_calls) for t in s.turns],
                 "models": [t.model for t in s.turns],
                 "answers": [t.answer for t in s.turns],
                 "tools_expected": [t.expected_tool is not None for t in s.turns],
@@ -206,6 +208,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
                 "interruptions": s.interruptions,
                 "fallbacks": s.fallbacks,
                 "faults_fired": s.faults_fired,
+                **({"requests": s.requests} if s.requests else {}),
             }
             for s in scores
         ],

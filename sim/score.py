@@ -95,6 +95,7 @@ class CallScore:
     faults_fired: list[str] = field(default_factory=list)
     cassette_hits: int = 0
     cassette_misses: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # live runs: each provider request timed
     events: list[ev.Event] = field(default_factory=list)  # kept only when a run records its calls
 
 
