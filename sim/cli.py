@@ -335,6 +335,64 @@ def compare(baseline: str, candidate: str, config: str | None) -> None:
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False))
+@click.option("--param", required=True, metavar="KEY=FROM:TO:STEPS", help="a numeric config key to step")
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="the config the sweep varies")
+@click.option("--metric", default="tool_arg_accuracy", show_default=True, help="the quality the curve reads")
+@click.option("--weak", default="sim/configs/all-small.toml", show_default=True, help="PGR 0 reference")
+@click.option("--strong", default="sim/configs/all-premium.toml", show_default=True, help="PGR 1 reference")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", type=click.IntRange(1, 1000), default=1, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write the curve")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None, help="write its page")
+def sweep(paths: tuple[str, ...], **opts: Any) -> None:
+    """Replay recorded calls under each setting of one config key: a cost-quality curve (PGR, APGR, CPT)."""
+    import tempfile
+
+    from sim.html_sweep import render_sweep_html
+    from sim.replay import RunOptions, run_scripts
+    from sim.report import build_report
+    from sim.sweep import SweepError, curve, overlay, parse_param
+
+    try:
+        key, values = parse_param(opts["param"])
+        files = find_recordings(list(paths))
+    except (SweepError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    scripts = [s for s in (script_from_recording(p)[0] for p in files) if s is not None]
+    if not scripts:
+        _fail("nothing to run: no valid recordings")
+
+    def replayed(config_path: str | None) -> dict[str, Any]:
+        options = RunOptions(config_path=config_path, seed=opts["seed"], seeds=opts["seeds"])
+        return build_report(run_scripts(scripts, options, workers=opts["workers"]))
+
+    settings = []
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for value in values:
+                path = Path(folder) / f"{key}={value}.toml"
+                path.write_text(overlay(opts["config"], key, value), encoding="utf-8")
+                settings.append((value, replayed(str(path))))
+                click.secho(f"  {key} = {value:g}: {settings[-1][1][opts['metric']]}", dim=True)
+        weak, strong = replayed(opts["weak"]), replayed(opts["strong"])
+    except (ConfigError, SweepError) as exc:
+        _fail(str(exc))
+    except KeyError as exc:
+        _fail(f"--metric {opts['metric']!r}: not a report figure ({exc})")
+    figures = {"param": key, **curve(settings, weak, strong, opts["metric"])}
+    click.echo(
+        f"{key}: APGR {figures['apgr']}, CPT(50%) {figures['cpt_50']}, CPT(80%) {figures['cpt_80']} "
+        f"(share of turns on the strong models)"
+    )
+    if opts["json_out"]:
+        Path(opts["json_out"]).write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    if opts["html_out"]:
+        Path(opts["html_out"]).write_text(render_sweep_html(figures), encoding="utf-8")
+
+
+@main.command()
 @click.argument("report_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--model", "models", multiple=True, help="config name of a model to fit (default: every one)")
 @click.option(
