@@ -20,11 +20,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     start = math.floor(low / step) * step
-    ticks = []
-    value = start
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 10))
-        value += step
+    ticks = [round(start, 10)]
+    while ticks[-1] < high - step * 1e-9:  # the last tick reaches past the highest value
+        ticks.append(round(ticks[-1] + step, 10))
     return ticks
 
 
@@ -91,3 +89,16 @@ def line_chart(
         out.append(f'<text x="{left + 8}" y="{top + 12 + 14 * i}" fill="{colour}">{html.escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def cdf_points(values: Sequence[float], max_points: int = 120) -> list[tuple[float, float]]:
+    """The empirical CDF of `values` as (value, share of values <= it), thinned to about `max_points`."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        return []
+    stride = max(1, n // max_points)
+    points = [(ordered[i], (i + 1) / n) for i in range(0, n, stride)]
+    if points[-1][1] < 1.0:
+        points.append((ordered[-1], 1.0))
+    return points
