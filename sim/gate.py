@@ -145,6 +145,20 @@ def compare(
     if not intervals:
         verdicts = _point_verdicts(baseline, candidate, margins)
         warnings.append(NO_INTERVAL_WARNING)
+    assumed = sorted(
+        {
+            model
+            for report in (baseline, candidate)
+            for model, source in ((report.get("meta") or {}).get("profiles") or {}).items()
+            if source == "assumed" and model != "offline"
+        }
+    )
+    if assumed:
+        warnings.append(
+            "note: quality deltas come from assumed error rates for "
+            + ", ".join(assumed)
+            + " (sim/PROFILES.md)"
+        )
     worse = [v.metric for v in verdicts if not v.at_least_as_good]
     badly = [v.metric for v in verdicts if not v.within_margin]
     good = len(verdicts) - len(worse)

@@ -268,6 +268,12 @@ def gate_summary(report: dict[str, Any]) -> str:
         f"  interruptions {report['interruptions']}, fallbacks {report['fallbacks']}, "
         f"tool timeouts {report['timed_out_tools']}",
     ]
+    profiles = (report.get("meta") or {}).get("profiles") or {}
+    assumed = sorted(m for m, src in profiles.items() if src == "assumed" and m != "offline")
+    if assumed:
+        lines.append(
+            f"  quality figures rest on assumed profiles ({', '.join(assumed)}): see sim/PROFILES.md"
+        )
     cassette = report.get("cassette")
     if cassette:
         lines.append(
