@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(
             f"  block {k}: default vs default {'pass' if same.passed else 'FAIL'}; 3x triage errors "
             f"{'refused' if not worse.passed else 'PASSED'} (tool-arg {tool.delta:+.4f} "
-            f"[{tool.low:+.4f}, {tool.high:+.4f}]) {worse.reason}"
+            f"[{tool.low:+.4f}, {tool.high:+.4f}]) {worse.reason}",
+            flush=True,
         )
     print(
         f"default vs itself passes {self_pass}/{args.blocks}; "
