@@ -56,6 +56,15 @@ def test_caller_speech_resets_the_silence_and_the_reprompt_count() -> None:
     assert _spoken_between_turns(drain(engine)[0]) == [] and not engine.ended
 
 
+def test_noise_that_transcribes_to_nothing_does_not_stop_the_silence_count() -> None:
+    engine, clock = make_engine(instant_playback=False, config=make_config(silence_reprompt_ms=5000))
+    engine.receive(io.PlaybackFinished(turn_id=0))
+    clock.advance_to(3000)
+    engine.receive(io.SpeechStarted())
+    engine.receive(io.Transcript(text=""))
+    assert engine.next_deadline_ms() == 8000
+
+
 def test_text_calls_and_a_zero_setting_never_reprompt() -> None:
     for engine, _ in (
         make_engine(instant_playback=True),

@@ -207,6 +207,8 @@ class CallEngine:
     def _on_transcript(self, item: io.Transcript) -> None:
         text = item.text.strip()
         self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
+        if item.final and not text and (self._turn is None or not is_active(self._turn.state)):
+            self._silence.agent_finished(self.clock.now_ms())  # only noise: the caller is still silent
         if not item.final or not text:
             return
         self._silence.caller_spoke()
