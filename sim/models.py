@@ -23,6 +23,7 @@ from voicerouter.providers.offline.model import OfflineAgentModel, estimate_usag
 
 Z95 = 1.6448536269514722
 WORDS_PER_TOKEN = 0.75
+WORDS_PER_CHUNK = 4  # the first word alone (the first token), then a chunk every four words
 MISSED_CALL_TEXT = "Okay, that's all taken care of for you."
 NEEDLESS_REFUSAL_TEXT = "I'm sorry, I couldn't find that record in our system."
 INVENTED_RECORD_TEXT = (
@@ -164,11 +165,14 @@ class ModelSimulator:
         t = first_ms
         words = text.split(" ") if text else []
         cut = len(words) // 2 if stall_midway else None
+        pending = ""  # words stream in chunks of a few, as provider streams deliver them
         for i, word in enumerate(words):
             if cut is not None and i == max(1, cut):
                 return timeline  # the stream stops mid-answer: the engine's idle budget must act
-            piece = word if i == 0 else " " + word
-            timeline.steps.append((t, io.ModelDelta(gen_id=gen_id, text=piece)))
+            pending += word if i == 0 else " " + word
+            if i % WORDS_PER_CHUNK == 0 or i == len(words) - 1:
+                timeline.steps.append((t, io.ModelDelta(gen_id=gen_id, text=pending)))
+                pending = ""
             t += ms_per_token / WORDS_PER_TOKEN
         for call in calls:
             # the call starts streaming at once (adapters report it), complete once its args are written
