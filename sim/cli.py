@@ -313,7 +313,10 @@ class _progress:
 @click.option(
     "--config", type=click.Path(dir_okay=False), default=None, help="config holding the gate margins"
 )
-def compare(baseline: str, candidate: str, config: str | None) -> None:
+@click.option(
+    "--html", "html_out", type=click.Path(dir_okay=False), default=None, help="write the verdict page"
+)
+def compare(baseline: str, candidate: str, config: str | None, html_out: str | None) -> None:
     """Exit 0 when CANDIDATE may replace BASELINE (see README: the eval gate)."""
     from sim.gate import compare as gate_compare
     from sim.gate import format_verdict
@@ -331,6 +334,10 @@ def compare(baseline: str, candidate: str, config: str | None) -> None:
             _fail(f"{path}: not a JSON report: {exc}")
     verdict = gate_compare(reports[0], reports[1], margins)
     click.echo(format_verdict(verdict))
+    if html_out:
+        from sim.html_gate import render_gate_html
+
+        Path(html_out).write_text(render_gate_html(verdict, baseline, candidate), encoding="utf-8")
     sys.exit(0 if verdict.passed else 1)
 
 

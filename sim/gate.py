@@ -175,7 +175,7 @@ def compare(
     return GateVerdict(passed, verdicts, reason, intervals, units, tuple(warnings))
 
 
-def _num(metric: str, value: float | None, signed: bool = False) -> str:
+def format_number(metric: str, value: float | None, signed: bool = False) -> str:
     if value is None:
         return "n/a"
     sign = "+" if signed and value >= 0 else ""
@@ -201,14 +201,18 @@ def format_verdict(verdict: GateVerdict) -> str:
         f"{'margin':>8}  verdict"
     ]
     for v in verdict.metrics:
+
+        def num(value: float | None, metric: str = v.metric) -> str:
+            return format_number(metric, value)
+
         interval = (
-            f"[{_num(v.metric, v.low, True)}, {_num(v.metric, v.high, True)}]"
+            f"[{format_number(v.metric, v.low, True)}, {format_number(v.metric, v.high, True)}]"
             if v.low is not None
             else "none"
         )
         rows.append(
-            f"{v.metric:24} {_num(v.metric, v.baseline):>9} {_num(v.metric, v.candidate):>9} "
-            f"{_num(v.metric, v.delta, True):>9} {interval:>21} {_num(v.metric, v.margin):>8}  "
+            f"{v.metric:24} {num(v.baseline):>9} {num(v.candidate):>9} "
+            f"{format_number(v.metric, v.delta, True):>9} {interval:>21} {num(v.margin):>8}  "
             f"{_STATUS_TEXT[v.status]}"
         )
     if verdict.intervals:

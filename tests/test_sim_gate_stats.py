@@ -124,3 +124,13 @@ def test_sim_compare_prints_intervals_for_reports_of_several_seeds(tmp_path: Pat
     assert same.exit_code == 0 and "95% interval" in same.output and "no interval" not in same.output
     refused = runner.invoke(sim_main, ["compare", str(base), str(worse)])
     assert refused.exit_code == 1 and "WORSE, beyond the margin" in refused.output
+
+
+def test_sim_compare_writes_a_verdict_page_with_the_intervals(tmp_path: Path) -> None:
+    base, worse, page = tmp_path / "base.json", tmp_path / "worse.json", tmp_path / "gate.html"
+    base.write_text(json.dumps(_seeded_report(0.05, seeds=range(5), noise_seed=1)))
+    worse.write_text(json.dumps(_seeded_report(0.30, seeds=range(5), noise_seed=3)))
+    result = CliRunner().invoke(sim_main, ["compare", str(base), str(worse), "--html", str(page)])
+    assert result.exit_code == 1
+    text = page.read_text()
+    assert "Gate: FAIL" in text and "<svg" in text and "loses badly" in text and "http" not in text
