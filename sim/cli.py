@@ -6,7 +6,6 @@ Bad recordings and scenarios are reported with file and line and skipped; the ru
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from typing import Any
 
 import click
 
-from sim.faults import Faults, ProviderFault, ToolFault
+from sim.fault_flags import FaultFlagError, faults_from_flags
 from sim.script import CallScript, ScriptError, script_from_recording, script_from_scenario
 from voicerouter.config import ConfigError
 from voicerouter.store import find_recordings
@@ -24,61 +23,6 @@ from voicerouter.store import find_recordings
 def _fail(message: str) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(2)
-
-
-def _parse_pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
-    pairs = []
-    for value in values:
-        if "=" not in value:
-            _fail(f"{option} {value!r}: expected NAME=VALUE")
-        name, _, rest = value.partition("=")
-        pairs.append((name.strip(), rest.strip()))
-    return pairs
-
-
-def _split_turns(value: str, option: str) -> tuple[str, list[int] | None]:
-    """`SPEC@2,3` -> (SPEC, [2, 3]): the user turns (1-based) a fault applies to; all turns without `@`."""
-    head, at, tail = value.rpartition("@")
-    if not at or not re.fullmatch(r"[\d,\s]+", tail):
-        return value, None
-    turns = [int(t) for t in tail.replace(" ", "").split(",") if t]
-    if not turns or min(turns) < 1:
-        _fail(f"{option} {value!r}: turns after @ are 1-based numbers, e.g. @2 or @2,3")
-    return head, turns
-
-
-def _faults(
-    wer: float,
-    interrupt_at: float | None,
-    tool_timeout: tuple[str, ...],
-    tool_latency: tuple[str, ...],
-    tool_error: tuple[str, ...],
-    provider_fault: tuple[str, ...],
-) -> Faults:
-    tools = []
-    for value in tool_timeout:
-        name, turns = _split_turns(value, "--tool-timeout")
-        tools.append(ToolFault(tool=name, timeout=True, turns=turns))
-    for value in tool_latency:
-        spec, turns = _split_turns(value, "--tool-latency")
-        for name, ms in _parse_pairs((spec,), "--tool-latency"):
-            try:
-                tools.append(ToolFault(tool=name, extra_latency_ms=float(ms), turns=turns))
-            except ValueError:
-                _fail(f"--tool-latency {value!r}: expected TOOL=MS with MS a number of milliseconds")
-    for value in tool_error:
-        spec, turns = _split_turns(value, "--tool-error")
-        for name, message in _parse_pairs((spec,), "--tool-error"):
-            tools.append(ToolFault(tool=name, error=message or "service unavailable", turns=turns))
-    providers = []
-    for value in provider_fault:
-        spec, turns = _split_turns(value, "--provider-fault")
-        for model, kind in _parse_pairs((spec,), "--provider-fault"):
-            try:
-                providers.append(ProviderFault.model_validate({"model": model, "kind": kind, "turns": turns}))
-            except ValueError as exc:
-                _fail(f"--provider-fault {value}: {exc}")
-    return Faults(wer=wer, tools=tools, providers=providers, interrupt_fraction=interrupt_at)
 
 
 def _common(func: Any) -> Any:
@@ -209,14 +153,17 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
 
     if not scripts:
         _fail("nothing to run: no valid recordings or scenarios")
-    faults = _faults(
-        opts["wer"],
-        opts["interrupt_at"],
-        opts["tool_timeout"],
-        opts["tool_latency"],
-        opts["tool_error"],
-        opts["provider_fault"],
-    )
+    try:
+        faults = faults_from_flags(
+            opts["wer"],
+            opts["interrupt_at"],
+            opts["tool_timeout"],
+            opts["tool_latency"],
+            opts["tool_error"],
+            opts["provider_fault"],
+        )
+    except FaultFlagError as exc:
+        _fail(str(exc))
     options = RunOptions(
         config_path=opts["config"],
         seed=opts["seed"],
@@ -355,12 +302,9 @@ def compare(baseline: str, candidate: str, config: str | None, html_out: str | N
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None, help="write its page")
 def sweep(paths: tuple[str, ...], **opts: Any) -> None:
     """Replay recorded calls under each setting of one config key: a cost-quality curve (PGR, APGR, CPT)."""
-    import tempfile
-
     from sim.html_sweep import render_sweep_html
-    from sim.replay import RunOptions, run_scripts
-    from sim.report import build_report
-    from sim.sweep import SweepError, curve, overlay, parse_param
+    from sim.replay import RunOptions
+    from sim.sweep import SweepError, parse_param, run_sweep
 
     try:
         key, values = parse_param(opts["param"])
@@ -371,24 +315,23 @@ def sweep(paths: tuple[str, ...], **opts: Any) -> None:
     if not scripts:
         _fail("nothing to run: no valid recordings")
 
-    def replayed(config_path: str | None) -> dict[str, Any]:
-        options = RunOptions(config_path=config_path, seed=opts["seed"], seeds=opts["seeds"])
-        return build_report(run_scripts(scripts, options, workers=opts["workers"]))
-
-    settings = []
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            for value in values:
-                path = Path(folder) / f"{key}={value}.toml"
-                path.write_text(overlay(opts["config"], key, value), encoding="utf-8")
-                settings.append((value, replayed(str(path))))
-                click.secho(f"  {key} = {value:g}: {settings[-1][1][opts['metric']]}", dim=True)
-        weak, strong = replayed(opts["weak"]), replayed(opts["strong"])
+        figures = run_sweep(
+            scripts,
+            key,
+            values,
+            base_config=opts["config"],
+            weak=opts["weak"],
+            strong=opts["strong"],
+            metric=opts["metric"],
+            options=RunOptions(seed=opts["seed"], seeds=opts["seeds"]),
+            workers=opts["workers"],
+            progress=lambda value, report: click.secho(
+                f"  {key} = {value:g}: {report[opts['metric']]}", dim=True
+            ),
+        )
     except (ConfigError, SweepError) as exc:
         _fail(str(exc))
-    except KeyError as exc:
-        _fail(f"--metric {opts['metric']!r}: not a report figure ({exc})")
-    figures = {"param": key, **curve(settings, weak, strong, opts["metric"])}
     click.echo(
         f"{key}: APGR {figures['apgr']}, CPT(50%) {figures['cpt_50']}, CPT(80%) {figures['cpt_80']} "
         f"(share of turns on the strong models)"

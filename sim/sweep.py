@@ -10,10 +10,17 @@ is the smallest share of strong-model turns at which PGR reaches x %. Pure: repo
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import tempfile
 import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.replay import RunOptions
+    from sim.script import CallScript
 
 APGR_POINTS = 10
 
@@ -150,3 +157,38 @@ def _crossing(points: list[tuple[float, float]], target: float) -> float | None:
         if y1 >= target:
             return round(x0 + (x1 - x0) * (target - y0) / (y1 - y0), 4)
     return None
+
+
+def run_sweep(
+    scripts: Sequence[CallScript],
+    key: str,
+    values: list[float],
+    *,
+    base_config: str | None,
+    weak: str,
+    strong: str,
+    metric: str,
+    options: RunOptions,
+    workers: int = 1,
+    progress: Callable[[float, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Replay `scripts` under each value of `key` (over `base_config`) and the two references."""
+    from sim.replay import run_scripts
+    from sim.report import build_report
+
+    def replayed(config_path: str | None) -> dict[str, Any]:
+        run = dataclasses.replace(options, config_path=config_path)
+        report = build_report(run_scripts(scripts, run, workers=workers))
+        if metric not in report:
+            raise SweepError(f"--metric {metric!r}: not a figure of the report")
+        return report
+
+    settings = []
+    with tempfile.TemporaryDirectory() as folder:
+        for value in values:
+            path = Path(folder) / f"{key}={value}.toml"
+            path.write_text(overlay(base_config, key, value), encoding="utf-8")
+            settings.append((value, replayed(str(path))))
+            if progress:
+                progress(value, settings[-1][1])
+    return {"param": key, **curve(settings, replayed(weak), replayed(strong), metric)}

@@ -92,7 +92,7 @@ def _ticket_call() -> CallScript:
 
 
 def test_command_line_faults_target_a_turn() -> None:
-    from sim.cli import _faults
+    from sim.fault_flags import faults_from_flags as _faults
 
     faults = _faults(
         0.0, None, ("get_ticket@2",), ("find_employee=500@1,3",), (), ("claude-haiku=server_error@2",)
