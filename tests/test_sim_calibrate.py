@@ -98,3 +98,13 @@ def test_ask_small_model_is_a_paid_small_model_call_that_can_misclassify(tmp_pat
     assert "misclassified" in mistakes  # the small model's label is its own, not the router's
     report = build_report(scores)
     assert report["per_model"]["claude-haiku"]["cost_usd"] > 0
+
+
+def test_every_model_that_answers_speech_turns_can_err_on_them() -> None:
+    config = load_config()
+    for name in config.routing.speech:
+        if name == "offline":
+            continue
+        rates = config.models[name].profile.errors.get("speech")
+        assert rates is not None and rates.wrong_tool_arg > 0 and rates.missed_tool_call > 0, name
+        assert config.models[name].profile.source == "assumed"
