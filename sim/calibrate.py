@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from sim.report import percentile
+from sim.score import says_not_found
 from voicerouter.config import BehaviourProfile, Distribution, ErrorRates
 
 Z95 = 1.959963984540054
@@ -53,10 +54,12 @@ def fit_profile(report: dict[str, Any], model: str, *, run: str = "") -> Behavio
     missed: dict[str, int] = defaultdict(int)
     refusals: dict[str, int] = defaultdict(int)
     invented: dict[str, int] = defaultdict(int)
+    needless: dict[str, int] = defaultdict(int)  # "not found" on a turn whose record exists
     for call in report.get("per_call", []):
         n = len(call["models"])
         labelled = call.get("tiers_expected") or [None] * n
         called = call.get("tools_called") or [1] * n
+        answers = call.get("answers") or [""] * n
         rows = zip(
             call["models"],
             labelled,
@@ -65,15 +68,18 @@ def fit_profile(report: dict[str, Any], model: str, *, run: str = "") -> Behavio
             called,
             call["refusals_expected"],
             call["refusals_ok"],
+            answers,
             strict=False,
         )
-        for turn_model, tier, tool_expected, tool_ok, tools, refusal_expected, refusal_ok in rows:
+        for turn_model, tier, tool_expected, tool_ok, tools, refusal_expected, refusal_ok, answer in rows:
             if turn_model != model or not tier:
                 continue  # a turn without a labelled tier says nothing about a tier's error rate
             if tool_expected:
                 tool_turns[tier] += 1
                 if not tool_ok:
                     (wrong if tools else missed)[tier] += 1
+                if not refusal_expected and says_not_found(answer or ""):
+                    needless[tier] += 1
             if refusal_expected:
                 refusals[tier] += 1
                 invented[tier] += not refusal_ok
@@ -93,6 +99,7 @@ def fit_profile(report: dict[str, Any], model: str, *, run: str = "") -> Behavio
             wrong_tool_arg=round(wrong[tier] / n_tool, 4) if n_tool else 0.0,
             missed_tool_call=round(missed[tier] / n_tool, 4) if n_tool else 0.0,
             invented_record=round(invented[tier] / n_ref, 4) if n_ref else 0.0,
+            needless_refusal=round(needless[tier] / n_tool, 4) if n_tool else 0.0,
         )
         evidence[tier] = {
             "tool_turns": n_tool,
@@ -100,6 +107,7 @@ def fit_profile(report: dict[str, Any], model: str, *, run: str = "") -> Behavio
             "missed_tool_call": [missed[tier], *wilson(missed[tier], n_tool)],
             "refusal_turns": n_ref,
             "invented_record": [invented[tier], *wilson(invented[tier], n_ref)],
+            "needless_refusal": [needless[tier], *wilson(needless[tier], n_tool)],
         }
     return BehaviourProfile(
         first_token_ms=first_token,

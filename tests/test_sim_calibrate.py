@@ -46,6 +46,7 @@ def test_error_rates_are_fitted_by_labelled_tier_with_counts_and_intervals() -> 
     profile = fit_profile({"per_call": [row]}, "claude-haiku", run="live.json")
     assert set(profile.errors) == {"reasoning"} and profile.errors["reasoning"].wrong_tool_arg == 0.5
     assert profile.evidence["reasoning"]["wrong_tool_arg"] == [2, *wilson(2, 4)]
+    assert profile.evidence["reasoning"]["needless_refusal"] == [0, *wilson(0, 4)]
     assert profile.evidence["first_token"] == {"samples": 4, "from": "per request"}
     assert profile.first_token_ms.p50 == 310  # from the requests, not the turns' 500 ms
     assert profile.source == "measured: live.json"
