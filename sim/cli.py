@@ -18,47 +18,12 @@ import click
 from voicerouter.cli_options import agents_dir_option
 
 if TYPE_CHECKING:  # each command imports what it runs, so `sim --help` starts at once
-    from sim.faults import Faults
     from sim.script import CallScript
 
 
 def _fail(message: str) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(2)
-
-
-def _parse_pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:
-    pairs = []
-    for value in values:
-        if "=" not in value:
-            _fail(f"{option} {value!r}: expected NAME=VALUE")
-        name, _, rest = value.partition("=")
-        pairs.append((name.strip(), rest.strip()))
-    return pairs
-
-
-def _faults(
-    wer: float,
-    interrupt_at: float | None,
-    tool_timeout: tuple[str, ...],
-    tool_latency: tuple[str, ...],
-    tool_error: tuple[str, ...],
-    provider_fault: tuple[str, ...],
-) -> Faults:
-    from sim.faults import Faults, ProviderFault, ToolFault
-
-    tools = [ToolFault(tool=name, timeout=True) for name in tool_timeout]
-    for name, ms in _parse_pairs(tool_latency, "--tool-latency"):
-        tools.append(ToolFault(tool=name, extra_latency_ms=float(ms)))
-    for name, message in _parse_pairs(tool_error, "--tool-error"):
-        tools.append(ToolFault(tool=name, error=message or "service unavailable"))
-    providers = []
-    for model, kind in _parse_pairs(provider_fault, "--provider-fault"):
-        try:
-            providers.append(ProviderFault.model_validate({"model": model, "kind": kind}))
-        except ValueError as exc:
-            _fail(f"--provider-fault {model}={kind}: {exc}")
-    return Faults(wer=wer, tools=tools, providers=providers, interrupt_fraction=interrupt_at)
 
 
 def _common(func: Any) -> Any:
@@ -75,7 +40,14 @@ def _common(func: Any) -> Any:
         click.option(
             "--wer", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="ASR word error rate"
         ),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True, help="first seed"),
+        click.option(
+            "--seeds",
+            type=click.IntRange(1, 1000),
+            default=1,
+            show_default=True,
+            help="run every call under seeds SEED .. SEED+N-1 (the gate needs several for its intervals)",
+        ),
         click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True),
         click.option(
             "--ray",
@@ -94,14 +66,27 @@ def _common(func: Any) -> Any:
             default=None,
             help="barge in at this fraction of every answer",
         ),
-        click.option("--tool-timeout", multiple=True, metavar="TOOL", help="this tool never answers"),
-        click.option("--tool-latency", multiple=True, metavar="TOOL=MS", help="add latency to a tool"),
-        click.option("--tool-error", multiple=True, metavar="TOOL=MESSAGE", help="a tool fails"),
+        click.option(
+            "--tool-timeout",
+            multiple=True,
+            metavar="TOOL[@TURNS]",
+            help="this tool never answers (on user turns TURNS only, e.g. @2,3)",
+        ),
+        click.option(
+            "--tool-latency", multiple=True, metavar="TOOL=MS[@TURNS]", help="add latency to a tool"
+        ),
+        click.option("--tool-error", multiple=True, metavar="TOOL=MESSAGE[@TURNS]", help="a tool fails"),
         click.option(
             "--provider-fault",
             multiple=True,
-            metavar="MODEL=KIND",
+            metavar="MODEL=KIND[@TURNS]",
             help="rate_limited|server_error|stall_before_first_token|stall_midway|slow_first_token",
+        ),
+        click.option(
+            "--cassette",
+            type=click.Path(file_okay=False),
+            default=None,
+            help="with --live: record every provider exchange here; without: replay them offline",
         ),
         click.option("--quiet", is_flag=True, help="no progress bar"),
         click.option(
@@ -193,6 +178,7 @@ def run(scenarios: tuple[str, ...], skip_bad: bool, **opts: Any) -> None:
 
 
 def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: list[str]) -> None:
+    from sim.fault_flags import FaultFlagError, faults_from_flags
     from sim.html import render_html
     from sim.replay import RunOptions, run_scripts, run_scripts_on_ray
     from sim.report import build_report, gate_summary
@@ -200,20 +186,29 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
 
     if not scripts:
         _fail("nothing to run: no valid recordings or scenarios")
-    faults = _faults(
-        opts["wer"],
-        opts["interrupt_at"],
-        opts["tool_timeout"],
-        opts["tool_latency"],
-        opts["tool_error"],
-        opts["provider_fault"],
-    )
+    try:
+        faults = faults_from_flags(
+            opts["wer"],
+            opts["interrupt_at"],
+            opts["tool_timeout"],
+            opts["tool_latency"],
+            opts["tool_error"],
+            opts["provider_fault"],
+        )
+    except FaultFlagError as exc:
+        _fail(str(exc))
     options = RunOptions(
-        config_path=opts["config"], seed=opts["seed"], faults=faults, keep_events=bool(opts["record_dir"])
+        config_path=opts["config"],
+        seed=opts["seed"],
+        seeds=opts["seeds"],
+        faults=faults,
+        keep_events=bool(opts["record_dir"]),
+        cassette=opts["cassette"],
     )
+    runs = len(scripts) * opts["seeds"]
     started = time.perf_counter()
     try:
-        with _progress(len(scripts), quiet=opts["quiet"]) as advance:
+        with _progress(runs, quiet=opts["quiet"]) as advance:
             if opts["live"]:
                 from sim.live import run_scripts_live
 
@@ -231,25 +226,35 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
         "inputs": inputs,
         "config": opts["config"] or "default",
         "seed": opts["seed"],
+        "seeds": opts["seeds"],
         "wer_target": opts["wer"],
         "live": opts["live"],
+        "cassette": opts["cassette"],
         "elapsed_s": round(elapsed, 3),
-        "calls_per_s": round(len(scripts) / elapsed, 1) if elapsed else None,
+        "calls_per_s": round(runs / elapsed, 1) if elapsed else None,
+        "profiles": _profile_sources(opts["config"]),
     }
     if opts["record_dir"]:
         from sim.record import write_recordings
 
-        written = write_recordings(scores, scripts, Path(opts["record_dir"]))
+        written = write_recordings(scores, scripts, Path(opts["record_dir"]), faults)
         click.secho(f"{written} recordings written to {opts['record_dir']}", dim=True)
     report = build_report(scores, meta=meta)
     click.echo(gate_summary(report))
-    click.secho(f"  {len(scripts)} calls in {elapsed:.2f} s ({meta['calls_per_s']} calls/s)", dim=True)
+    click.secho(f"  {runs} calls in {elapsed:.2f} s ({meta['calls_per_s']} calls/s)", dim=True)
     if opts["json_out"]:
         Path(opts["json_out"]).write_text(json.dumps(report, indent=2), encoding="utf-8")
         click.secho(f"report written to {opts['json_out']}", dim=True)
     if opts["html_out"]:
         Path(opts["html_out"]).write_text(render_html(report), encoding="utf-8")
         click.secho(f"page written to {opts['html_out']}", dim=True)
+
+
+def _profile_sources(config_path: str | None) -> dict[str, str]:
+    """Each model's profile source ("assumed" or "measured: RUN"): what the quality figures rest on."""
+    from voicerouter.config import load_config
+
+    return {name: entry.profile.source for name, entry in load_config(config_path).models.items()}
 
 
 class _progress:
@@ -288,7 +293,10 @@ class _progress:
 @click.option(
     "--config", type=click.Path(dir_okay=False), default=None, help="config holding the gate margins"
 )
-def compare(baseline: str, candidate: str, config: str | None) -> None:
+@click.option(
+    "--html", "html_out", type=click.Path(dir_okay=False), default=None, help="write the verdict page"
+)
+def compare(baseline: str, candidate: str, config: str | None, html_out: str | None) -> None:
     """Exit 0 when CANDIDATE may replace BASELINE (see README: the eval gate)."""
     from sim.gate import compare as gate_compare
     from sim.gate import format_verdict
@@ -306,19 +314,100 @@ def compare(baseline: str, candidate: str, config: str | None) -> None:
             _fail(f"{path}: not a JSON report: {exc}")
     verdict = gate_compare(reports[0], reports[1], margins)
     click.echo(format_verdict(verdict))
+    if html_out:
+        from sim.html_gate import render_gate_html
+
+        Path(html_out).write_text(render_gate_html(verdict, baseline, candidate), encoding="utf-8")
     sys.exit(0 if verdict.passed else 1)
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False))
+@click.option("--param", required=True, metavar="KEY=FROM:TO:STEPS", help="a numeric config key to step")
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="the config the sweep varies")
+@click.option("--metric", default="tool_arg_accuracy", show_default=True, help="the quality the curve reads")
+@click.option("--weak", default="sim/configs/all-small.toml", show_default=True, help="PGR 0 reference")
+@click.option("--strong", default="sim/configs/all-premium.toml", show_default=True, help="PGR 1 reference")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", type=click.IntRange(1, 1000), default=1, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write the curve")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None, help="write its page")
+def sweep(paths: tuple[str, ...], **opts: Any) -> None:
+    """Replay recorded calls under each setting of one config key: a cost-quality curve (PGR, APGR, CPT)."""
+    from sim.html_sweep import render_sweep_html
+    from sim.replay import RunOptions
+    from sim.script import script_from_recording
+    from sim.sweep import SweepError, parse_param, run_sweep
+    from voicerouter.config import ConfigError
+    from voicerouter.store import find_recordings
+
+    try:
+        key, values = parse_param(opts["param"])
+        files = find_recordings(list(paths))
+    except (SweepError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    scripts = [s for s in (script_from_recording(p)[0] for p in files) if s is not None]
+    if not scripts:
+        _fail("nothing to run: no valid recordings")
+
+    try:
+        figures = run_sweep(
+            scripts,
+            key,
+            values,
+            base_config=opts["config"],
+            weak=opts["weak"],
+            strong=opts["strong"],
+            metric=opts["metric"],
+            options=RunOptions(seed=opts["seed"], seeds=opts["seeds"]),
+            workers=opts["workers"],
+            progress=lambda value, report: click.secho(
+                f"  {key} = {value:g}: {report[opts['metric']]}", dim=True
+            ),
+        )
+    except (ConfigError, SweepError) as exc:
+        _fail(str(exc))
+    click.echo(
+        f"{key}: APGR {figures['apgr']}, CPT(50%) {figures['cpt_50']}, CPT(80%) {figures['cpt_80']} "
+        f"(share of turns on the strong models)"
+    )
+    if opts["json_out"]:
+        Path(opts["json_out"]).write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    if opts["html_out"]:
+        Path(opts["html_out"]).write_text(render_sweep_html(figures), encoding="utf-8")
+
+
+@main.command()
 @click.argument("report_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", required=True, help="config name of the model to fit")
-def calibrate(report_path: str, model: str) -> None:
-    """Fit a behaviour profile for MODEL from a live run's report; prints TOML to paste into the config."""
+@click.option("--model", "models", multiple=True, help="config name of a model to fit (default: every one)")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="write a profile file a config lists under profiles",
+)
+def calibrate(report_path: str, models: tuple[str, ...], out: str | None) -> None:
+    """Fit behaviour profiles from a run's report (a --live run) by labelled tier; prints TOML."""
     from sim.calibrate import fit_profile, profile_toml
 
     report = json.loads(Path(report_path).read_text(encoding="utf-8"))
-    try:
-        profile = fit_profile(report, model)
-    except ValueError as exc:
-        _fail(str(exc))
-    click.echo(profile_toml(model, profile))
+    meta = report.get("meta") or {}
+    seeds = report.get("seeds") or [0]
+    run = f"{Path(report_path).name} ({report.get('calls', 0)} calls, seeds {seeds[0]}..{seeds[-1]}" + (
+        ", live)" if meta.get("live") else ", simulated)"
+    )
+    names = models or tuple(
+        sorted({m for call in report.get("per_call", []) for m in call["models"] if m and m != "none"})
+    )
+    tables = []
+    for name in names:
+        try:
+            tables.append(profile_toml(name, fit_profile(report, name, run=run)))
+        except ValueError as exc:
+            _fail(str(exc))
+    text = "\n\n".join(tables) + "\n"
+    click.echo(text)
+    if out:
+        Path(out).write_text(f"# fitted by sim calibrate from {run}\n{text}", encoding="utf-8")
+        click.secho(f"profiles written to {out}", dim=True)

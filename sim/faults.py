@@ -65,6 +65,14 @@ class Faults(BaseModel):
         default=None, gt=0, lt=1, description="barge in at this fraction of every answer"
     )
 
+    def world(self) -> Faults:
+        """Only the world's faults (tools, providers): what a recording keeps. The caller's side (noise,
+        barge-ins) is already in a recording's transcripts and timing: replaying must not add it twice."""
+        return Faults(providers=self.providers, tools=self.tools)
+
+    def empty(self) -> bool:
+        return self == Faults()
+
     def merged(self, other: Faults) -> Faults:
         """These faults plus another set (command-line faults on top of a scenario's)."""
         return Faults(

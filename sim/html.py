@@ -9,6 +9,7 @@ import html
 import json
 from typing import Any
 
+from sim.plot import cdf_points, line_chart
 from sim.report import GATE_KEYS
 
 COLOURS = {"speech": "#2a9d8f", "triage": "#3d7bd9", "reasoning": "#c05fd0", "none": "#999999"}
@@ -36,44 +37,6 @@ def _fmt(key: str, value: Any) -> str:
     if key.endswith("_ms"):
         return f"{value:.0f} ms"
     return f"{value:.3f}"
-
-
-def _histogram(report: dict[str, Any], per_call_latencies: dict[str, list[float]]) -> str:
-    width, height, pad = 560, 220, 34
-    all_values = [v for values in per_call_latencies.values() for v in values]
-    if not all_values:
-        return "<p>No first-token measurements.</p>"
-    top = max(all_values) or 1.0
-    bins = 24
-    step = top / bins
-    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="first-token latency by tier">']
-    tiers = [t for t in per_call_latencies if per_call_latencies[t]]
-    counts = {t: [0] * bins for t in tiers}
-    for tier in tiers:
-        for value in per_call_latencies[tier]:
-            counts[tier][min(bins - 1, int(value / step))] += 1
-    peak = max(max(c) for c in counts.values()) or 1
-    bar_w = (width - 2 * pad) / bins / max(1, len(tiers))
-    for ti, tier in enumerate(tiers):
-        for b, count in enumerate(counts[tier]):
-            h = (height - 2 * pad) * count / peak
-            x = pad + b * (width - 2 * pad) / bins + ti * bar_w
-            parts.append(
-                f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{COLOURS.get(tier, "#777")}"><title>{tier}: {count}</title></rect>'
-            )
-    parts.append(
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>'
-    )
-    parts.append(f'<text x="{pad}" y="{height - 8}" font-size="11">0 ms</text>')
-    parts.append(f'<text x="{width - pad - 60}" y="{height - 8}" font-size="11">{top:.0f} ms</text>')
-    for i, tier in enumerate(tiers):
-        parts.append(
-            f'<rect x="{width - 130}" y="{10 + i * 16}" width="10" height="10" fill="{COLOURS.get(tier)}"/>'
-        )
-        parts.append(f'<text x="{width - 115}" y="{19 + i * 16}" font-size="11">{tier}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _bars(
@@ -105,6 +68,12 @@ def _bars(
     parts.append(f'<text x="{pad}" y="{pad - 10}" font-size="11">max {fmt.format(peak)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return "none" if value is None else str(value)
 
 
 def render_html(report: dict[str, Any], *, title: str = "voicerouter simulation report") -> str:
@@ -147,14 +116,42 @@ def render_html(report: dict[str, Any], *, title: str = "voicerouter simulation 
         f"<tr><td>{_esc(m)}</td><td>{v['turns']}</td><td>{v['cost_usd']}</td></tr>"
         for m, v in report["per_model"].items()
     )
-    meta = _esc(json.dumps(report.get("meta", {})))
+    meta = report.get("meta", {})
+    options = "".join(
+        f"<tr><th>{_esc(k.replace('_', ' '))}</th><td>{_esc(_plain(v))}</td></tr>"
+        for k, v in meta.items()
+        if k != "profiles"
+    )
+    profiles = "".join(
+        f"<tr><td>{_esc(m)}</td><td>{_esc(src)}</td></tr>"
+        for m, src in sorted(meta.get("profiles", {}).items())
+    )
+    cdf = line_chart(
+        {tier: cdf_points(values) for tier, values in sorted(latencies.items())},
+        x_label="first token (ms after the caller stopped)",
+        y_label="share of turns",
+        markers=False,
+    )
+    seeds = "".join(
+        f"<tr><td>{row['seed']}</td>{''.join(f'<td>{_esc(_fmt(k, row.get(k)))}</td>' for k in GATE_KEYS)}"
+        for row in report.get("per_seed", [])
+    )
+    gate_heads = "".join(f"<th>{_esc(k)}</th>" for k in GATE_KEYS)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>{_esc(title)}</title>
 <style>{CSS}</style></head><body><header><h1>{_esc(title)}</h1>
 <div>{report["calls"]} calls, {report["turns"]} turns, {report["interruptions"]} interruptions,
-{report["fallbacks"]} fallbacks · <small>{meta}</small></div></header><main>
+{report["fallbacks"]} fallbacks</div></header><main>
 <div class="cards">{cards}</div>
-<section><h2>First-token latency by tier</h2>{_histogram(report, latencies)}</section>
+<section><h2>First-token latency by tier (CDF)</h2>{cdf}</section>
+<section><h2>Gate numbers by seed</h2><table><tr><th>seed</th>{gate_heads}</tr>{seeds}</table>
+<p><small>One seed's figures move by more than the gate's margins: compare reports of
+several seeds with <code>sim compare</code>, which judges paired deltas by their 95 % intervals.</small></p>
+</section>
+<section><h2>Where the quality figures come from</h2><table><tr><th>model</th><th>profile</th></tr>
+{profiles}</table><p><small>"assumed" rates are documented guesses (sim/PROFILES.md); "measured" ones were
+fitted by <code>sim calibrate</code> on the run named.</small></p></section>
+<section><h2>Run options</h2><table>{options}</table></section>
 <section><h2>Cost per call (USD)</h2>
 {_bars(cost_bars, fmt="${:.5f}", colour="#3d7bd9", label="cost per call")}</section>
 <section><h2>Tool-argument accuracy against word error rate</h2>

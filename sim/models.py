@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 
 from sim.faults import ProviderFault
 from voicerouter.agent import AgentSpec
-from voicerouter.config import ModelEntry
+from voicerouter.config import BehaviourProfile, ModelEntry
 from voicerouter.engine import io
-from voicerouter.providers.base import ChatRequest, ProviderError, ToolCall, Usage
-from voicerouter.providers.offline.model import OfflineAgentModel
+from voicerouter.events import TIERS
+from voicerouter.providers.base import ChatRequest, ProviderError, ToolCall
+from voicerouter.providers.offline.model import OfflineAgentModel, estimate_usage
 
 Z95 = 1.6448536269514722
 WORDS_PER_TOKEN = 0.75
+WORDS_PER_CHUNK = 4  # the first word alone (the first token), then a chunk every four words
 MISSED_CALL_TEXT = "Okay, that's all taken care of for you."
 NEEDLESS_REFUSAL_TEXT = "I'm sorry, I couldn't find that record in our system."
 INVENTED_RECORD_TEXT = (
@@ -35,6 +37,7 @@ class Timeline:
 
     steps: list[tuple[float, io.Input]] = field(default_factory=list)
     mistakes: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)  # the injected faults that acted on this request
 
 
 def sample_lognormal_ms(rng: random.Random, p50: float, p95: float) -> float:
@@ -112,6 +115,7 @@ class ModelSimulator:
         for fault in faults:
             if not fault.matches(action.model, user_turn) or self.rng.random() >= fault.probability:
                 continue
+            timeline.faults.append(f"provider {action.model} {fault.kind}")
             if fault.kind == "rate_limited":
                 error = ProviderError(
                     "rate_limited", "429 Too Many Requests", retry_after_s=fault.retry_after_s
@@ -135,12 +139,7 @@ class ModelSimulator:
             return timeline
 
         if action.purpose == "classify":
-            completion_text = action.tier
-            timeline.steps.append((first_ms, io.ModelDelta(gen_id=gen_id, text=completion_text)))
-            timeline.steps.append(
-                (first_ms + 1, io.ModelDone(gen_id=gen_id, usage=Usage(input_tokens=80, output_tokens=1)))
-            )
-            return timeline
+            return self._classify(action, profile, first_ms, turn_tier, timeline)
 
         completion = self.offline.complete(action.request)
         text, calls = completion.text, list(completion.tool_calls)
@@ -166,11 +165,14 @@ class ModelSimulator:
         t = first_ms
         words = text.split(" ") if text else []
         cut = len(words) // 2 if stall_midway else None
+        pending = ""  # words stream in chunks of a few, as provider streams deliver them
         for i, word in enumerate(words):
             if cut is not None and i == max(1, cut):
                 return timeline  # the stream stops mid-answer: the engine's idle budget must act
-            piece = word if i == 0 else " " + word
-            timeline.steps.append((t, io.ModelDelta(gen_id=gen_id, text=piece)))
+            pending += word if i == 0 else " " + word
+            if i % WORDS_PER_CHUNK == 0 or i == len(words) - 1:
+                timeline.steps.append((t, io.ModelDelta(gen_id=gen_id, text=pending)))
+                pending = ""
             t += ms_per_token / WORDS_PER_TOKEN
         for call in calls:
             # the call starts streaming at once (adapters report it), complete once its args are written
@@ -180,4 +182,28 @@ class ModelSimulator:
             timeline.steps.append((t, io.ModelToolCall(gen_id=gen_id, call=call)))
         usage = completion.usage
         timeline.steps.append((t + 1.0, io.ModelDone(gen_id=gen_id, usage=usage)))
+        return timeline
+
+    def _classify(
+        self,
+        action: io.StartGeneration,
+        profile: BehaviourProfile,
+        first_ms: float,
+        turn_tier: str | None,
+        timeline: Timeline,
+    ) -> Timeline:
+        """The small model labels a low-confidence turn (escalation = "ask_small_model"): it names the
+        turn's real tier (its label, else the router's guess) unless it errs at its `misclassify` rate
+        for that tier; it reads the whole classify prompt and pays for it."""
+        truth = turn_tier or action.tier
+        rates = profile.errors.get(truth)
+        answer = truth
+        if rates is not None and rates.misclassify and self.rng.random() < rates.misclassify:
+            others = [tier for tier in TIERS if tier != truth]
+            answer = others[self.rng.randrange(len(others))]
+            timeline.mistakes.append("misclassified")
+        usage = estimate_usage(action.request, answer, ())
+        timeline.steps.append((first_ms, io.ModelDelta(gen_id=action.gen_id, text=answer)))
+        t = first_ms + 1000.0 / profile.tokens_per_s
+        timeline.steps.append((t, io.ModelDone(gen_id=action.gen_id, usage=usage)))
         return timeline

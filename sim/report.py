@@ -30,6 +30,11 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
+def unavailable_ok(t: TurnScore) -> bool:
+    """A lookup that timed out, answered right: the agent says it could not check and states no record."""
+    return bool(t.said_could_not_check and not t.invented)
+
+
 def _turn_failed(t: TurnScore) -> list[str]:
     why = []
     if t.tool_correct is False:
@@ -38,9 +43,46 @@ def _turn_failed(t: TurnScore) -> list[str]:
         why.append("wrong extra call")
     if t.refusal_expected and not t.refused:
         why.append("refusal")
+    if t.unavailable_expected and not unavailable_ok(t):
+        why.append("unavailable")
+    if t.invented:
+        why.append("invented " + ", ".join(t.invented_details))
     if t.tier_expected and t.tier_routed and t.tier_expected != t.tier_routed:
         why.append("routing")
     return why
+
+
+def gate_numbers(scores: list[CallScore]) -> dict[str, float | None]:
+    """The four gate numbers over a set of calls (all seeds pooled, or one seed's)."""
+    turns = [t for s in scores for t in s.turns]
+    first_tokens = [float(t.first_token_ms) for t in turns if t.first_token_ms is not None]
+    expected_tools = [t for t in turns if t.expected_tool is not None]
+    wrong_extra = sum(t.wrong_extra_calls for t in turns)
+    refusal_turns = [t for t in turns if t.refusal_expected]
+    return {
+        "p95_first_token_ms": percentile(first_tokens, 95),
+        "tool_arg_accuracy": _ratio(
+            sum(1 for t in expected_tools if t.tool_correct), len(expected_tools) + wrong_extra
+        ),
+        "refusal_on_missing_rate": _ratio(
+            sum(1 for t in refusal_turns if t.refused and not t.invented), len(refusal_turns)
+        ),
+        "cost_per_session_usd": round(sum(s.cost_usd for s in scores) / len(scores), 6) if scores else None,
+    }
+
+
+def _seed_spread(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Mean and standard deviation of each gate number across seeds: the noise a verdict must beat."""
+    spread: dict[str, dict[str, float | None]] = {}
+    for key in GATE_KEYS:
+        values = [float(row[key]) for row in per_seed if row.get(key) is not None]
+        if not values:
+            spread[key] = {"mean": None, "sd": None}
+            continue
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+        spread[key] = {"mean": round(mean, 6), "sd": None if sd is None else round(sd, 6)}
+    return spread
 
 
 def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,6 +93,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
     wrong_extra = sum(t.wrong_extra_calls for t in turns)
     refusal_turns = [t for t in turns if t.refusal_expected]
     refused_ok = sum(1 for t in refusal_turns if t.refused and not t.invented)
+    unavailable_turns = [t for t in turns if t.unavailable_expected]
     tier_labelled = [t for t in turns if t.tier_expected and t.tier_routed]
     routed_right = sum(1 for t in tier_labelled if t.tier_expected == t.tier_routed)
     word_errs = sum(s.word_errors for s in scores)
@@ -102,11 +145,14 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
             "actual_tools": t.tool_calls,
             "answer": t.answer,
             "mistakes": t.mistakes,
+            "invented_details": t.invented_details,
         }
         for s in scores
         for t in s.turns
         if _turn_failed(t)
     ]
+    seeds = sorted({s.seed for s in scores})
+    per_seed = [{"seed": seed, **gate_numbers([s for s in scores if s.seed == seed])} for seed in seeds]
     report: dict[str, Any] = {
         "calls": len(scores),
         "turns": len(turns),
@@ -123,6 +169,14 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
         "expected_tool_calls": len(expected_tools),
         "wrong_extra_calls": wrong_extra,
         "refusal_turns": len(refusal_turns),
+        "unavailable_turns": len(unavailable_turns),
+        "unavailable_honest_rate": _ratio(
+            sum(1 for t in unavailable_turns if unavailable_ok(t)), len(unavailable_turns)
+        ),
+        "invented_answers": sum(1 for t in turns if t.invented),
+        "seeds": seeds,
+        "per_seed": per_seed,
+        "seed_spread": _seed_spread(per_seed),
         "per_tier": per_tier,
         "per_model": per_model,
         "accuracy_by_wer": accuracy_by_wer,
@@ -130,27 +184,39 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
         "per_call": [
             {
                 "call_id": s.call_id,
+                "seed": s.seed,
                 "agent": s.agent,
                 "source": s.source,
                 "turns": len(s.turns),
                 "cost_usd": round(s.cost_usd, 6),
                 "first_token_ms": [t.first_token_ms for t in s.turns],
                 "tiers": [t.tier_routed for t in s.turns],
+                "tiers_expected": [t.tier_expected for t in s.turns],
+                "tools_called": [len(t.tool_calls) for t in s.turns],
                 "models": [t.model for t in s.turns],
+                "answers": [t.answer for t in s.turns],
                 "tools_expected": [t.expected_tool is not None for t in s.turns],
                 "tools_correct": [t.tool_correct for t in s.turns],
                 "refusals_expected": [t.refusal_expected for t in s.turns],
                 "refusals_ok": [
                     bool(t.refused and not t.invented) if t.refusal_expected else None for t in s.turns
                 ],
+                "unavailable_ok": [unavailable_ok(t) if t.unavailable_expected else None for t in s.turns],
                 "tool_calls_correct": sum(1 for t in s.turns if t.tool_correct),
                 "tool_calls_expected": sum(1 for t in s.turns if t.expected_tool is not None),
+                "wrong_extra_calls": sum(t.wrong_extra_calls for t in s.turns),
                 "interruptions": s.interruptions,
                 "fallbacks": s.fallbacks,
+                "faults_fired": s.faults_fired,
+                **({"requests": s.requests} if s.requests else {}),
             }
             for s in scores
         ],
     }
+    hits = sum(s.cassette_hits for s in scores)
+    missed = [f"{s.call_id} (seed {s.seed}) {miss}" for s in scores for miss in s.cassette_misses]
+    if hits or missed:
+        report["cassette"] = {"hits": hits, "misses": len(missed), "missed": missed[:50]}
     if meta:
         report["meta"] = meta
     return report
@@ -174,14 +240,44 @@ def gate_summary(report: dict[str, Any]) -> str:
             return f"{value:.0f} ms"
         return f"{value:.3f}"
 
+    seeds = report.get("seeds") or [0]
+    spread = report.get("seed_spread") or {}
+
+    def sd(key: str) -> str:
+        value = (spread.get(key) or {}).get("sd")
+        if value is None or len(seeds) < 2:
+            return ""
+        text = (
+            f"{value:.0f} ms"
+            if key.endswith("_ms")
+            else f"{value:.5f}"
+            if key.endswith("_usd")
+            else f"{value:.4f}"
+        )
+        return f"   (sd across seeds {text})"
+
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}..{seeds[-1]}"
     lines = [
-        f"calls {report['calls']}, turns {report['turns']}, measured WER {report['measured_wer']:.3f}",
-        f"  p95 first token      {fmt('p95_first_token_ms')}",
-        f"  tool-arg accuracy    {fmt('tool_arg_accuracy')}",
-        f"  refusal on missing   {fmt('refusal_on_missing_rate')}",
-        f"  cost per session     {fmt('cost_per_session_usd')}",
+        f"calls {report['calls']}, turns {report['turns']}, measured WER {report['measured_wer']:.3f}, "
+        f"{seed_text}",
+        f"  p95 first token      {fmt('p95_first_token_ms')}{sd('p95_first_token_ms')}",
+        f"  tool-arg accuracy    {fmt('tool_arg_accuracy')}{sd('tool_arg_accuracy')}",
+        f"  refusal on missing   {fmt('refusal_on_missing_rate')}{sd('refusal_on_missing_rate')}",
+        f"  cost per session     {fmt('cost_per_session_usd')}{sd('cost_per_session_usd')}",
         f"  routing accuracy     {fmt('routing_accuracy')}",
         f"  interruptions {report['interruptions']}, fallbacks {report['fallbacks']}, "
         f"tool timeouts {report['timed_out_tools']}",
     ]
+    profiles = (report.get("meta") or {}).get("profiles") or {}
+    assumed = sorted(m for m, src in profiles.items() if src == "assumed" and m != "offline")
+    if assumed:
+        lines.append(
+            f"  quality figures rest on assumed profiles ({', '.join(assumed)}): see sim/PROFILES.md"
+        )
+    cassette = report.get("cassette")
+    if cassette:
+        lines.append(
+            f"  cassette: {cassette['hits']} exchanges replayed, {cassette['misses']} misses"
+            + (" (answered by the simulated profiles)" if cassette["misses"] else "")
+        )
     return "\n".join(lines)

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from sim.asr_noise import add_asr_noise, word_errors
+from sim.cassette import Cassette
 from sim.faults import Faults
 from sim.loop import Handle, VirtualLoop
-from sim.models import ModelSimulator, sample_lognormal_ms
+from sim.models import ModelSimulator, Timeline, sample_lognormal_ms
 from sim.script import CallScript, UserTurn
 from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
@@ -44,6 +45,9 @@ class CallResult:
     word_errors: int = 0
     reference_words: int = 0
     transcripts: dict[int, tuple[str, str]] = field(default_factory=dict)  # turn -> (clean, heard)
+    faults_fired: list[str] = field(default_factory=list)  # "turn 2: provider claude-opus server_error"
+    cassette_hits: int = 0
+    cassette_misses: list[str] = field(default_factory=list)  # "turn 2: claude-opus" for each miss
     error: str | None = None
 
 
@@ -68,8 +72,10 @@ class SimulatedCall:
         seed: int,
         faults: Faults,
         offline: OfflineAgentModel | None = None,
+        cassette: Cassette | None = None,
     ) -> None:
         self.script = script
+        self.cassette = cassette
         self.config = config
         self.faults = script.faults.merged(faults)
         self.rng = random.Random(f"{seed}:{script.call_id}")
@@ -94,6 +100,9 @@ class SimulatedCall:
         self._next_user_turn = 0  # index into script.turns of the next turn to speak
         self._barge_handle: Handle | None = None
         self._speaking_user = False
+        self._spoken = script.spoken_turns()
+        self._spoken_count = 0  # the caller's turns spoken so far: the number of the call's last turn
+        self._greeting_heard = False
         self.conversation: tuple[ChatMessage, ...] = ()  # as the engine last closed a turn on it
 
     # ---- driving ----
@@ -138,16 +147,25 @@ class SimulatedCall:
         if isinstance(action, io.StartGeneration):
             entry = self.config.models[action.model]
             turn = self.engine.turns_started
-            label = self.script.turns[turn - 1].label if 0 < turn <= len(self.script.turns) else None
-            timeline = self.models.plan(
-                action,
-                entry,
-                user_turn=turn,
-                faults=self.faults.providers,
-                turn_tier=label.tier if label is not None else None,
-            )
+            spoken = self._spoken
+            label = spoken[turn - 1].label if 0 < turn <= len(spoken) else None
+            recorded = self.cassette.find(action.model, action.request) if self.cassette else None
+            if recorded is not None:  # the real model's answer, at its real pace
+                self.result.cassette_hits += 1
+                timeline = Timeline(steps=Cassette.timeline(recorded, action.gen_id))
+            else:
+                if self.cassette is not None:
+                    self.result.cassette_misses.append(f"turn {turn}: {action.model}")
+                timeline = self.models.plan(
+                    action,
+                    entry,
+                    user_turn=turn,
+                    faults=self.faults.providers,
+                    turn_tier=label.tier if label is not None else None,
+                )
             if timeline.mistakes:
                 self.result.mistakes.setdefault(self.engine.turns_started, []).extend(timeline.mistakes)
+            self.result.faults_fired.extend(f"turn {turn}: {fault}" for fault in timeline.faults)
             self._gen_handles[action.gen_id] = [
                 self.loop.call_at(now + offset, partial(self._feed, item))
                 for offset, item in timeline.steps
@@ -169,8 +187,12 @@ class SimulatedCall:
                 playback.finished.cancel()
             self._playback = None
         elif isinstance(action, io.FinishSpeaking):
-            if action.turn_id > 0:  # the greeting has no turn to finish
+            if action.turn_id > 0:
                 self._answer_final(action.turn_id)
+            elif self._playback is not None and self._playback.turn_id == 0:  # between turns: tell when heard
+                self._playback.finished = self.loop.call_at(
+                    self._playback.end_ms, lambda: self._feed(io.PlaybackFinished(turn_id=0))
+                )
         elif isinstance(action, io.CloseTurn):
             self.conversation = action.history
             if not self._speaking_user:
@@ -183,6 +205,8 @@ class SimulatedCall:
         for fault in self.faults.tools:
             if not fault.matches(action.name, turn) or self.rng.random() >= fault.probability:
                 continue
+            kind = "timeout" if fault.timeout else "error" if fault.error else "latency"
+            self.result.faults_fired.append(f"turn {turn}: tool {action.name} {kind}")
             latency += fault.extra_latency_ms
             if fault.timeout:
                 return  # never answers: the engine's tool deadline must act
@@ -199,7 +223,8 @@ class SimulatedCall:
             self._playback = playback
         playback.end_ms = max(playback.end_ms, now) + len(action.text) / SPEECH_CHARS_PER_S * 1000
         playback.chars += len(action.text)
-        if action.turn_id == 0:  # the greeting has no turn to finish: the caller answers after it
+        if action.turn_id == 0 and not self._greeting_heard:  # the caller answers after the greeting
+            self._greeting_heard = True
             self._schedule_next_user_turn(playback.end_ms - now)
 
     def _played_chars(self, playback: _Playback, at_ms: float) -> int:
@@ -260,6 +285,10 @@ class SimulatedCall:
             return
         index = self._next_user_turn
         turn: UserTurn = self.script.turns[index]
+        if turn.silent:  # says nothing; then goes on with the next turn (if the call is still on)
+            self._next_user_turn = index + 1
+            self.loop.call_later(turn.duration_ms(), self._after_silence)
+            return
         self._speaking_user = True
         self._feed(io.SpeechStarted())
         self.loop.call_later(turn.duration_ms(), lambda: self._finish_user_turn(index, turn))
@@ -269,11 +298,18 @@ class SimulatedCall:
         errors, words = word_errors(turn.text, heard)
         self.result.word_errors += errors
         self.result.reference_words += words
-        self.result.transcripts[index + 1] = (turn.text, heard)
+        self._spoken_count += 1
+        self.result.transcripts[self._spoken_count] = (turn.text, heard)
         self._next_user_turn = index + 1
         self._speaking_user = False
         self._feed(io.SpeechStopped())
         self._feed(io.Transcript(text=heard or turn.text, confidence=max(0.0, 1.0 - self.faults.wer)))
+
+    def _after_silence(self) -> None:
+        if self._next_user_turn >= len(self.script.turns):
+            self.loop.call_later(HANGUP_AFTER_MS, self._hang_up)
+        else:
+            self._speak_user_turn()
 
     def _hang_up(self) -> None:
         if not self.engine.ended:

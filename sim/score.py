@@ -1,9 +1,12 @@
 """Scores one simulated call against its labels: routing, tool arguments, refusals, latency and cost.
 
 Definitions (also in README): first token = end of the caller's turn to the agent's first token;
-tool-arg accuracy = expected calls made with the right name and normalised arguments over expected calls
-plus wrong extra calls; refusal rate = missing-record turns where the agent said it could not find the
-record and invented none, over all such turns.
+tool-arg accuracy = expected calls made with the right name and normalised arguments (and answered: a call
+that timed out did not do its job, unless the turn is labelled `unavailable`) over expected calls plus wrong
+extra calls; refusal rate = missing-record turns where the agent said it could not find the record and
+invented none, over such turns whose lookup answered; a lookup that timed out makes the turn an
+`unavailable` one, right when the agent says it could not check and invents nothing. "Invented" = the
+answer asserts record details that no tool returned and the caller never said (sim/details.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.details import as_text, unsupported_details
 from sim.runner import CallResult
 from voicerouter import events as ev
 from voicerouter.events import Label
@@ -64,12 +68,15 @@ class TurnScore:
     refusal_expected: bool
     refused: bool | None
     invented: bool | None
+    unavailable_expected: bool
     first_token_ms: int | None
     cost_usd: float
     interrupted: bool
     fallbacks: int
     answer: str
     mistakes: list[str] = field(default_factory=list)
+    said_could_not_check: bool | None = None
+    invented_details: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +91,11 @@ class CallScore:
     interruptions: int
     fallbacks: int
     timed_out_tools: int
+    seed: int = 0
+    faults_fired: list[str] = field(default_factory=list)
+    cassette_hits: int = 0
+    cassette_misses: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # live runs: each provider request timed
     events: list[ev.Event] = field(default_factory=list)  # kept only when a run records its calls
 
 
@@ -96,9 +108,14 @@ def _by_turn(events: list[ev.Event]) -> dict[int, list[ev.Event]]:
     return grouped
 
 
+def says_could_not_check(text: str) -> bool:
+    return bool(_COULD_NOT_CHECK.search(text))
+
+
 def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
     grouped = _by_turn(result.events)
     turns: list[TurnScore] = []
+    sources: list[str] = []  # what tools returned and the caller said so far: details an answer may state
     total_cost = 0.0
     interruptions = fallbacks = timed_out = 0
     for turn_id in sorted(grouped):
@@ -119,27 +136,40 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
         fallbacks += turn_fallbacks
         timed_out += sum(1 for r in results if r.timed_out)
 
+        clean, heard = result.transcripts.get(turn_id, (started.text if started else "", ""))
+        sources.extend([clean, heard, started.text if started else ""])
+        sources.extend(as_text(c.args) for c in calls)
+        sources.extend(as_text(r.result) for r in results if r.ok and r.result is not None)
+        sources.extend(r.error for r in results if r.error and not r.timed_out)
+        timed_out_tools = {r.name for r in results if r.timed_out}
+        answered_tools = {r.name for r in results if not r.timed_out}
+
         expected = label.tool.model_dump() if label and label.tool else None
         tool_correct: bool | None = None
         wrong_extra = 0
+        unavailable_label = bool(label and label.unavailable)
         if expected is not None:
             matching = [
                 c for c in calls if c.name == expected["name"] and args_match(expected["args"], c.args)
             ]
-            tool_correct = bool(matching)
+            lost = expected["name"] in timed_out_tools and expected["name"] not in answered_tools
+            tool_correct = bool(matching) and (unavailable_label or not lost)
             wrong_extra = sum(
                 1 for c in calls if c.name == expected["name"] and not args_match(expected["args"], c.args)
             )
         elif label is not None:
             wrong_extra = sum(1 for c in calls if c.name.startswith(MUTATING_PREFIXES))
 
-        refusal_expected = bool(label and label.refusal)
-        refused = invented = None
-        if refusal_expected:
+        # a missing-record turn whose lookup timed out cannot be refused: it is judged as unavailable
+        unavailable_expected = unavailable_label or bool(label and label.refusal and timed_out_tools)
+        refusal_expected = bool(label and label.refusal) and not unavailable_expected
+        refused = invented = could_not_check = None
+        invented_details: list[str] = []
+        if refusal_expected or unavailable_expected:
+            invented_details = sorted(unsupported_details(answer, sources))
+            invented = bool(invented_details)
             refused = says_not_found(answer)
-            # anything but "not found" or an honest "couldn't check" asserts a record that does not exist
-            invented = not refused and not _COULD_NOT_CHECK.search(answer)
-        clean, heard = result.transcripts.get(turn_id, (started.text if started else "", ""))
+            could_not_check = says_could_not_check(answer)
         turns.append(
             TurnScore(
                 turn=turn_id,
@@ -155,12 +185,15 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
                 refusal_expected=refusal_expected,
                 refused=refused,
                 invented=invented,
+                unavailable_expected=unavailable_expected,
                 first_token_ms=completed.first_token_ms if completed else None,
                 cost_usd=cost,
                 interrupted=interrupted,
                 fallbacks=turn_fallbacks,
                 answer=answer,
                 mistakes=result.mistakes.get(turn_id, []),
+                said_could_not_check=could_not_check,
+                invented_details=invented_details,
             )
         )
     return CallScore(
@@ -174,4 +207,7 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
         interruptions=interruptions,
         fallbacks=fallbacks,
         timed_out_tools=timed_out,
+        faults_fired=list(result.faults_fired),
+        cassette_hits=result.cassette_hits,
+        cassette_misses=list(result.cassette_misses),
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.faults import Faults
 from voicerouter import events as ev
@@ -22,14 +22,32 @@ WORDS_PER_SECOND = 2.6  # unhurried phone speech
 
 
 class UserTurn(BaseModel):
+    """What the caller says next, or (`silence_ms`, no text) how long the caller says nothing. A silent turn
+    is not a turn of the call: labels and fault turn numbers count only the turns where the caller speaks."""
+
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1)
+    text: str = ""
     gap_ms: float = Field(default=700.0, ge=0, description="silence after the agent finished")
     speech_ms: float | None = Field(default=None, gt=0)
+    silence_ms: float | None = Field(default=None, gt=0, description="a silent turn: says nothing this long")
     barge_in_at_ms: float | None = Field(default=None, gt=0, description="talks over the previous answer")
     label: Label | None = None
 
+    @model_validator(mode="after")
+    def _spoken_or_silent(self) -> UserTurn:
+        if self.silence_ms is None and not self.text.strip():
+            raise ValueError("a turn needs words to say, or silence_ms for a silent caller")
+        if self.silence_ms is not None and (self.text or self.label is not None or self.barge_in_at_ms):
+            raise ValueError("a silent turn (silence_ms) has no words, label or barge-in")
+        return self
+
+    @property
+    def silent(self) -> bool:
+        return self.silence_ms is not None
+
     def duration_ms(self) -> float:
+        if self.silence_ms is not None:
+            return self.silence_ms
         return self.speech_ms or max(400.0, len(self.text.split()) / WORDS_PER_SECOND * 1000)
 
 
@@ -41,6 +59,14 @@ class CallScript(BaseModel):
     turns: list[UserTurn]
     faults: Faults = Faults()
     source: str = ""
+
+    def spoken_turns(self) -> list[UserTurn]:
+        """The turns where the caller speaks: the call's turns 1, 2, ... in order."""
+        return [t for t in self.turns if not t.silent]
+
+    def labels(self) -> dict[int, Label]:
+        """Labels by the call's turn number (silent turns are not numbered)."""
+        return {i: t.label for i, t in enumerate(self.spoken_turns(), start=1) if t.label is not None}
 
 
 class ScriptError(Exception):
@@ -56,6 +82,15 @@ def script_from_recording(path: str | Path) -> tuple[CallScript | None, list[str
         errors.append(f"{path}: no call.started event: not a recorded call")
         return None, errors
     labels = {label.turn: label for label in recording.labels}
+    faults = Faults()
+    recorded = next((e for e in recording.events if isinstance(e, ev.SimFaults)), None)
+    if recorded is not None:
+        try:
+            faults = Faults.model_validate(recorded.spec)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            errors.append(f"{path}: sim.faults: {where}: {err['msg']} (replayed without faults)")
     turns: list[UserTurn] = []
     speech_start: float | None = None
     agent_end_ms = 0.0
@@ -87,18 +122,26 @@ def script_from_recording(path: str | Path) -> tuple[CallScript | None, list[str
         errors.append(f"{path}: no final user transcript: nothing to replay")
         return None, errors
     script = CallScript(
-        call_id=started.call_id, agent=started.agent, caller=started.caller, turns=turns, source=str(path)
+        call_id=started.call_id,
+        agent=started.agent,
+        caller=started.caller,
+        turns=turns,
+        faults=faults,
+        source=str(path),
     )
     return script, errors
 
 
 class ScenarioTurn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    say: str = Field(min_length=1)
+    say: str | None = Field(min_length=1, description="null: the caller says nothing for silence_ms")
     gap_ms: float = 700.0
     speech_ms: float | None = None
+    silence_ms: float | None = None
     barge_in_at_ms: float | None = None
-    expect: dict[str, Any] | None = Field(default=None, description="label fields: tier, tool, refusal")
+    expect: dict[str, Any] | None = Field(
+        default=None, description="label fields: tier, tool, refusal, unavailable"
+    )
 
 
 class Scenario(BaseModel):
@@ -120,16 +163,29 @@ def script_from_scenario(path: str | Path) -> CallScript:
         raise ScriptError(f"{path}: cannot read scenario: {exc}") from exc
     try:
         scenario = Scenario.model_validate(raw)
-        turns = [
-            UserTurn(
-                text=t.say,
-                gap_ms=t.gap_ms,
-                speech_ms=t.speech_ms,
-                barge_in_at_ms=t.barge_in_at_ms,
-                label=Label.model_validate({"turn": i, **t.expect}) if t.expect is not None else None,
+        turns = []
+        spoken = 0
+        for index, t in enumerate(scenario.turns):
+            if t.say is None and t.silence_ms is None:
+                raise ScriptError(
+                    f"{path}: turns.{index}: say: null needs silence_ms (how long it is silent)"
+                )
+            spoken += t.say is not None
+            label = None
+            if t.expect is not None:
+                if t.say is None:
+                    raise ScriptError(f"{path}: turns.{index}: expect: a silent turn has nothing to label")
+                label = Label.model_validate({"turn": spoken, **t.expect})
+            turns.append(
+                UserTurn(
+                    text=t.say or "",
+                    gap_ms=t.gap_ms,
+                    speech_ms=t.speech_ms,
+                    silence_ms=t.silence_ms if t.say is None else None,
+                    barge_in_at_ms=t.barge_in_at_ms,
+                    label=label,
+                )
             )
-            for i, t in enumerate(scenario.turns, start=1)
-        ]
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

@@ -28,9 +28,16 @@ def scripts() -> list[Any]:
     return [script for script, _ in loaded]
 
 
-def _report(scripts: list[Any], config: Path | None = None, wer: float = 0.0) -> dict[str, Any]:
-    options = RunOptions(config_path=str(config) if config else None, seed=0, faults=Faults(wer=wer))
-    return build_report(run_scripts(scripts, options))
+SEEDS = 5  # one seed's figures move by more than the margins: judge the corpus over several
+
+
+def _report(
+    scripts: list[Any], config: Path | None = None, wer: float = 0.0, seeds: int = SEEDS
+) -> dict[str, Any]:
+    options = RunOptions(
+        config_path=str(config) if config else None, seed=0, seeds=seeds, faults=Faults(wer=wer)
+    )
+    return build_report(run_scripts(scripts, options, workers=2))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +46,7 @@ def default_report(scripts: list[Any]) -> dict[str, Any]:
 
 
 def test_default_config_meets_the_accuracy_bar_on_clean_transcripts(default_report: dict[str, Any]) -> None:
-    assert default_report["calls"] >= 100 and default_report["turns"] >= 490
+    assert default_report["calls"] >= 100 * SEEDS and default_report["turns"] >= 490 * SEEDS
     assert default_report["tool_arg_accuracy"] >= 0.95
     assert default_report["refusal_on_missing_rate"] >= 0.95
     assert default_report["routing_accuracy"] >= 0.85
@@ -48,7 +55,7 @@ def test_default_config_meets_the_accuracy_bar_on_clean_transcripts(default_repo
 def test_noisy_recognition_lowers_accuracy_at_the_measured_rate(
     scripts: list[Any], default_report: dict[str, Any]
 ) -> None:
-    noisy = _report(scripts, wer=0.15)
+    noisy = _report(scripts, wer=0.15, seeds=1)
     assert abs(noisy["measured_wer"] - 0.15) <= 0.02
     assert noisy["tool_arg_accuracy"] < default_report["tool_arg_accuracy"]
     assert noisy["refusal_on_missing_rate"] < default_report["refusal_on_missing_rate"]
@@ -58,14 +65,18 @@ def test_gate_passes_the_default_against_itself_and_refuses_all_premium_and_all_
     scripts: list[Any], default_report: dict[str, Any]
 ) -> None:
     margins = load_config().gate
-    assert compare(default_report, default_report, margins).passed
+    same = compare(default_report, default_report, margins)
+    assert same.passed and same.intervals
 
     premium = _report(scripts, CONFIGS / "all-premium.toml")
     assert premium["cost_per_session_usd"] > default_report["cost_per_session_usd"]
-    assert not compare(default_report, premium, margins).passed
+    refused = compare(default_report, premium, margins)
+    assert not refused.passed and refused.intervals
+    statuses = {v.metric: v.status for v in refused.metrics}
+    assert statuses["cost_per_session_usd"] == "loses badly"
 
     small = _report(scripts, CONFIGS / "all-small.toml")
     verdict = compare(default_report, small, margins)
     assert not verdict.passed
-    worse = {v.metric for v in verdict.metrics if not v.within_margin}
-    assert {"tool_arg_accuracy", "refusal_on_missing_rate"} <= worse
+    worse = {v.metric for v in verdict.metrics if not v.at_least_as_good}
+    assert "tool_arg_accuracy" in worse

@@ -48,6 +48,7 @@ class ErrorRates(BaseModel):
     missed_tool_call: float = Field(default=0.0, ge=0, le=1)
     invented_record: float = Field(default=0.0, ge=0, le=1)
     needless_refusal: float = Field(default=0.0, ge=0, le=1)
+    misclassify: float = Field(default=0.0, ge=0, le=1, description="as escalation classifier: wrong tier")
 
 
 class BehaviourProfile(BaseModel):
@@ -58,6 +59,10 @@ class BehaviourProfile(BaseModel):
     tokens_per_s: float = Field(default=80.0, gt=0)
     failure_rate: float = Field(default=0.0, ge=0, le=1, description="429/500 per request")
     errors: dict[str, ErrorRates] = Field(default_factory=dict, description="keyed by tier")
+    source: str = Field(default="assumed", description='"assumed", or "measured: <the run it was fitted on>"')
+    evidence: dict[str, Any] = Field(
+        default_factory=dict, description="counts and 95 % intervals behind measured rates (sim calibrate)"
+    )
 
     @model_validator(mode="after")
     def _tiers(self) -> BehaviourProfile:
@@ -106,6 +111,11 @@ class RoutingPolicy(BaseModel):
     call_cost_cap_usd: float = Field(default=0.50, gt=0)
     cost_cap_downshift_at: float = Field(default=0.8, gt=0, le=1, description="fraction of the cap")
     max_steps_per_turn: int = Field(default=6, ge=1, description="model calls (tool rounds) in one turn")
+    silence_reprompt_ms: int = Field(
+        default=8000, ge=0, description="voice calls: caller silent this long after the agent finished -> "
+        "'are you still there?' (0 = never)"
+    )  # fmt: skip
+    silence_reprompts: int = Field(default=1, ge=0, description="re-prompts before a polite hang-up")
 
     def first_token_budget(self, tier: str) -> int:
         """How long a model of this tier may take to start answering before the chain moves on."""
@@ -216,6 +226,9 @@ class VoicerouterConfig(BaseModel):
     audio: AudioConfig = AudioConfig()
     sip: SipConfig = SipConfig()
     prices_taken: str = Field(default="", description="date the list prices were read")
+    profiles: list[str] = Field(
+        default_factory=list, description="profile files (sim calibrate --out) merged over the model table"
+    )
     source: str = ""
 
     @model_validator(mode="after")
@@ -285,4 +298,20 @@ def load_config(path: str | Path | None = None) -> VoicerouterConfig:
         return validate_config(base, source=str(DEFAULT_CONFIG_PATH))
     user = _read_toml(Path(chosen))
     # A user's tier chain replaces the default chain; tables merge key by key.
-    return validate_config(_deep_merge(base, user), source=str(chosen))
+    merged = _deep_merge(base, user)
+    for name in merged.get("profiles", []):
+        profile_path = (Path(chosen).parent / str(name)).resolve()
+        merged = _deep_merge(merged, _profile_file(profile_path, source=str(chosen)))
+    return validate_config(merged, source=str(chosen))
+
+
+def _profile_file(path: Path, *, source: str) -> dict[str, Any]:
+    """A profile file holds only `[models.NAME.profile]` tables (what `sim calibrate --out` writes)."""
+    data = _read_toml(path)
+    models = data.get("models")
+    if set(data) != {"models"} or not isinstance(models, dict):
+        raise ConfigError(f"{source}: profiles: {path}: expected only [models.NAME.profile] tables")
+    for name, table in models.items():
+        if not isinstance(table, dict) or set(table) != {"profile"}:
+            raise ConfigError(f"{source}: profiles: {path}: models.{name}: only a profile table may be set")
+    return data

@@ -192,6 +192,14 @@ class CallTransferred(_Event):
     target: str
 
 
+class SimFaults(_Event):
+    """The faults a simulated call ran with, so that replaying its recording injects them again. `spec` is
+    the simulator's fault set (sim/faults.py validates it): per-turn targets ride in it."""
+
+    type: Literal["sim.faults"] = "sim.faults"
+    spec: dict[str, Any]
+
+
 Event = Annotated[
     CallStarted
     | UserSpeechStarted
@@ -211,7 +219,8 @@ Event = Annotated[
     | CallAudio
     | CallEnded
     | UserDtmf
-    | CallTransferred,
+    | CallTransferred
+    | SimFaults,
     Field(discriminator="type"),
 ]
 
@@ -235,6 +244,7 @@ class Label(BaseModel):
     tier: Tier | None = None
     tool: ExpectedToolCall | None = None
     refusal: bool = False
+    unavailable: bool = False  # the lookup times out: the right answer says it could not check, no record
     note: str = ""
 
 

@@ -407,8 +407,7 @@ class AudioCallPipeline:
         if self._closing:
             return
         self._audio_stopped(turn_id)
-        if turn_id > 0:
-            self.session.feed(io.PlaybackFinished(turn_id=turn_id))
+        self.session.feed(io.PlaybackFinished(turn_id=turn_id))  # turn 0: speech between turns heard
         self._maybe_idle()
 
     def _maybe_idle(self) -> None:

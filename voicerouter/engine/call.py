@@ -16,6 +16,8 @@ from voicerouter.clock import Clock
 from voicerouter.config import VoicerouterConfig
 from voicerouter.engine import io
 from voicerouter.engine.history import ConversationHistory
+from voicerouter.engine.silence import REPROMPT as STILL_THERE
+from voicerouter.engine.silence import SILENT_GOODBYE, SilenceWatch
 from voicerouter.engine.states import Trigger, TurnState, is_active, transition
 from voicerouter.engine.turn import PendingTool, Turn
 from voicerouter.events import Tier
@@ -77,6 +79,11 @@ class CallEngine:
         self._actions: list[io.Action] = []
         self._events: list[ev.Event] = []
         self._tool_specs = tools.specs()
+        routing = config.routing
+        self._silence = SilenceWatch(  # text calls wait for typing: only voice calls re-prompt
+            after_ms=0 if instant_playback else routing.silence_reprompt_ms,
+            reprompts=routing.silence_reprompts,
+        )
 
     # ---- public surface ----
 
@@ -84,10 +91,14 @@ class CallEngine:
         """Open the call (and greet); then drain actions_to_send() and events_emitted()."""
         self._emit(ev.CallStarted, agent=self.agent.name, transport=self.transport, caller=self.caller)
         if self.greet and self.agent.greeting:
-            self._emit(ev.AgentText, turn_id=0, text=self.agent.greeting, final=True)
-            self._actions.append(io.Speak(turn_id=0, text=self.agent.greeting))
-            self._actions.append(io.FinishSpeaking(turn_id=0, text=self.agent.greeting))
-            self._history.append(ChatMessage(role="assistant", content=self.agent.greeting))
+            self._say_between_turns(self.agent.greeting)
+
+    def _say_between_turns(self, text: str) -> None:
+        """Speech outside any turn (the greeting, a re-prompt, the goodbye to a silent caller): turn 0."""
+        self._emit(ev.AgentText, turn_id=0, text=text, final=True)
+        self._actions.append(io.Speak(turn_id=0, text=text))
+        self._actions.append(io.FinishSpeaking(turn_id=0, text=text))
+        self._history.append(ChatMessage(role="assistant", content=text))
 
     def receive(self, item: io.Input) -> None:
         """Feed one input; then drain actions_to_send() and events_emitted(), and re-arm your timer from
@@ -119,7 +130,7 @@ class CallEngine:
         """When on the engine's clock to call check_timers() next; None when nothing can time out."""
         turn = self._turn
         if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING:
-            return None  # a finished answer being played has nothing left to time out
+            return self._silence.deadline_ms  # a finished answer being played has nothing left to time out
         candidates = [turn.deadline_ms]
         if turn.first_token_deadline_ms is not None:
             candidates.append(turn.first_token_deadline_ms)
@@ -132,7 +143,12 @@ class CallEngine:
         """Act on the budgets that ran out (stalls, tool timeouts, the turn budget); then drain
         actions_to_send() and events_emitted(), and ask next_deadline_ms() again."""
         turn = self._turn
-        if turn is None or not is_active(turn.state) or turn.state is TurnState.SPEAKING or self.ended:
+        if self.ended:
+            return
+        if turn is None or not is_active(turn.state):
+            self._check_silence()
+            return
+        if turn.state is TurnState.SPEAKING:
             return
         now = self.clock.now_ms()
         budget = self._first_token_budget(turn)
@@ -161,6 +177,13 @@ class CallEngine:
                 if turn.state is not TurnState.TOOL_WAIT:
                     return
 
+    def _check_silence(self) -> None:
+        step = self._silence.due(self.clock.now_ms())
+        if step == "reprompt":
+            self._say_between_turns(STILL_THERE)
+        elif step == "hang_up":
+            self._say_between_turns(SILENT_GOODBYE)
+
     def end(self, reason: str = "hangup") -> None:
         """End the call (idempotent), interrupting an open turn; then drain both queues a last time."""
         if self.ended:
@@ -176,6 +199,7 @@ class CallEngine:
     # ---- caller inputs ----
 
     def _on_speech_started(self, item: io.SpeechStarted) -> None:
+        self._silence.caller_spoke()
         self._emit(ev.UserSpeechStarted)
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
@@ -186,8 +210,11 @@ class CallEngine:
     def _on_transcript(self, item: io.Transcript) -> None:
         text = item.text.strip()
         self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
+        if item.final and not text and (self._turn is None or not is_active(self._turn.state)):
+            self._silence.agent_finished(self.clock.now_ms())  # only noise: the caller is still silent
         if not item.final or not (text or item.unrecognised):
             return
+        self._silence.caller_spoke()
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
         if text:
@@ -217,6 +244,12 @@ class CallEngine:
             turn.heard_chars = max(turn.heard_chars, min(item.heard_chars, len(turn.spoken)))
 
     def _on_playback_finished(self, item: io.PlaybackFinished) -> None:
+        if item.turn_id == 0:  # speech between turns has been heard
+            if self._silence.closing:
+                self.end("caller silent")
+            elif self._turn is None or not is_active(self._turn.state):
+                self._silence.agent_finished(self.clock.now_ms())
+            return
         turn = self._turn
         if turn is None or turn.turn_id != item.turn_id:
             return
@@ -537,6 +570,7 @@ class CallEngine:
         turn.state = transition(turn.state, Trigger.PLAYED)
         self._append_heard(turn)
         self._emit_completed(turn)
+        self._silence.agent_finished(self.clock.now_ms())
 
     def _interrupt(self, turn: Turn) -> None:
         if turn.gen_id is not None:
