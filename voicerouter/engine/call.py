@@ -21,6 +21,7 @@ from voicerouter.engine.turn import PendingTool, Turn
 from voicerouter.events import Tier
 from voicerouter.providers.base import ChatMessage, ChatRequest, ProviderError, ToolCall, Usage
 from voicerouter.router.cost import cost_usd, estimate_tokens
+from voicerouter.router.dialogue import DialogueState
 from voicerouter.router.features import TurnContext
 from voicerouter.router.policy import RouteDecision, Router
 from voicerouter.router.verify import classify_request, parse_tier
@@ -67,8 +68,8 @@ class CallEngine:
         self._turn: Turn | None = None
         self.turns_started = 0
         self.call_cost_usd = 0.0
-        self.recent_failures = 0
         self.previous_tier: Tier | None = None
+        self._dialogue = DialogueState(agent=agent.name)
         self.ended = False
         self._start_ms = clock.now_ms()
         self._gen_seq = 0
@@ -86,6 +87,7 @@ class CallEngine:
             self._actions.append(io.Speak(turn_id=0, text=self.agent.greeting))
             self._actions.append(io.FinishSpeaking(turn_id=0, text=self.agent.greeting))
             self._history.append(ChatMessage(role="assistant", content=self.agent.greeting))
+            self._dialogue.agent_said(self.agent.greeting)
 
     def receive(self, item: io.Input) -> None:
         """Feed one input; then drain actions_to_send() and events_emitted(), and re-arm your timer from
@@ -309,12 +311,11 @@ class CallEngine:
         turn.history_start = len(self._history)
         decision = self.router.decide(
             text,
-            self._turn_context(),
+            self._turn_context(text),
             now_ms=now,
             call_cost_usd=self.call_cost_usd,
             prompt_chars=self._prompt_chars(),
         )
-        self.recent_failures = max(0, self.recent_failures - 1)
         if decision.verify_with_small_model:
             model, _ = self.router.first_usable(tuple(self.config.routing.triage), now_ms=now, tried=())
             if model is not None:
@@ -332,7 +333,7 @@ class CallEngine:
         prior = turn.decision
         decision = self.router.decide(
             turn.text,
-            self._turn_context(),
+            self._turn_context(turn.text),
             now_ms=self.clock.now_ms(),
             call_cost_usd=self.call_cost_usd,
             prompt_chars=self._prompt_chars(),
@@ -417,7 +418,6 @@ class CallEngine:
             self._actions.append(io.CancelGeneration(gen_id=turn.gen_id))
         failed = turn.model
         self.router.health.record_failure(failed, now, kind=error.kind, retry_after_s=error.retry_after_s)
-        self.recent_failures += 1
         turn.gen_id = None
         turn.first_token_deadline_ms = turn.idle_deadline_ms = None
         chain = turn.chain or tuple(self.config.routing.triage)
@@ -548,6 +548,7 @@ class CallEngine:
             self._history.append(ChatMessage(role="assistant", content=remaining))
 
     def _emit_completed(self, turn: Turn) -> None:
+        self._remember_for_routing(turn)
         self.call_cost_usd += turn.cost_usd
         self._emit(
             ev.TurnCompleted,
@@ -603,14 +604,23 @@ class CallEngine:
         tier = decision.tier if decision is not None and turn.state is not TurnState.ROUTING else "triage"
         return self.config.routing.first_token_budget(tier)
 
-    def _turn_context(self) -> TurnContext:
-        last = self._history.last_assistant_text().rstrip()
-        return TurnContext(
-            previous_tier=self.previous_tier,
-            agent_asked_question=last.endswith("?"),
-            recent_failures=self.recent_failures,
-            turn_index=self.turns_started,
-            agent=self.agent.name,
+    def _turn_context(self, text: str) -> TurnContext:
+        """What routing needs to know of the call: the last tier, the agent's question, proposal or options
+        (with the tier that proposed it), and how often the caller asked this before."""
+        return self._dialogue.context_for(text)
+
+    def _remember_for_routing(self, turn: Turn) -> None:
+        """Feed a finished turn to the routing state: its tier, what the caller heard, its last tool call."""
+        self._dialogue.user_said(turn.text, turn.decision.tier if turn.decision else None)
+        last_call: ToolCall | None = None
+        for i in range(turn.history_start, len(self._history)):
+            message = self._history[i]
+            if message.role == "assistant" and message.tool_calls:
+                last_call = message.tool_calls[-1]
+        self._dialogue.agent_said(
+            turn.heard_text(),
+            tool=last_call.name if last_call else None,
+            args=last_call.args.items() if last_call else (),
         )
 
     def _prompt_chars(self) -> int:
