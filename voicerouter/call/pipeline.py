@@ -305,7 +305,12 @@ class AudioCallPipeline:
             self._report_progress()
             text = result.text if result is not None else ""
             self.session.feed(
-                io.Transcript(text=text, final=True, confidence=result.confidence if result else 0.0)
+                io.Transcript(
+                    text=text,
+                    final=True,
+                    confidence=result.confidence if result else 0.0,
+                    audio_ms=result.audio_ms if result else 0.0,
+                )
             )
             if text.strip():
                 self._awaiting_audio = (self.engine.turns_started, transcript_ms, stt_wait_ms)

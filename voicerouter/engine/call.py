@@ -20,7 +20,7 @@ from voicerouter.engine.states import Trigger, TurnState, is_active, transition
 from voicerouter.engine.turn import PendingTool, Turn
 from voicerouter.events import Tier
 from voicerouter.providers.base import ChatMessage, ChatRequest, ProviderError, ToolCall, Usage
-from voicerouter.router.cost import cost_usd, estimate_tokens
+from voicerouter.router.cost import estimate_tokens, spoken_ms, stt_cost_usd, tts_cost_usd, usage_cost_usd
 from voicerouter.router.dialogue import DialogueState
 from voicerouter.router.features import TurnContext
 from voicerouter.router.policy import RouteDecision, Router
@@ -68,6 +68,9 @@ class CallEngine:
         self._turn: Turn | None = None
         self.turns_started = 0
         self.call_cost_usd = 0.0
+        self.call_stt_cost_usd = 0.0
+        self.call_tts_cost_usd = 0.0
+        self._audio_ms = 0.0
         self.previous_tier: Tier | None = None
         self._dialogue = DialogueState(agent=agent.name)
         self.ended = False
@@ -169,7 +172,12 @@ class CallEngine:
         if turn is not None and is_active(turn.state):
             self._interrupt(turn)
         self._emit(
-            ev.CallEnded, reason=reason, turns=self.turns_started, cost_usd=round(self.call_cost_usd, 8)
+            ev.CallEnded,
+            reason=reason,
+            turns=self.turns_started,
+            cost_usd=round(self.call_cost_usd, 8),
+            stt_cost_usd=round(self.call_stt_cost_usd, 8),
+            tts_cost_usd=round(self.call_tts_cost_usd, 8),
         )
         self.ended = True
 
@@ -190,6 +198,7 @@ class CallEngine:
             return
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
+        self._audio_ms = item.audio_ms
         self._start_turn(text)
 
     def _on_playback_progress(self, item: io.PlaybackProgress) -> None:
@@ -304,6 +313,10 @@ class CallEngine:
             deadline_ms=now + self.config.routing.turn_budget_ms,
         )
         self._turn = turn
+        if self._voice:
+            turn.stt_cost_usd = stt_cost_usd(
+                self.config.speech_costs, audio_ms=self._audio_ms or spoken_ms(text)
+            )
         self._emit(ev.TurnStarted, turn_id=turn.turn_id, text=text)
         before = self._history.messages
         self._actions.append(io.OpenTurn(turn_id=turn.turn_id, user_text=text, history=before))
@@ -549,16 +562,25 @@ class CallEngine:
 
     def _emit_completed(self, turn: Turn) -> None:
         self._remember_for_routing(turn)
-        self.call_cost_usd += turn.cost_usd
+        if self._voice and turn.spoken and not self._speaks_itself(turn.model):
+            turn.tts_cost_usd = tts_cost_usd(self.config.speech_costs, chars=len(turn.spoken.strip()))
+        total = turn.cost_usd + turn.stt_cost_usd + turn.tts_cost_usd
+        self.call_cost_usd += total
+        self.call_stt_cost_usd += turn.stt_cost_usd
+        self.call_tts_cost_usd += turn.tts_cost_usd
         self._emit(
             ev.TurnCompleted,
             turn_id=turn.turn_id,
             model=turn.model or "none",
             tokens_in=turn.tokens_in,
             tokens_out=turn.tokens_out,
-            cost_usd=round(turn.cost_usd, 8),
+            cost_usd=round(total, 8),
             first_token_ms=turn.first_token_ms,
             total_ms=round(self.clock.now_ms() - turn.started_ms),
+            cached_tokens_in=turn.cached_in,
+            model_cost_usd=round(turn.cost_usd, 8),
+            stt_cost_usd=round(turn.stt_cost_usd, 8),
+            tts_cost_usd=round(turn.tts_cost_usd, 8),
         )
         self._actions.append(
             io.CloseTurn(
@@ -579,17 +601,21 @@ class CallEngine:
         self._emit(ev.AgentText, turn_id=turn.turn_id, text=text.strip(), final=False)
         self._actions.append(io.Speak(turn_id=turn.turn_id, text=text))
 
+    @property
+    def _voice(self) -> bool:
+        """A call the caller hears and speaks in: it pays speech recognition and synthesis."""
+        return self.transport != "text"
+
+    def _speaks_itself(self, model: str | None) -> bool:
+        """The speech tier's Realtime model answers in its own voice (its audio tokens are its cost)."""
+        return model is not None and self.config.models[model].provider == "openai_realtime"
+
     def _account(self, turn: Turn, model: str, usage: Usage) -> None:
         entry = self.config.models[model]
         turn.tokens_in += usage.input_tokens
         turn.tokens_out += usage.output_tokens
         turn.cached_in += usage.cached_input_tokens
-        turn.cost_usd += cost_usd(
-            entry,
-            tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens,
-            cached_in=usage.cached_input_tokens,
-        )
+        turn.cost_usd += usage_cost_usd(entry, usage)
 
     def _account_estimate(self, turn: Turn) -> None:
         assert turn.model is not None

@@ -32,6 +32,7 @@ class Transcript:
     text: str
     final: bool = True
     confidence: float = 1.0
+    audio_ms: float = 0.0  # length of the caller audio recognised (0 = unknown: estimated from the text)
 
 
 @dataclass(frozen=True, slots=True)
