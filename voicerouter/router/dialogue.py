@@ -13,7 +13,15 @@ from dataclasses import dataclass, field, replace
 
 from voicerouter.events import TIERS
 from voicerouter.router.features import TurnContext
-from voicerouter.router.lexicon import FILLERS, FUNCTION_WORDS, SOCIAL, normalize_tokens
+from voicerouter.router.lexicon import (
+    DATE_WORDS,
+    FILLERS,
+    FUNCTION_WORDS,
+    NUMBER_WORDS,
+    ORDINALS,
+    SOCIAL,
+    normalize_tokens,
+)
 
 TIER_RANK = {tier: rank for rank, tier in enumerate(("speech", "triage", "reasoning"))}
 
@@ -113,16 +121,21 @@ def agent_cues(text: str) -> AgentCues:
     )
 
 
-_SOCIAL_WORDS = frozenset(w for phrases in SOCIAL.values() for p in phrases for w in p.split())
+# Words that say nothing about what is asked: a new ticket number or day is a new value, not a retry.
+_NOT_REQUEST_WORDS = (
+    frozenset(w for phrases in SOCIAL.values() for p in phrases for w in p.split())
+    | NUMBER_WORDS
+    | ORDINALS
+    | DATE_WORDS
+    | FILLERS
+    | FUNCTION_WORDS
+    | {"<num>"}
+)
 
 
 def content_words(text: str) -> frozenset[str]:
     """The words of a caller turn that carry its request (no fillers, function or social words)."""
-    return frozenset(
-        t
-        for t in normalize_tokens(text)
-        if t not in FUNCTION_WORDS and t not in FILLERS and t not in _SOCIAL_WORDS and len(t) > 1
-    )
+    return frozenset(t for t in normalize_tokens(text) if t not in _NOT_REQUEST_WORDS and len(t) > 2)
 
 
 def same_request(a: str, b: str) -> bool:
