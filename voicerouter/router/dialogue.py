@@ -35,8 +35,35 @@ _CONFIRM = re.compile(
     r"should we|shall we|is that (ok|okay|right|correct|alright|all right)|does that (work|sound)|"
     r"sound(s)? (good|ok|okay|right)|just to confirm|to confirm|go ahead and|ok to|okay to|"
     r"are you happy|happy for me to|would that work|is that what you want|want to go ahead|"
-    r"do you want to go ahead|proceed|confirm)\b"
+    r"do you want to go ahead|proceed|confirm|sound right|is that alright|work for you|shall i\?)\b"
+    r"|^(okay|ok|alright|all right|go ahead|right|correct|yes|good)\?$"
 )
+# What makes a proposal a plan: several actions, or an action that hangs on a condition or replaces another.
+_ACTIONS = re.compile(
+    r"\b(book|rebook|cancel|move|reschedule|open|close|send|create|add|note|check|escalate|set|put|reset|"
+    r"schedule|call|merge|assign|update|switch|push|restart|order|log|transfer|swap|raise|reserve)\b"
+)
+_CONDITIONS = re.compile(
+    r"\b(if|unless|instead|rather than|once|otherwise|either way|in case|then|so that|as long as|"
+    r"back to back|both|right after|separate)\b"
+)
+# The agent told the caller to do something (a troubleshooting step), refused, failed, or was cut off.
+_INSTRUCTION = re.compile(
+    r"(^|[.!?] )(please )?(try|restart|reboot|unplug|plug|hold|forget|remove|sign out|sign in|log out|"
+    r"close|quit|reopen|reconnect|clear|check|press|turn|open|go to|click|can you (remove|restart|try|"
+    r"unplug|check|close|open|clear|sign|log)|could you (try|restart|remove|check))\b"
+)
+_REFUSAL = re.compile(
+    r"\b(couldn't find|could not find|can't find|cannot find|no record|don't see|do not see|not finding|"
+    r"is taken|are taken|isn't available|is not available|not available|no openings|fully booked|"
+    r"not in (the|our) system|doesn't match|does not match|no patient|no ticket|no employee)\b"
+)
+_FAILURE = re.compile(
+    r"\b(couldn't (reach|check|connect|load|access|get)|could not (reach|check|connect|load)|"
+    r"having trouble|something went wrong|went wrong|timed out|not responding|try again in a moment|"
+    r"say that again in a moment)\b"
+)
+_CUT_OFF = re.compile(r"(—|–|--|-|\.\.\.|…)\s*$")
 _CHOICE = re.compile(
     r"\b(which (one|of|would|do|time|day|slot|option)|would you prefer|do you prefer|prefer|or would you|"
     r"either|one of those|one of these|options|option (one|two|1|2)|first one|second one|"
@@ -64,7 +91,7 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 _OPTION_ITEM = re.compile(
-    r"\b(\d{1,2}(:\d\d)? ?(am|pm)|\d{1,2}(:\d\d)|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"\b(\d{1,2}(:\d\d)?( ?(am|pm))?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
     r"dr\.? [a-z]+|doctor [a-z]+|option (one|two|three|1|2|3))\b"
 )
 _SENTENCES = re.compile(r"[^.?!]*[.?!]?")
@@ -82,6 +109,11 @@ class AgentCues:
     slot: str | None = None
     options: int = 0
     action: str | None = None
+    plan_steps: int = 0
+    instructed: bool = False
+    refused: bool = False
+    failed: bool = False
+    cut_off: bool = False
 
 
 def _question_sentences(text: str) -> list[str]:
@@ -99,18 +131,27 @@ def agent_cues(text: str) -> AgentCues:
     ends_with_question = lowered.rstrip().endswith("?")
     open_question = bool(last) and bool(_OPEN_QUESTIONS.search(last))
     confirmation = bool(last) and not open_question and bool(_CONFIRM.search(last))
-    items = {m.group(0) for m in _OPTION_ITEM.finditer(tail)}
-    choice = bool(last) and bool(_CHOICE.search(last))
-    options = len(items) if (len(items) >= 2 and (choice or confirmation or " or " in last)) else 0
-    if choice and not options:
-        options = 2
+    items = len({m.group(0) for m in _OPTION_ITEM.finditer(tail)})
+    choice = bool(last) and not open_question and bool(_CHOICE.search(last))
     slot = None
-    if last and not open_question and not confirmation and not options:
+    if last and not open_question and not confirmation and not choice and " or " not in last:
         slot = next((name for name, pattern in _SLOTS if pattern.search(last)), None)
+    options = 0
+    if choice or (last and " or " in last and not open_question):
+        options = max(items, 2)  # "which one?", "email, single sign-on, or VPN?"
+    elif confirmation and items >= 2 and " or " in tail:
+        options = items  # "I have 8 or 9:30. Shall I book one?"
+    elif not last and (items >= 3 or (items >= 2 and " or " in tail)):
+        options = items  # a list read out, no question: "Dr. Ortiz has 9, 9:30 and 11 on Saturday."
     action = None
     if confirmation:
         words = [t for t in normalize_tokens(last) if t not in FUNCTION_WORDS and t not in FILLERS]
         action = next((w for w in words if w not in ("confirm", "ahead", "go", "okay", "ok", "just")), None)
+    plan_steps = 0
+    if confirmation:
+        actions = {m.group(0) for m in _ACTIONS.finditer(lowered)}
+        conditions = {m.group(0) for m in _CONDITIONS.finditer(lowered)}
+        plan_steps = len(actions) + 2 * len(conditions)
     return AgentCues(
         question=ends_with_question or bool(questions),
         open_question=open_question,
@@ -118,6 +159,11 @@ def agent_cues(text: str) -> AgentCues:
         slot=slot,
         options=min(options, 5),
         action=action,
+        plan_steps=min(plan_steps, 6),
+        instructed=bool(_INSTRUCTION.search(lowered)) and not confirmation,
+        refused=bool(_REFUSAL.search(lowered)),
+        failed=bool(_FAILURE.search(lowered)),
+        cut_off=bool(_CUT_OFF.search(text)),
     )
 
 
@@ -218,6 +264,11 @@ class DialogueState:
             pending_args=pending.args if pending else (),
             proposing_tier=pending.tier if pending else None,
             listed_options=cues.options,
+            proposal_steps=cues.plan_steps,
+            agent_instructed=cues.instructed,
+            agent_refused=cues.refused,
+            agent_failed=cues.failed,
+            agent_cut_off=cues.cut_off,
         )
 
 

@@ -50,7 +50,10 @@ class TurnContext:
     `previous_tier` is the tier that answered the previous caller turn; `agent_asked_question` means a
     specific question (an open "how can I help?" is not one); `retries` counts earlier caller turns asking
     for the same thing. A pending confirmation (the agent proposed `pending_action`, maybe a tool call with
-    arguments, and waits for a yes) carries the tier of the turn that proposed it, as do `listed_options`.
+    arguments, and waits for a yes) carries the tier of the turn that proposed it, as do `listed_options`;
+    `proposal_steps` counts the actions and conditions of the proposal (a plan has several). The agent's
+    last message may also have told the caller to try something, refused (no record, slot taken), failed
+    (a system it could not reach), or been cut off by the caller.
     """
 
     previous_tier: str | None = None
@@ -65,6 +68,11 @@ class TurnContext:
     pending_args: tuple[tuple[str, str], ...] = ()
     proposing_tier: str | None = None
     listed_options: int = 0
+    proposal_steps: int = 0
+    agent_instructed: bool = False
+    agent_refused: bool = False
+    agent_failed: bool = False
+    agent_cut_off: bool = False
 
     def __post_init__(self) -> None:
         for name in ("previous_tier", "proposing_tier"):
@@ -111,6 +119,7 @@ class TurnCues:
     social_counts: dict[str, int]
     first_core: str = ""
     n_choice_words: int = 0
+    n_persisting: int = 0
 
 
 LENGTH_BUCKETS = (1, 2, 3, 6, 10, 16, 25)
@@ -191,6 +200,7 @@ def turn_cues(tokens: list[str], question_mark: bool = False) -> TurnCues:
         social_counts=social_counts,
         first_core=next((t for t in tokens if t not in FILLERS and t not in ("so", "and", "um")), ""),
         n_choice_words=sum(t in _CHOICE_WORDS or t in ORDINALS for t in tokens),
+        n_persisting=sum(t in _PERSISTING for t in tokens),
     )
 
 
@@ -200,6 +210,7 @@ _AFFIRM = frozenset(
     "please go do book fine sounds lets let 's that".split()
 )
 _DENY = frozenset("no nope nah not actually wait hold hang instead rather".split())
+_PERSISTING = frozenset("still already tried again never nothing same luck times anymore either".split())
 _CHOICE_WORDS = frozenset(
     "one first second third last earlier later earliest latest other former latter that option both "
     "neither either morning afternoon".split()
@@ -336,6 +347,25 @@ def _dense_features(cues: TurnCues, context: TurnContext) -> list[tuple[str, flo
                 out.append((f"ctx:options&proposer={proposer}&choice", 1.0))
     if context.previous_tier is not None and cues.n_anaphora and n <= 10 and not only_social:
         out.append((f"ctx:prev={context.previous_tier}&anaphora", 1.0))
+    if context.pending_confirmation:
+        steps = min(context.proposal_steps, 4)
+        plan = "plan" if steps >= 3 else "simple"
+        out.append((f"ctx:confirm&steps={steps}", 1.0))
+        out.append((f"ctx:confirm&{plan}", 1.0))
+        out.append((f"ctx:confirm&{plan}&reply={reply}", 1.0))
+    persisting = cues.n_persisting > 0
+    for name, on in (
+        ("instructed", context.agent_instructed),
+        ("refused", context.agent_refused),
+        ("failed", context.agent_failed),
+        ("cut_off", context.agent_cut_off),
+    ):
+        if not on:
+            continue
+        out.append((f"ctx:{name}", 1.0))
+        out.append((f"ctx:{name}&reply={reply}", 1.0))
+        if persisting:
+            out.append((f"ctx:{name}&persisting", 1.0))
     return out
 
 
@@ -396,6 +426,14 @@ DENSE_NAMES: tuple[str, ...] = (
     *(f"ctx:options&proposer={t}" for t in TIERS),
     *(f"ctx:options&proposer={t}&choice" for t in TIERS),
     *(f"ctx:prev={t}&anaphora" for t in TIERS),
+    *(f"ctx:confirm&steps={i}" for i in range(5)),
+    *(f"ctx:confirm&{p}" for p in ("plan", "simple")),
+    *(f"ctx:confirm&{p}&reply={r}" for p in ("plan", "simple") for r in REPLY_KINDS),
+    *(
+        f"ctx:{name}{suffix}"
+        for name in ("instructed", "refused", "failed", "cut_off")
+        for suffix in ("", *(f"&reply={r}" for r in REPLY_KINDS), "&persisting")
+    ),
 )
 DENSE_INDEX: dict[str, int] = {name: i for i, name in enumerate(DENSE_NAMES)}
 N_DENSE = len(DENSE_NAMES)
