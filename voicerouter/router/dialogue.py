@@ -78,7 +78,7 @@ _SLOTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("ticket_id", r"ticket number|ticket id|reference number|case number|ticket"),
         ("employee_id", r"employee (id|number)|staff (id|number)|badge"),
         ("phone", r"phone number|number (to|we can) reach|callback number|call you back"),
-        ("email", r"email address|e-mail|email"),
+        ("email", r"email address|e-mail address|your email"),
         ("name", r"your name|full name|first and last|last name|surname|who am i speaking|patient'?s name"),
         ("name", r"name"),
         ("insurance", r"insurance|insurer|plan"),
@@ -134,10 +134,11 @@ def agent_cues(text: str) -> AgentCues:
     items = len({m.group(0) for m in _OPTION_ITEM.finditer(tail)})
     choice = bool(last) and not open_question and bool(_CHOICE.search(last))
     slot = None
-    if last and not open_question and not confirmation and not choice and " or " not in last:
+    if last and not open_question and not confirmation and not choice:
+        # "your employee ID, or your full name?" asks for a slot; "email, single sign-on, or VPN?" a choice
         slot = next((name for name, pattern in _SLOTS if pattern.search(last)), None)
     options = 0
-    if choice or (last and " or " in last and not open_question):
+    if choice or (last and " or " in last and not open_question and slot is None):
         options = max(items, 2)  # "which one?", "email, single sign-on, or VPN?"
     elif confirmation and items >= 2 and " or " in tail:
         options = items  # "I have 8 or 9:30. Shall I book one?"
