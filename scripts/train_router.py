@@ -1,10 +1,12 @@
-"""Train the router's tier classifier from `voicerouter/router/data/utterances.jsonl` and write its weights.
+"""Train the router's tier classifier from the labelled single utterances and multi-turn cases, and write
+its weights.
 
 Numpy only, deterministic for a seed. The L2 strength and the softmax temperature are chosen by k-fold
 cross-validation on the train split alone; the test split is only scored at the end and never chooses
-anything.
+anything. A multi-turn case's context is rebuilt from its written history (`router/dialogue.py`), the tiers
+of its earlier caller turns decided by a first model trained on the single utterances, as a live call would.
 
-    python scripts/train_router.py [--data PATH] [--out PATH] [--seed N] [--folds K] [--json OUT]
+    python scripts/train_router.py [--data PATH] [--multiturn PATH...] [--out PATH] [--seed N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -24,10 +26,20 @@ if __package__ in (None, ""):  # run as a file from a checkout: make the repo's 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from voicerouter.events import TIERS
-from voicerouter.router.classifier import DEFAULT_WEIGHTS_PATH, TriageClassifier
-from voicerouter.router.dataset import UTTERANCES_PATH, LabelledUtterance, load_utterances
-from voicerouter.router.features import DENSE_NAMES, DIMENSION, FEATURE_VERSION, extract_features
+from voicerouter.router.classifier import DEFAULT_WEIGHTS_PATH, ModelInfo, TriageClassifier
+from voicerouter.router.dataset import (
+    MULTITURN_PATH,
+    UTTERANCES_PATH,
+    LabelledUtterance,
+    MultiTurnCase,
+    load_multiturn,
+    load_utterances,
+)
+from voicerouter.router.dialogue import context_from_history
+from voicerouter.router.features import DENSE_NAMES, DIMENSION, FEATURE_VERSION, TurnContext, extract_features
 
+# The independent dev set of multi-turn cases trains too; only our own multi-turn test split is held out.
+DEV_MULTITURN_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "routing_multiturn_dev.jsonl"
 L2_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 TEMPERATURE_GRID = np.geomspace(0.25, 4.0, 97)
 CLASSES = TIERS
@@ -70,9 +82,49 @@ class SparseRows:
         )
 
 
-def featurize(rows: Sequence[LabelledUtterance]) -> tuple[SparseRows, np.ndarray]:
+@dataclass(frozen=True)
+class Example:
+    """One labelled caller turn in its context, from either data file."""
+
+    text: str
+    tier: str
+    agent: str
+    context: TurnContext
+
+
+def from_utterances(rows: Sequence[LabelledUtterance]) -> list[Example]:
+    return [Example(r.text, r.tier, r.agent, r.turn_context()) for r in rows]
+
+
+def from_multiturn(cases: Sequence[MultiTurnCase], model: TriageClassifier) -> list[Example]:
+    """Each case in the context its history gives, earlier tiers decided by `model`."""
+
+    def classify(text: str, context: TurnContext) -> str:
+        return model.predict(text, context).tier
+
+    return [
+        Example(
+            c.text,
+            c.tier,
+            c.agent,
+            context_from_history(c.history_pairs(), c.text, agent=c.agent, classify=classify),
+        )
+        for c in cases
+    ]
+
+
+def in_memory_model(
+    weights: np.ndarray, bias: np.ndarray, columns: np.ndarray, temperature: float
+) -> TriageClassifier:
+    full = np.zeros((DIMENSION, len(CLASSES)), dtype=np.float64)
+    full[columns] = weights
+    info = ModelInfo(path=Path("<memory>"), temperature=temperature, feature_version=FEATURE_VERSION, meta={})
+    return TriageClassifier(full, bias, CLASSES, info)
+
+
+def featurize(rows: Sequence[Example]) -> tuple[SparseRows, np.ndarray]:
     """Sparse features over compact columns, and the map from compact column to global feature index."""
-    per_row = [extract_features(r.text, r.turn_context()) for r in rows]
+    per_row = [extract_features(r.text, r.context) for r in rows]
     global_index = np.unique(np.concatenate([np.asarray(f.indices, dtype=np.int64) for f in per_row]))
     compact = {int(g): i for i, g in enumerate(global_index)}
     lengths = np.array([len(f.indices) for f in per_row])
@@ -177,10 +229,10 @@ def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
     return float(min(TEMPERATURE_GRID, key=lambda t: nll(scores / t, y)))
 
 
-def evaluate(model: TriageClassifier, rows: Sequence[LabelledUtterance]) -> dict[str, object]:
+def evaluate(model: TriageClassifier, rows: Sequence[Example]) -> dict[str, object]:
     """Accuracy, confusion matrix, per-tier precision/recall and calibration of `model` on `rows`."""
     truth = [r.tier for r in rows]
-    preds = [model.predict(r.text, r.turn_context()) for r in rows]
+    preds = [model.predict(r.text, r.context) for r in rows]
     guessed = [p.tier for p in preds]
     k = {c: i for i, c in enumerate(CLASSES)}
     confusion = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
@@ -243,6 +295,13 @@ def print_report(name: str, report: dict[str, object]) -> None:
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=UTTERANCES_PATH)
+    parser.add_argument(
+        "--multiturn",
+        type=Path,
+        nargs="*",
+        default=[MULTITURN_PATH, *([DEV_MULTITURN_PATH] if DEV_MULTITURN_PATH.is_file() else [])],
+        help="multi-turn case files (a line without a split counts as train here)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS_PATH)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--folds", type=int, default=5)
@@ -251,12 +310,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     args = parser.parse_args(argv)
 
-    train_rows = load_utterances(args.data, split="train")
-    test_rows = load_utterances(args.data, split="test")
+    utter_train = from_utterances(load_utterances(args.data, split="train"))
+    test_rows = from_utterances(load_utterances(args.data, split="test"))
+    cases_train: list[MultiTurnCase] = []
+    cases_test: list[MultiTurnCase] = []
+    for path in args.multiturn:
+        keeps_test = _has_split(path)
+        for case in load_multiturn(path):
+            (cases_test if keeps_test and case.split == "test" else cases_train).append(case)
+    x0, columns0 = featurize(utter_train)
+    y0 = np.array([CLASSES.index(r.tier) for r in utter_train])
+    w0, b0 = fit(x0, y0, 1e-4, args.seed, args.iterations)
+    first_model = in_memory_model(w0, b0, columns0, 1.0)
+    train_rows = utter_train + from_multiturn(cases_train, first_model)
     x, columns = featurize(train_rows)
     y = np.array([CLASSES.index(r.tier) for r in train_rows])
     print(
-        f"{len(train_rows)} train / {len(test_rows)} test utterances, {x.n_cols} active features "
+        f"{len(utter_train)} train utterances + {len(cases_train)} train multi-turn cases / "
+        f"{len(test_rows)} test utterances, {len(cases_test)} test cases; {x.n_cols} active features "
         f"of {DIMENSION}; {args.folds}-fold cross-validation on train only",
         flush=True,
     )
@@ -282,7 +353,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     meta = {
         "data_sha256": hashlib.sha256(args.data.read_bytes()).hexdigest(),
         "n_train": len(train_rows),
+        "n_train_multiturn": len(cases_train),
         "n_test": len(test_rows),
+        "n_test_multiturn": len(cases_test),
         "seed": args.seed,
         "l2": l2,
         "cv_accuracy": cv_accuracy,
@@ -313,9 +386,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     for e in test_report["errors"]:  # type: ignore[attr-defined]
         print(f"  [{e['tier']} -> {e['predicted']} {e['confidence']:.2f}] {e['text']}")
     summary = {"meta": meta, "temperature": temperature, "train": train_report, "test": test_report}
+    if cases_test:
+        multi_report = evaluate(model, from_multiturn(cases_test, model))
+        print_report("held-out multi-turn", multi_report)
+        for e in multi_report["errors"]:  # type: ignore[attr-defined]
+            print(f"  [{e['tier']} -> {e['predicted']} {e['confidence']:.2f}] {e['text']}")
+        summary["test_multiturn"] = multi_report
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _has_split(path: Path) -> bool:
+    """Files that name a split per line keep their test lines out of training; others are all train."""
+    return '"split"' in path.read_text(encoding="utf-8")
 
 
 if __name__ == "__main__":

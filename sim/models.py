@@ -18,7 +18,7 @@ from voicerouter.agent import AgentSpec
 from voicerouter.config import BehaviourProfile, ModelEntry
 from voicerouter.engine import io
 from voicerouter.events import TIERS
-from voicerouter.providers.base import ChatRequest, ProviderError, ToolCall
+from voicerouter.providers.base import ChatRequest, ProviderError, ToolCall, Usage
 from voicerouter.providers.offline.model import OfflineAgentModel, estimate_usage
 
 Z95 = 1.6448536269514722
@@ -86,6 +86,54 @@ def perturb_args(args: dict[str, object], rng: random.Random) -> dict[str, objec
     return {**args, key: new}
 
 
+# Prompt caching as the vendors bill it: a prefix must be this long to be cached at all.
+MIN_CACHED_PREFIX_TOKENS = 1024
+# Realtime audio: about 10 input tokens a second of caller speech, 20 a second of model speech (50 ms each),
+# and a voice speaks about 15 characters a second.
+AUDIO_IN_TOKENS_PER_S = 10.0
+AUDIO_OUT_TOKENS_PER_S = 20.0
+SPOKEN_CHARS_PER_S = 15.0
+
+
+@dataclass
+class PromptCache:
+    """One call's prompt cache per model: the first request writes the prefix, later ones read it.
+
+    Requests of a call grow by appending, so the previous request's prompt is the cached prefix of the next
+    (Anthropic: the breakpoints the adapter marks; OpenAI: automatic). Realtime conversations also hold
+    the call's audio, which is billed at audio rates and cached the same way."""
+
+    prompt_tokens: dict[str, int] = field(default_factory=dict)
+    audio_tokens: dict[str, int] = field(default_factory=dict)
+
+    def bill(self, model: str, entry: ModelEntry, usage: Usage, *, heard: str, spoken: str) -> Usage:
+        """`usage` as the vendor would report it for this call's next request to `model`."""
+        audio_in = audio_cached = audio_out = 0
+        if entry.provider == "openai_realtime":
+            audio_cached = self.audio_tokens.get(model, 0)
+            audio_in = audio_cached + math.ceil(len(heard) / SPOKEN_CHARS_PER_S * AUDIO_IN_TOKENS_PER_S)
+            audio_out = math.ceil(len(spoken) / SPOKEN_CHARS_PER_S * AUDIO_OUT_TOKENS_PER_S)
+            self.audio_tokens[model] = audio_in + audio_out
+        tokens_in = usage.input_tokens + audio_in
+        previous = self.prompt_tokens.get(model, 0)
+        cached = min(previous, tokens_in) if previous >= MIN_CACHED_PREFIX_TOKENS else 0
+        written = (
+            tokens_in - cached
+            if entry.provider == "anthropic" and tokens_in >= MIN_CACHED_PREFIX_TOKENS
+            else 0
+        )
+        self.prompt_tokens[model] = tokens_in
+        return Usage(
+            input_tokens=tokens_in,
+            output_tokens=usage.output_tokens + audio_out,
+            cached_input_tokens=cached,
+            cache_write_input_tokens=written,
+            audio_input_tokens=audio_in,
+            cached_audio_input_tokens=min(audio_cached, cached),
+            audio_output_tokens=audio_out,
+        )
+
+
 class ModelSimulator:
     """Turns one StartGeneration into the timeline a model with this profile would produce."""
 
@@ -94,6 +142,7 @@ class ModelSimulator:
     ) -> None:
         self.offline = offline or OfflineAgentModel(agent)  # stateless, so calls of one agent may share it
         self.rng = rng
+        self.cache = PromptCache()  # one simulator per call
 
     def plan(
         self,
@@ -180,7 +229,11 @@ class ModelSimulator:
             args_tokens = len(json.dumps(call.args)) / 4
             t += ms_per_token * (8 + args_tokens)
             timeline.steps.append((t, io.ModelToolCall(gen_id=gen_id, call=call)))
-        usage = completion.usage
+        last = action.request.messages[-1] if action.request.messages else None
+        heard = (
+            last.content if last is not None and last.role == "user" else ""
+        )  # a tool step hears nothing new
+        usage = self.cache.bill(action.model, entry, completion.usage, heard=heard, spoken=text)
         timeline.steps.append((t + 1.0, io.ModelDone(gen_id=gen_id, usage=usage)))
         return timeline
 

@@ -115,7 +115,8 @@ async def test_request_carries_system_prompt_tools_and_max_tokens(
     await collect(provider, ask(max_tokens=222))
 
     body = anthropic_server.requests[0].body
-    assert body["system"] == "You are the IT helpdesk."
+    cache = {"type": "ephemeral"}
+    assert body["system"] == [{"type": "text", "text": "You are the IT helpdesk.", "cache_control": cache}]
     assert body["max_tokens"] == 222
     assert body["stream"] is True
     assert body["tools"] == [
@@ -123,10 +124,14 @@ async def test_request_carries_system_prompt_tools_and_max_tokens(
             "name": "check_ticket",
             "description": CHECK_TICKET.description,
             "input_schema": CHECK_TICKET.parameters,
+            "cache_control": cache,
         }
     ]
     assert body["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "My laptop will not boot."}]}
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "My laptop will not boot.", "cache_control": cache}],
+        }
     ]
     assert anthropic_server.requests[0].headers.get("anthropic-version")
 
@@ -166,7 +171,12 @@ async def test_usage_counts_every_prompt_token_and_reports_cache_reads_as_cached
     chunks = await collect(provider, ask())
 
     # The API's input_tokens excludes cache reads and writes; Usage.input_tokens is all of the prompt.
-    assert chunks[-1] == Usage(input_tokens=120 + 2048 + 300, output_tokens=31, cached_input_tokens=2048)
+    assert chunks[-1] == Usage(
+        input_tokens=120 + 2048 + 300,
+        output_tokens=31,
+        cached_input_tokens=2048,
+        cache_write_input_tokens=300,
+    )
     assert sum(isinstance(c, Usage) for c in chunks) == 1
 
 
@@ -214,7 +224,14 @@ async def test_tool_use_round_trip_sends_tool_use_and_tool_result_blocks_in_wire
         },
         {
             "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": "toolu_01A", "content": "in progress"}],
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01A",
+                    "content": "in progress",
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
         },
     ]
 
@@ -252,7 +269,7 @@ async def test_parallel_tool_results_go_back_merged_in_one_user_message(
     assert turns[2]["content"] == [
         {"type": "tool_result", "tool_use_id": "toolu_1", "content": "closed"},
         {"type": "tool_result", "tool_use_id": "toolu_2", "content": "closed"},
-        {"type": "text", "text": "Thanks, and?"},
+        {"type": "text", "text": "Thanks, and?", "cache_control": {"type": "ephemeral"}},
     ]
 
 

@@ -133,7 +133,7 @@ def test_explain_names_the_features_behind_the_tier(model: TriageClassifier) -> 
 
 def test_predictions_are_deterministic_across_loads(model: TriageClassifier) -> None:
     again = TriageClassifier.load()
-    context = TurnContext(previous_tier="triage", recent_failures=1)
+    context = TurnContext(previous_tier="triage", retries=1)
     for text in ("okay thanks that's everything", "is email down", "which one is cheaper"):
         assert model.predict(text, context) == again.predict(text, context)
 

@@ -10,13 +10,14 @@ import json
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from voicerouter.cli_options import agents_dir_option, log_format_option
 
 if TYPE_CHECKING:
+    from voicerouter.router.features import TurnContext
     from voicerouter.wiring import Runtime
 
 
@@ -50,34 +51,107 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("text")
+@click.argument("text", required=False)
 @agents_dir_option
 @click.option("--agent", "agent_name", default="clinic", show_default=True)
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
 @click.option("--json", "as_json", is_flag=True, help="print the decision as one JSON object")
-def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None:
-    """The route decision for one utterance."""
-    from voicerouter.agent import load_agent
-    from voicerouter.clock import RealClock
-    from voicerouter.config import load_config
-    from voicerouter.router.features import TurnContext
-    from voicerouter.wiring import build_router
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help='JSON list of {"role": "user"|"agent", "text": ...} before TEXT, in call order',
+)
+@click.option(
+    "--batch",
+    is_flag=True,
+    help='JSONL on stdin, {"agent", "text", "history"} a line; one JSON decision a line on stdout',
+)
+def route(
+    text: str | None,
+    agent_name: str,
+    config: str | None,
+    as_json: bool,
+    history_file: str | None,
+    batch: bool,
+) -> None:
+    """The route decision for one utterance, after the history of its call when given."""
+    from pydantic import TypeAdapter, ValidationError
 
-    try:  # the router alone: deciding a route needs no provider, so no SDK is imported
-        base = load_config(config)
-        router = build_router(base)
-        spec = load_agent(agent_name)
-        base.with_routing(spec.routing)  # an agent whose routing does not fit the config fails here
-    except _user_errors(FileNotFoundError, ValueError) as exc:
+    from voicerouter.agent import AgentError
+    from voicerouter.config import ConfigError
+    from voicerouter.router.dataset import HistoryEntry
+
+    history_of = TypeAdapter(list[HistoryEntry])
+    if batch == (text is not None):
+        _fail("give either TEXT or --batch")
+    runtime = _runtime(config)
+    if batch:
+        for number, line in enumerate(sys.stdin, start=1):
+            if not line.strip():
+                continue
+            item: Any = None
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict):
+                    raise ValueError("a line must be a JSON object")
+                earlier = history_of.validate_python(item.get("history") or [])
+                said = item.get("text")
+                if not isinstance(said, str) or not said.strip():
+                    raise ValueError("text: a non-empty string is required")
+                payload = _route_payload(runtime, str(item.get("agent") or agent_name), said, earlier)
+            except (ValueError, ValidationError, AgentError, ConfigError) as exc:
+                payload = {"line": number, "error": str(exc).splitlines()[0]}
+            if isinstance(item, dict) and "id" in item:
+                payload["id"] = item["id"]
+            click.echo(json.dumps(payload), nl=True)
+            sys.stdout.flush()
+        return
+    assert text is not None
+    history: list[HistoryEntry] = []
+    if history_file:
+        try:
+            with open(history_file, encoding="utf-8") as fh:
+                history = history_of.validate_python(json.load(fh))
+        except (OSError, ValueError, ValidationError) as exc:
+            _fail(f"{history_file}: not a history list: {str(exc).splitlines()[0]}")
+    try:
+        payload = _route_payload(runtime, agent_name, text, history)
+    except (AgentError, ConfigError) as exc:
         _fail(str(exc))
-    decision = router.decide(
+    if as_json:
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"{payload['tier']} -> {payload['model']} ({payload['provider']})")
+    click.echo(f"  reason: {payload['reason']}")
+    click.echo(f"  confidence {payload['confidence']:.2f}, estimated ${payload['est_cost_usd']:.6f}")
+
+
+def _route_payload(runtime: Runtime, agent_name: str, text: str, history: list[Any]) -> dict[str, Any]:
+    """Route `text` after `history` as a live call would: each earlier caller turn in its own context."""
+    from voicerouter.router.dialogue import context_from_history
+
+    spec, _config = runtime.agent(agent_name)
+    router = runtime.router
+
+    def decide(said: str, context: TurnContext) -> Any:
+        return router.decide(
+            said,
+            context,
+            now_ms=runtime.clock.now_ms(),
+            call_cost_usd=0.0,
+            prompt_chars=len(spec.prompt) + len(said),
+        )
+
+    context = context_from_history(
+        [(h.role, h.text) for h in history],
         text,
-        TurnContext(agent=spec.name),
-        now_ms=RealClock().now_ms(),
-        call_cost_usd=0.0,
-        prompt_chars=len(spec.prompt) + len(text),
+        agent=spec.name,
+        classify=lambda said, ctx: decide(said, ctx).tier,
     )
-    payload = {
+    decision = decide(text, context)
+    return {
         "text": text,
         "agent": spec.name,
         "tier": decision.tier,
@@ -88,12 +162,6 @@ def route(text: str, agent_name: str, config: str | None, as_json: bool) -> None
         "est_cost_usd": round(decision.est_cost_usd, 8),
         "chain": list(decision.chain),
     }
-    if as_json:
-        click.echo(json.dumps(payload))
-        return
-    click.echo(f"{decision.tier} -> {payload['model']} ({decision.provider})")
-    click.echo(f"  reason: {decision.reason}")
-    click.echo(f"  confidence {decision.confidence:.2f}, estimated ${decision.est_cost_usd:.6f}")
 
 
 @main.command()
@@ -206,7 +274,6 @@ def list_agents() -> None:
         click.echo(f"{name:10} {spec.display_name}")
 
 
-
 @main.command()
 @click.argument("name")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
@@ -233,8 +300,14 @@ def init(name: str, directory: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--agent", "agent_name", default="clinic", show_default=True, help="agent when calls name none")
-@click.option("--recordings", "recordings_dir", type=click.Path(file_okay=False), default="recordings",
-              show_default=True, help="folder for call recordings (JSONL + WAV) and their index")
+@click.option(
+    "--recordings",
+    "recordings_dir",
+    type=click.Path(file_okay=False),
+    default="recordings",
+    show_default=True,
+    help="folder for call recordings (JSONL + WAV) and their index",
+)
 @click.option("--config", type=click.Path(dir_okay=False), default=None, help="voicerouter.toml to use")
 @click.option("--speech", type=click.Choice(["auto", "offline", "openai"]), default="auto", show_default=True,
               help="speech engines: auto = OpenAI when OPENAI_API_KEY is set, else offline")
@@ -301,8 +374,13 @@ def serve(
 
 @main.command()
 @click.argument("url")
-@click.option("--wav", "wav_path", type=click.Path(exists=True, dir_okay=False), required=True,
-              help="what the caller says (any rate, mono or stereo PCM16 WAV)")
+@click.option(
+    "--wav",
+    "wav_path",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="what the caller says (any rate, mono or stereo PCM16 WAV)",
+)
 @click.option("--twilio", is_flag=True, help="speak Twilio Media Streams (µ-law 8 kHz) to /twilio")
 @click.option("--agent", "agent_name", default=None, help="agent to call (default: the server's)")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="agent audio WAV")

@@ -80,9 +80,17 @@ class ModelEntry(BaseModel):
     model: str = Field(description="the vendor's model id")
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, description="env var holding the key; unset = offline only")
-    price_in_per_mtok: float = Field(default=0.0, ge=0)
-    price_out_per_mtok: float = Field(default=0.0, ge=0)
-    price_cached_in_per_mtok: float = Field(default=0.0, ge=0)
+    price_in_per_mtok: float = Field(default=0.0, ge=0, description="text input, USD per million tokens")
+    price_out_per_mtok: float = Field(default=0.0, ge=0, description="text output")
+    price_cached_in_per_mtok: float = Field(default=0.0, ge=0, description="text input read from the cache")
+    price_cache_write_per_mtok: float | None = Field(
+        default=None, ge=0, description="input written to the prompt cache; unset = the input price"
+    )
+    price_audio_in_per_mtok: float = Field(default=0.0, ge=0, description="audio input (Realtime)")
+    price_cached_audio_in_per_mtok: float = Field(default=0.0, ge=0, description="cached audio input")
+    price_audio_out_per_mtok: float = Field(default=0.0, ge=0, description="audio output (Realtime)")
+    prices_taken: str = Field(default="", description="date this row's prices were read")
+    prices_source: str = Field(default="", description="where this row's prices were read")
     max_tokens: int = Field(default=400, gt=0)
     profile: BehaviourProfile = BehaviourProfile()
 
@@ -216,6 +224,21 @@ class SipConfig(BaseModel):
         return self
 
 
+class SpeechCosts(BaseModel):
+    """What speech recognition and synthesis cost on a voice call (text calls pay neither).
+
+    STT is billed per minute of caller audio; TTS per million characters spoken by a text tier (the speech
+    tier speaks with its own audio tokens, priced in its model row)."""
+
+    model_config = ConfigDict(extra="forbid")
+    stt_model: str = "offline"
+    stt_usd_per_minute: float = Field(default=0.0, ge=0)
+    tts_model: str = "offline"
+    tts_usd_per_mchars: float = Field(default=0.0, ge=0)
+    prices_taken: str = ""
+    prices_source: str = ""
+
+
 class VoicerouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     models: dict[str, ModelEntry]
@@ -225,6 +248,7 @@ class VoicerouterConfig(BaseModel):
     gate: GatePolicy = GatePolicy()
     audio: AudioConfig = AudioConfig()
     sip: SipConfig = SipConfig()
+    speech_costs: SpeechCosts = SpeechCosts()
     prices_taken: str = Field(default="", description="date the list prices were read")
     profiles: list[str] = Field(
         default_factory=list, description="profile files (sim calibrate --out) merged over the model table"

@@ -147,7 +147,10 @@ class ProviderFailed(_Event):
 
 
 class TurnCompleted(_Event):
-    """The turn is over (answered or interrupted): its model, tokens, cost and timing."""
+    """The turn is over (answered or interrupted): its model, tokens, cost and timing.
+
+    `cost_usd` is everything the turn cost: its models plus speech recognition and synthesis, which are
+    also given apart (`model_cost_usd`, `stt_cost_usd`, `tts_cost_usd`)."""
 
     type: Literal["turn.completed"] = "turn.completed"
     turn_id: int
@@ -157,6 +160,10 @@ class TurnCompleted(_Event):
     cost_usd: float
     first_token_ms: int | None
     total_ms: int
+    cached_tokens_in: int = 0
+    model_cost_usd: float = 0.0
+    stt_cost_usd: float = 0.0
+    tts_cost_usd: float = 0.0
 
 
 class CallAudio(_Event):
@@ -175,7 +182,9 @@ class CallEnded(_Event):
     type: Literal["call.ended"] = "call.ended"
     reason: str
     turns: int
-    cost_usd: float
+    cost_usd: float  # models plus speech, as the sum of the turns' cost_usd
+    stt_cost_usd: float = 0.0
+    tts_cost_usd: float = 0.0
 
 
 class UserDtmf(_Event):

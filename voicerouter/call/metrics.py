@@ -77,7 +77,7 @@ class ServeMetrics:
         elif isinstance(event, ev.LlmFirstToken):
             self.first_token_ms.observe(event.ttft_ms, event.model)
         elif isinstance(event, ev.TurnCompleted):
-            self.cost_usd.inc(event.cost_usd, event.model)
+            self.cost_usd.inc(event.model_cost_usd, event.model)
         elif isinstance(event, ev.ProviderFailed):
             self.provider_failures.inc(1, event.model)
             if event.fallback_to:

@@ -344,7 +344,8 @@ class AudioCallPipeline:
             confidence = result.confidence if result else 0.0
             unrecognised = result is None  # recognition failed: the agent asks the caller again
             self.session.feed(
-                io.Transcript(text=text, final=True, confidence=confidence, unrecognised=unrecognised)
+                io.Transcript(text=text, final=True, confidence=confidence, unrecognised=unrecognised,
+                              audio_ms=result.audio_ms if result else 0.0)
             )
             if text.strip():
                 self._awaiting_audio = (self.engine.turns_started, transcript_ms, stt_wait_ms)

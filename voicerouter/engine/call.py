@@ -23,7 +23,8 @@ from voicerouter.engine.turn import PendingTool, Turn
 from voicerouter.events import Tier
 from voicerouter.lexicon.continuation import after_echo, echo_of, join
 from voicerouter.providers.base import ChatMessage, ChatRequest, ProviderError, ToolCall, Usage
-from voicerouter.router.cost import cost_usd, estimate_tokens
+from voicerouter.router.cost import estimate_tokens, spoken_ms, stt_cost_usd, tts_cost_usd, usage_cost_usd
+from voicerouter.router.dialogue import DialogueState
 from voicerouter.router.features import TurnContext
 from voicerouter.router.policy import RouteDecision, Router
 from voicerouter.router.verify import classify_request, parse_tier
@@ -71,8 +72,11 @@ class CallEngine:
         self._turn: Turn | None = None
         self.turns_started = 0
         self.call_cost_usd = 0.0
-        self.recent_failures = 0
+        self.call_stt_cost_usd = 0.0
+        self.call_tts_cost_usd = 0.0
+        self._audio_ms = 0.0
         self.previous_tier: Tier | None = None
+        self._dialogue = DialogueState(agent=agent.name)
         self.ended = False
         self._start_ms = clock.now_ms()
         self._gen_seq = 0
@@ -99,6 +103,7 @@ class CallEngine:
         self._actions.append(io.Speak(turn_id=0, text=text))
         self._actions.append(io.FinishSpeaking(turn_id=0, text=text))
         self._history.append(ChatMessage(role="assistant", content=text))
+        self._dialogue.agent_said(text)
 
     def receive(self, item: io.Input) -> None:
         """Feed one input; then drain actions_to_send() and events_emitted(), and re-arm your timer from
@@ -192,7 +197,12 @@ class CallEngine:
         if turn is not None and is_active(turn.state):
             self._interrupt(turn)
         self._emit(
-            ev.CallEnded, reason=reason, turns=self.turns_started, cost_usd=round(self.call_cost_usd, 8)
+            ev.CallEnded,
+            reason=reason,
+            turns=self.turns_started,
+            cost_usd=round(self.call_cost_usd, 8),
+            stt_cost_usd=round(self.call_stt_cost_usd, 8),
+            tts_cost_usd=round(self.call_tts_cost_usd, 8),
         )
         self.ended = True
 
@@ -217,6 +227,7 @@ class CallEngine:
         self._silence.caller_spoke()
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
+        self._audio_ms = item.audio_ms
         if text:
             self._start_turn(text)
         else:
@@ -365,6 +376,10 @@ class CallEngine:
             deadline_ms=now + self.config.routing.turn_budget_ms,
         )
         self._turn = turn
+        if self._voice:
+            turn.stt_cost_usd = stt_cost_usd(
+                self.config.speech_costs, audio_ms=self._audio_ms or spoken_ms(text)
+            )
         self._emit(ev.TurnStarted, turn_id=turn.turn_id, text=text)
         before = self._history.messages
         self._actions.append(io.OpenTurn(turn_id=turn.turn_id, user_text=text, history=before))
@@ -372,12 +387,11 @@ class CallEngine:
         turn.history_start = len(self._history)
         decision = self.router.decide(
             text,
-            self._turn_context(),
+            self._turn_context(text),
             now_ms=now,
             call_cost_usd=self.call_cost_usd,
             prompt_chars=self._prompt_chars(),
         )
-        self.recent_failures = max(0, self.recent_failures - 1)
         if decision.verify_with_small_model:
             model, _ = self.router.first_usable(tuple(self.config.routing.triage), now_ms=now, tried=())
             if model is not None:
@@ -395,7 +409,7 @@ class CallEngine:
         prior = turn.decision
         decision = self.router.decide(
             turn.text,
-            self._turn_context(),
+            self._turn_context(turn.text),
             now_ms=self.clock.now_ms(),
             call_cost_usd=self.call_cost_usd,
             prompt_chars=self._prompt_chars(),
@@ -485,7 +499,6 @@ class CallEngine:
             self._actions.append(io.CancelGeneration(gen_id=turn.gen_id))
         failed = turn.model
         self.router.health.record_failure(failed, now, kind=error.kind, retry_after_s=error.retry_after_s)
-        self.recent_failures += 1
         turn.gen_id = None
         turn.first_token_deadline_ms = turn.idle_deadline_ms = None
         chain = turn.chain or tuple(self.config.routing.triage)
@@ -617,16 +630,26 @@ class CallEngine:
             self._history.append(ChatMessage(role="assistant", content=remaining))
 
     def _emit_completed(self, turn: Turn) -> None:
-        self.call_cost_usd += turn.cost_usd
+        self._remember_for_routing(turn)
+        if self._voice and turn.spoken and not self._speaks_itself(turn.model):
+            turn.tts_cost_usd = tts_cost_usd(self.config.speech_costs, chars=len(turn.spoken.strip()))
+        total = turn.cost_usd + turn.stt_cost_usd + turn.tts_cost_usd
+        self.call_cost_usd += total
+        self.call_stt_cost_usd += turn.stt_cost_usd
+        self.call_tts_cost_usd += turn.tts_cost_usd
         self._emit(
             ev.TurnCompleted,
             turn_id=turn.turn_id,
             model=turn.model or "none",
             tokens_in=turn.tokens_in,
             tokens_out=turn.tokens_out,
-            cost_usd=round(turn.cost_usd, 8),
+            cost_usd=round(total, 8),
             first_token_ms=turn.first_token_ms,
             total_ms=round(self.clock.now_ms() - turn.started_ms),
+            cached_tokens_in=turn.cached_in,
+            model_cost_usd=round(turn.cost_usd, 8),
+            stt_cost_usd=round(turn.stt_cost_usd, 8),
+            tts_cost_usd=round(turn.tts_cost_usd, 8),
         )
         self._actions.append(
             io.CloseTurn(
@@ -647,17 +670,21 @@ class CallEngine:
         self._emit(ev.AgentText, turn_id=turn.turn_id, text=text.strip(), final=False)
         self._actions.append(io.Speak(turn_id=turn.turn_id, text=text))
 
+    @property
+    def _voice(self) -> bool:
+        """A call the caller hears and speaks in: it pays speech recognition and synthesis."""
+        return self.transport != "text"
+
+    def _speaks_itself(self, model: str | None) -> bool:
+        """The speech tier's Realtime model answers in its own voice (its audio tokens are its cost)."""
+        return model is not None and self.config.models[model].provider == "openai_realtime"
+
     def _account(self, turn: Turn, model: str, usage: Usage) -> None:
         entry = self.config.models[model]
         turn.tokens_in += usage.input_tokens
         turn.tokens_out += usage.output_tokens
         turn.cached_in += usage.cached_input_tokens
-        turn.cost_usd += cost_usd(
-            entry,
-            tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens,
-            cached_in=usage.cached_input_tokens,
-        )
+        turn.cost_usd += usage_cost_usd(entry, usage)
 
     def _account_estimate(self, turn: Turn) -> None:
         assert turn.model is not None
@@ -672,14 +699,23 @@ class CallEngine:
         tier = decision.tier if decision is not None and turn.state is not TurnState.ROUTING else "triage"
         return self.config.routing.first_token_budget(tier)
 
-    def _turn_context(self) -> TurnContext:
-        last = self._history.last_assistant_text().rstrip()
-        return TurnContext(
-            previous_tier=self.previous_tier,
-            agent_asked_question=last.endswith("?"),
-            recent_failures=self.recent_failures,
-            turn_index=self.turns_started,
-            agent=self.agent.name,
+    def _turn_context(self, text: str) -> TurnContext:
+        """What routing needs to know of the call: the last tier, the agent's question, proposal or options
+        (with the tier that proposed it), and how often the caller asked this before."""
+        return self._dialogue.context_for(text)
+
+    def _remember_for_routing(self, turn: Turn) -> None:
+        """Feed a finished turn to the routing state: its tier, what the caller heard, its last tool call."""
+        self._dialogue.user_said(turn.text, turn.decision.tier if turn.decision else None)
+        last_call: ToolCall | None = None
+        for i in range(turn.history_start, len(self._history)):
+            message = self._history[i]
+            if message.role == "assistant" and message.tool_calls:
+                last_call = message.tool_calls[-1]
+        self._dialogue.agent_said(
+            turn.heard_text(),
+            tool=last_call.name if last_call else None,
+            args=last_call.args.items() if last_call else (),
         )
 
     def _prompt_chars(self) -> int:

@@ -36,6 +36,7 @@ class Transcript:
     final: bool = True
     confidence: float = 1.0
     unrecognised: bool = False
+    audio_ms: float = 0.0  # length of the caller audio recognised (0 = unknown: estimated from the text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,9 @@ class Turn:
     tokens_in: int = 0
     tokens_out: int = 0
     cached_in: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # the models' cost; speech costs are kept apart
+    stt_cost_usd: float = 0.0
+    tts_cost_usd: float = 0.0
 
     def take_sentences(self, flush: bool = False) -> str:
         """The longest prefix of unspoken text that ends a sentence (all of it when flushing)."""

@@ -15,9 +15,11 @@ import anthropic
 import httpx2
 from anthropic.types import (
     AssistantMessageParam,
+    CacheControlEphemeralParam,
     ContentBlockParam,
     MessageParam,
     RawMessageStreamEvent,
+    TextBlockParam,
     ToolParam,
     UserMessageParam,
 )
@@ -108,6 +110,30 @@ def to_wire_tools(tools: tuple[ToolSpec, ...]) -> list[ToolParam]:
     return [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools]
 
 
+_EPHEMERAL: CacheControlEphemeralParam = {"type": "ephemeral"}
+
+
+def to_wire_system(system: str) -> list[TextBlockParam]:
+    """The system prompt as one text block marked for the prompt cache (tools and system are cached as one
+    prefix: the API orders tools, then system, then messages)."""
+    return [{"type": "text", "text": system, "cache_control": _EPHEMERAL}]
+
+
+def mark_cache_breakpoints(tools: list[ToolParam], messages: list[MessageParam]) -> None:
+    """Mark the last tool and the last block of the conversation with `cache_control`, in place.
+
+    The conversation grows by appending, so the whole prompt of this request is the stable prefix of the next
+    one: the next request reads it from the cache (0.1x the input price) and writes only what was added."""
+    if tools:
+        tools[-1]["cache_control"] = _EPHEMERAL
+    if messages:
+        content = messages[-1]["content"]
+        if isinstance(content, list) and content:
+            last = content[-1]
+            if last.get("type") in ("text", "tool_result", "tool_use"):
+                last["cache_control"] = _EPHEMERAL
+
+
 @dataclass
 class _PendingToolUse:
     tool_use_id: str
@@ -138,6 +164,7 @@ class EventDecoder:
             input_tokens=self._uncached_input_tokens + self._cache_write_tokens + self._cache_read_tokens,
             output_tokens=self._output_tokens,
             cached_input_tokens=self._cache_read_tokens,
+            cache_write_input_tokens=self._cache_write_tokens,
         )
 
     def feed(self, event: RawMessageStreamEvent) -> list[StreamChunk]:
@@ -217,12 +244,14 @@ class AnthropicMessagesProvider:
         if self._closed:
             raise ProviderError("connection", f"{self.name}: stream() called after aclose()")
         tools = to_wire_tools(request.tools)
+        messages = to_wire_messages(request.messages, request.assistant_prefix)
+        mark_cache_breakpoints(tools, messages)
         try:
             sdk_stream = await self._client.messages.create(
                 model=request.model,
                 max_tokens=request.max_tokens,
-                messages=to_wire_messages(request.messages, request.assistant_prefix),
-                system=request.system if request.system else anthropic.omit,
+                messages=messages,
+                system=to_wire_system(request.system) if request.system else anthropic.omit,
                 tools=tools if tools else anthropic.omit,
                 stream=True,
             )

@@ -74,13 +74,19 @@ class ToolCallStarted(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token counts of one request. `input_tokens` counts every prompt token; `cached_input_tokens` is
-    the part of them served from the provider's prompt cache (priced lower)."""
+    """Token counts of one request. `input_tokens` counts every prompt token (text and audio);
+    `cached_input_tokens` is the part served from the provider's prompt cache (priced lower),
+    `cache_write_input_tokens` the part written to it (Anthropic bills writes above the input rate).
+    The audio counts are the parts of the input, cached input and output that were audio (Realtime)."""
 
     kind: Literal["usage"] = "usage"
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    audio_input_tokens: int = 0
+    cached_audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
 
 
 StreamChunk = TextDelta | ToolCallStarted | ToolCallChunk | Usage

@@ -35,7 +35,7 @@ __all__ = ["Features", "TurnContext", "TurnCues", "extract_features", "normalize
 
 # Bump whenever a change below moves a feature's index or meaning: weights files record it and refuse to load
 # against a different version, because a silently shifted feature space gives confident nonsense.
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 HASH_BITS = 15
 HASH_DIM = 1 << HASH_BITS
 
@@ -47,20 +47,40 @@ class TurnContext:
     `agent` is carried for diagnostics but is deliberately not a feature: a turn's tier should follow from
     what the caller says and where the conversation is, not from how many lines of each agent were labelled.
     `turn_index` is likewise informational; its correlation with tier in labelled data is an artefact.
+    `previous_tier` is the tier that answered the previous caller turn; `agent_asked_question` means a
+    specific question (an open "how can I help?" is not one); `retries` counts earlier caller turns asking
+    for the same thing. A pending confirmation (the agent proposed `pending_action`, maybe a tool call with
+    arguments, and waits for a yes) carries the tier of the turn that proposed it, as do `listed_options`;
+    `proposal_steps` counts the actions and conditions of the proposal (a plan has several). The agent's
+    last message may also have told the caller to try something, refused (no record, slot taken), failed
+    (a system it could not reach), or been cut off by the caller.
     """
 
     previous_tier: str | None = None
     agent_asked_question: bool = False
     pending_slot: str | None = None
-    recent_failures: int = 0
+    retries: int = 0
     turn_index: int = 0
     agent: str | None = None
+    pending_confirmation: bool = False
+    pending_action: str | None = None
+    pending_tool: str | None = None
+    pending_args: tuple[tuple[str, str], ...] = ()
+    proposing_tier: str | None = None
+    listed_options: int = 0
+    proposal_steps: int = 0
+    agent_instructed: bool = False
+    agent_refused: bool = False
+    agent_failed: bool = False
+    agent_cut_off: bool = False
 
     def __post_init__(self) -> None:
-        if self.previous_tier is not None and self.previous_tier not in TIERS:
-            raise ValueError(f"TurnContext.previous_tier: {self.previous_tier!r} is not one of {TIERS}")
-        if self.recent_failures < 0 or self.turn_index < 0:
-            raise ValueError("TurnContext: recent_failures and turn_index must be >= 0")
+        for name in ("previous_tier", "proposing_tier"):
+            value = getattr(self, name)
+            if value is not None and value not in TIERS:
+                raise ValueError(f"TurnContext.{name}: {value!r} is not one of {TIERS}")
+        if self.retries < 0 or self.turn_index < 0 or self.listed_options < 0:
+            raise ValueError("TurnContext: retries, turn_index and listed_options must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +117,9 @@ class TurnCues:
     aux_question: bool
     marker_counts: dict[str, int]
     social_counts: dict[str, int]
+    first_core: str = ""
+    n_choice_words: int = 0
+    n_persisting: int = 0
 
 
 LENGTH_BUCKETS = (1, 2, 3, 6, 10, 16, 25)
@@ -175,7 +198,40 @@ def turn_cues(tokens: list[str], question_mark: bool = False) -> TurnCues:
         aux_question=first in AUX_WORDS or question_mark,
         marker_counts={name: _phrase_count(joined, phrases) for name, phrases in MARKERS.items()},
         social_counts=social_counts,
+        first_core=next((t for t in tokens if t not in FILLERS and t not in ("so", "and", "um")), ""),
+        n_choice_words=sum(t in _CHOICE_WORDS or t in ORDINALS for t in tokens),
+        n_persisting=sum(t in _PERSISTING for t in tokens),
     )
+
+
+REPLY_KINDS = ("affirm", "deny", "social", "other")
+_AFFIRM = frozenset(
+    "yes yeah yep yup yea sure okay ok alright right correct exactly absolutely definitely perfect great "
+    "please go do book fine sounds lets let 's that".split()
+)
+_DENY = frozenset("no nope nah not actually wait hold hang instead rather".split())
+_PERSISTING = frozenset("still already tried again never nothing same luck times anymore either".split())
+_CHOICE_WORDS = frozenset(
+    "one first second third last earlier later earliest latest other former latter that option both "
+    "neither either morning afternoon".split()
+)
+
+
+def reply_kind(cues: TurnCues) -> str:
+    """How a turn answers a proposal: a yes, a no (or a change of mind), purely social, or something else."""
+    first = cues.first_core
+    if first in _DENY:
+        return "deny"
+    if first in _AFFIRM:
+        return "affirm"
+    if cues.n_social and cues.n_content == 0 and cues.n_number == 0 and cues.n_date == 0:
+        return "social"
+    return "other"
+
+
+def choice_like(cues: TurnCues) -> bool:
+    """A turn that picks one of listed options: "the second one", "the earlier", "ten thirty"."""
+    return cues.n_tokens <= 8 and (cues.n_choice_words > 0 or cues.n_number > 0 or cues.n_date > 0)
 
 
 def _dense_features(cues: TurnCues, context: TurnContext) -> list[tuple[str, float]]:
@@ -265,10 +321,51 @@ def _dense_features(cues: TurnCues, context: TurnContext) -> list[tuple[str, flo
         out.append(("ctx:slot_pending", 1.0))
         if value_like:
             out.append(("ctx:slot_pending&value_like", 1.0))
-    if context.recent_failures:
-        out.append((f"ctx:failures={min(context.recent_failures, 2)}", 1.0))
+    if context.retries:
+        out.append((f"ctx:retries={min(context.retries, 2)}", 1.0))
         if not only_social:
-            out.append(("ctx:failures&not_social", 1.0))
+            out.append(("ctx:retries&not_social", 1.0))
+            if context.previous_tier is not None:
+                out.append((f"ctx:retries&prev={context.previous_tier}", 1.0))
+    reply = reply_kind(cues)
+    proposer = context.proposing_tier
+    if context.pending_confirmation:
+        out.append(("ctx:confirm", 1.0))
+        out.append((f"ctx:confirm&reply={reply}", 1.0))
+        if proposer is not None:
+            out.append((f"ctx:confirm&proposer={proposer}", 1.0))
+            out.append((f"ctx:confirm&proposer={proposer}&reply={reply}", 1.0))
+    if context.listed_options:
+        out.append(("ctx:options", 1.0))
+        choice = choice_like(cues)
+        if choice:
+            out.append(("ctx:options&choice", 1.0))
+        out.append((f"ctx:options&reply={reply}", 1.0))
+        if proposer is not None:
+            out.append((f"ctx:options&proposer={proposer}", 1.0))
+            if choice:
+                out.append((f"ctx:options&proposer={proposer}&choice", 1.0))
+    if context.previous_tier is not None and cues.n_anaphora and n <= 10 and not only_social:
+        out.append((f"ctx:prev={context.previous_tier}&anaphora", 1.0))
+    if context.pending_confirmation:
+        steps = min(context.proposal_steps, 4)
+        plan = "plan" if steps >= 3 else "simple"
+        out.append((f"ctx:confirm&steps={steps}", 1.0))
+        out.append((f"ctx:confirm&{plan}", 1.0))
+        out.append((f"ctx:confirm&{plan}&reply={reply}", 1.0))
+    persisting = cues.n_persisting > 0
+    for name, on in (
+        ("instructed", context.agent_instructed),
+        ("refused", context.agent_refused),
+        ("failed", context.agent_failed),
+        ("cut_off", context.agent_cut_off),
+    ):
+        if not on:
+            continue
+        out.append((f"ctx:{name}", 1.0))
+        out.append((f"ctx:{name}&reply={reply}", 1.0))
+        if persisting:
+            out.append((f"ctx:{name}&persisting", 1.0))
     return out
 
 
@@ -315,9 +412,28 @@ DENSE_NAMES: tuple[str, ...] = (
     "ctx:asked&value_like",
     "ctx:slot_pending",
     "ctx:slot_pending&value_like",
-    "ctx:failures=1",
-    "ctx:failures=2",
-    "ctx:failures&not_social",
+    "ctx:retries=1",
+    "ctx:retries=2",
+    "ctx:retries&not_social",
+    *(f"ctx:retries&prev={t}" for t in TIERS),
+    "ctx:confirm",
+    *(f"ctx:confirm&reply={r}" for r in REPLY_KINDS),
+    *(f"ctx:confirm&proposer={t}" for t in TIERS),
+    *(f"ctx:confirm&proposer={t}&reply={r}" for t in TIERS for r in REPLY_KINDS),
+    "ctx:options",
+    "ctx:options&choice",
+    *(f"ctx:options&reply={r}" for r in REPLY_KINDS),
+    *(f"ctx:options&proposer={t}" for t in TIERS),
+    *(f"ctx:options&proposer={t}&choice" for t in TIERS),
+    *(f"ctx:prev={t}&anaphora" for t in TIERS),
+    *(f"ctx:confirm&steps={i}" for i in range(5)),
+    *(f"ctx:confirm&{p}" for p in ("plan", "simple")),
+    *(f"ctx:confirm&{p}&reply={r}" for p in ("plan", "simple") for r in REPLY_KINDS),
+    *(
+        f"ctx:{name}{suffix}"
+        for name in ("instructed", "refused", "failed", "cut_off")
+        for suffix in ("", *(f"&reply={r}" for r in REPLY_KINDS), "&persisting")
+    ),
 )
 DENSE_INDEX: dict[str, int] = {name: i for i, name in enumerate(DENSE_NAMES)}
 N_DENSE = len(DENSE_NAMES)
@@ -379,6 +495,10 @@ def extract_features(text: str, context: TurnContext | None = None) -> Features:
         indices.append(_hash(names[-1]))
     if context is not None and context.pending_slot:
         names.append(f"ctx:slot={context.pending_slot}")
+        values.append(1.0)
+        indices.append(_hash(names[-1]))
+    if context is not None and (context.pending_confirmation or context.listed_options) and first is not None:
+        names.append(f"ctx:proposal&first={first}")
         values.append(1.0)
         indices.append(_hash(names[-1]))
     for group, weight in groups:

@@ -97,6 +97,9 @@ class RealtimeUsage(_Output):
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             cached_input_tokens=self.cached_input_tokens,
+            audio_input_tokens=self.input_audio_tokens,
+            cached_audio_input_tokens=self.cached_audio_tokens,
+            audio_output_tokens=self.output_audio_tokens,
         )
 
 
