@@ -23,6 +23,7 @@ from voicerouter.providers.offline.nlp import (
     find_times,
     tokenize,
 )
+from voicerouter.providers.offline.nlp.misheard import repair_numbers
 from voicerouter.providers.offline.nlp.times import TIME_CUES
 from voicerouter.providers.offline.nlp.words import spelled_runs
 
@@ -209,6 +210,7 @@ def _pattern(phrase: str) -> list[str]:
 
 def hear(text: str, hints: OfflineHints) -> Heard:
     """Acts and the request of one utterance, read without the history."""
+    text = repair_numbers(text)
     tokens = tokenize(text)
     start = 0
     while start < len(tokens) and tokens[start].text in _FILLERS - {"okay", "ok"}:
