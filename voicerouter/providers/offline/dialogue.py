@@ -13,6 +13,7 @@ from voicerouter.providers.offline.hints import IntentHint, OfflineHints, slot_r
 from voicerouter.providers.offline.nlp.words import spelled_runs
 from voicerouter.providers.offline.note import is_history_note, read_history_note
 from voicerouter.providers.offline.plan import Action, Episode, Planner, ToolReply, call_key, read_tool_reply
+from voicerouter.providers.offline.requests import RequestModel
 from voicerouter.providers.offline.understanding import Heard, extract_slots, hear, lone_surname
 
 _MEMO_ENTRIES = 4096
@@ -34,8 +35,9 @@ class _State:
 class Dialogue:
     """Folds the history into a state, then picks the move for the turn at hand."""
 
-    def __init__(self, hints: OfflineHints) -> None:
+    def __init__(self, hints: OfflineHints, requests: RequestModel | None = None) -> None:
         self.hints = hints
+        self.requests = requests
         self.planner = Planner(hints)
         self._heard: dict[str, Heard] = {}  # pure memo: every step replays the same earlier utterances
         self._said: dict[tuple[str, tuple[str, ...], tuple[str, ...]], dict[str, str]] = {}  # likewise
@@ -46,7 +48,7 @@ class Dialogue:
         if heard is None:
             if len(self._heard) >= _MEMO_ENTRIES:
                 self._heard.clear()
-            heard = self._heard[text] = hear(text, self.hints)
+            heard = self._heard[text] = hear(text, self.hints, self.requests)
         return heard
 
     def _slots(self, heard: Heard, wanted: list[str], expects: tuple[str, ...]) -> dict[str, str]:

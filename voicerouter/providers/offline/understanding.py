@@ -24,6 +24,7 @@ from voicerouter.providers.offline.nlp import (
     tokenize,
 )
 from voicerouter.providers.offline.nlp.misheard import repair_numbers
+from voicerouter.providers.offline.requests import NONE, RequestGuess, RequestModel
 from voicerouter.providers.offline.nlp.times import TIME_CUES
 from voicerouter.providers.offline.nlp.words import spelled_runs
 
@@ -208,8 +209,9 @@ def _pattern(phrase: str) -> list[str]:
     return [t.text.replace("-", "") for t in tokenize(phrase)]
 
 
-def hear(text: str, hints: OfflineHints) -> Heard:
-    """Acts and the request of one utterance, read without the history."""
+def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> Heard:
+    """Acts and the request of one utterance, read without the history; `model` (the agent's trained
+    request model) decides the request, the hints' keywords only where it is unsure."""
     text = repair_numbers(text)
     tokens = tokenize(text)
     start = 0
@@ -236,6 +238,8 @@ def hear(text: str, hints: OfflineHints) -> Heard:
         for name, score in scores.items()
     }
     best = max(rank, key=lambda name: rank[name]) if rank else None
+    if model is not None:
+        best = _weigh(model.predict(text), best)
     guess = None
     if best is None:
         given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}
@@ -246,6 +250,25 @@ def hear(text: str, hints: OfflineHints) -> Heard:
         if ranked and ranked[0] >= 2 and (len(top) == 1 or (len(top) == 2 and leading)):
             guess = leading[0] if len(top) == 2 else top[0]
     return Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=best, guess=guess)
+
+
+# how sure the trained model must be to name a request no keyword matched, to overrule a keyword's request,
+# or to say that an utterance with a keyword in it starts none ("it's Jon Park" is no parking question)
+_NEW_REQUEST = 0.6
+_OVERRULE = 0.9
+_NO_REQUEST = 0.9
+
+
+def _weigh(guess: RequestGuess, keyword: str | None) -> str | None:
+    """The request of an utterance from the model's guess and the request its keywords point to."""
+    label = None if guess.label == NONE else guess.label
+    if keyword is None:
+        return label if guess.confidence >= _NEW_REQUEST else None
+    if label == keyword:
+        return keyword
+    if guess.confidence >= (_NO_REQUEST if label is None else _OVERRULE) and guess.probabilities.get(keyword, 0) < 0.05:
+        return label
+    return keyword
 
 
 def _evidence(heard: Heard, slots: list[str], hints: OfflineHints) -> dict[str, str]:
