@@ -126,9 +126,10 @@ def clinic_templates() -> list[Template]:
             "can i talk to an actual person", "i'd rather speak to a person if that's ok",
             "could you connect me to a staff member", "let me talk to a nurse or someone",
             "put me through to the office manager", "i need a human", "agent", "representative please",
-            "can somebody call me back", "i don't want a machine, i want a person",
+            "i don't want a machine, i want a person",
             "is there anybody there i can speak to", "talk to someone in the office",
             "i'd like to be transferred", "can you transfer me please", "front desk please",
+            "can i speak with a nurse", "i'd like to talk to someone in person", "put me through to someone",
             "i need to speak to your manager", "can i get a real receptionist",
         ]),
         ("reschedule", [
@@ -156,6 +157,9 @@ def clinic_templates() -> list[Template]:
             "i need to call off my visit", "i'm not going to make it tomorrow, cancel it please",
             "cancel both of my appointments", "i want to drop my appointment", "i'm sick, i can't come in {date}",
             "go ahead and cancel my {date} appointment", "my appointment on {date} isn't needed any more",
+            "i won't be coming in on {date}", "i'm not going to be able to come {date}",
+            "we'll have to skip the visit on {date}", "take my appointment off please",
+            "my son is sick so i can't bring him in {date}", "i won't make my appointment",
         ]),
         ("my_appointments", [
             "when is my next appointment", "do i have an appointment coming up",
@@ -167,6 +171,8 @@ def clinic_templates() -> list[Template]:
             "i think i have an appointment {date}, can you check", "does my mother have an appointment",
             "when is my son's appointment", "is there anything booked for me", "what appointments do i have",
             "i just want to double check my appointment time", "who is my appointment with",
+            "when am i due in next", "when do i next come in", "remind me when i'm coming in",
+            "what date am i down for", "have i got anything coming up", "when's my visit",
             "do i have a visit scheduled with {provider}", "what time do i need to be there {date}",
         ]),
         ("visit_history", [
@@ -188,6 +194,8 @@ def clinic_templates() -> list[Template]:
             "anything free {date} afternoon", "is {provider} in on {date}", "what's open {date} with {provider}",
             "how soon can i be seen", "when's the first opening", "do you have space {date}",
             "any chance of something {date} after {time}", "is there an opening at {time} {date}",
+            "what has {provider} got open {date}", "what has {provider} got {date}",
+            "what times are free with {provider}", "when can {provider} fit me in",
         ]),
         ("book", [
             "i'd like to book an appointment", "i need to make an appointment", "can i schedule a visit",
@@ -216,6 +224,10 @@ def clinic_templates() -> list[Template]:
             "do you do blood tests", "are you guys open this weekend", "which street are you on",
             "do you take medicare", "can i pay without insurance", "is parking free",
             "do you have a lab", "do you do physicals for work",
+            "where do i leave my car", "can i park on the street", "is there somewhere to put the car",
+            "do you do video appointments", "can i see the doctor over video", "what are the opening times",
+            "is {insurer} something you take", "which insurers do you work with", "how do i find you",
+            "are you near the bus stop", "when are you open", "are you open late any day",
         ]),
     ]
 
@@ -228,8 +240,10 @@ def helpdesk_templates() -> list[Template]:
             "can you transfer me to someone", "put me through to an engineer", "operator please",
             "i want to speak with somebody on the team", "is there a person i can talk to",
             "can i talk to a live agent", "let me speak to someone in it", "i need a human being",
-            "transfer me please", "i'd rather talk to a person", "can somebody call me back",
+            "transfer me please", "i'd rather talk to a person",
             "connect me with the on call tech", "i need to speak to your supervisor",
+            "i'd just like to talk to one of the technicians", "can i talk to someone from it directly",
+            "i want a person, not a machine", "can a technician call me", "put me through to the service desk staff",
         ]),
         ("close_ticket", [
             "you can close my ticket", "please close ticket {ticket}", "the issue fixed itself, close it",
@@ -269,6 +283,9 @@ def helpdesk_templates() -> list[Template]:
             "has {service} gone down", "is {service} having problems", "are you aware of an {service} issue",
             "is {service} back up yet", "is the whole {service} down", "any outages today",
             "is {service} broken for the whole office", "is something wrong with {service} on your end",
+            "is that a known issue", "is it a known problem or is it just me", "is {service} ok right now",
+            "what about {service}, is that working", "are other people seeing {service} problems",
+            "is {service} up", "has anyone reported {service} being down", "is {service} fixed yet",
         ]),
         ("report_problem", [
             "my {device} isn't working", "i need to open a ticket", "can you put a ticket in for me",
@@ -284,9 +301,37 @@ def helpdesk_templates() -> list[Template]:
             "my headset is not picking up my voice", "outlook won't open", "my {device} battery dies fast",
             "i need software installed", "i'd like to request access to a folder",
             "i need an account set up for a new hire", "my second monitor isn't detected",
+            "can you open a new ticket", "let's open a new ticket then", "just open a fresh ticket for it",
+            "i'd like a new ticket for this", "log it as a new ticket please", "make a ticket for that",
+            "can you raise one for me", "i want to report that my {device} is acting up",
+            "my {device} has been acting weird since {date}", "the {device} makes a clicking noise",
+            "{service} won't let me in", "i can't share my screen", "my files won't sync",
         ]),
     ]
 
+
+STORIES = {
+    "clinic": [
+        "my son has had a fever since last night", "i've had this cough for about a week",
+        "i just moved to the area", "i'm calling for my mom, she doesn't hear very well",
+        "my insurance changed this month", "i work nights so mornings are hard", "i have a trip coming up",
+        "my back has been killing me", "my daughter needs a school form signed", "i'm not feeling great",
+        "the last time i came in the wait was long", "i'm a bit confused about something",
+        "my doctor told me to follow up in two weeks", "i got a letter from you guys",
+        "i was there last month", "my husband usually handles this", "work changed my schedule",
+        "i'm on my lunch break", "my kid is home sick from school", "i had blood work done recently",
+    ],
+    "helpdesk": [
+        "i work from home on fridays", "we have a big deadline today", "i already restarted it twice",
+        "it started after the update yesterday", "my manager told me to call you", "i'm down in the warehouse",
+        "i'm new here", "i tried unplugging everything", "it was fine this morning",
+        "a colleague had the same thing last week", "i've got a client demo in an hour",
+        "i'm on the third floor", "this is the second time this month", "i'm calling from my mobile",
+        "nobody has gotten back to me", "i'm in sales", "i'm travelling this week",
+        "it happens every few minutes", "i cleared the cache already", "i'm covering for someone",
+    ],
+}
+CONNECTORS = [", so ", ". so ", ", and ", ". anyway, ", ", and now ", " and ", ". ", ", um, ", ", but "]
 
 DEVICES = ["laptop", "monitor", "keyboard", "mouse", "printer", "headset", "docking station", "computer",
            "screen", "desk phone", "charger", "webcam", "label printer", "second monitor"]  # fmt: skip
@@ -323,6 +368,9 @@ def answers(agent: str, s: Slots) -> list[Callable[[], str]]:
                         "let me find it", "bear with me", "let me check"]),
         lambda: s.pick(["sorry, what", "can you repeat that", "say that again", "pardon", "come again"]),
         lambda: s.pick(["never mind", "forget it", "don't worry about it", "leave it"]),
+        lambda: s.pick(["i'll talk to billing then, thanks", "okay i'll call them myself", "i'll call back later",
+                        "i'll ask my husband and call you back", "okay i'll talk to my manager",
+                        "i'll speak to them then", "alright, i'll check with my wife", "i'll try that then"]),
         lambda: s.pick(["um", "uh", "hmm", "okay", "right", "mm hmm", "i see", "oh okay", "got it", "alright"]),
         lambda: f"{s.pick(['', 'um ', 'sorry, '])}{s.pick(['just ', 'only ', ''])}{s.date()}",
         lambda: f"{s.pick(['how about ', 'what about ', 'maybe ', 'could we do ', ''])}{s.date()}{s.pick(['', ' please', ' if you have it', ' then'])}",
@@ -380,13 +428,21 @@ def utterances(agent: str, count: int, seed: int) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     while len(out) < count:
         if rng.random() < 0.35:
-            out.append((replies[rng.randrange(len(replies))](), NONE))
+            text = replies[rng.randrange(len(replies))]()
+            if rng.random() < 0.15:
+                text = f"{text}, {rng.choice(STORIES[agent])}" if rng.random() < 0.5 else rng.choice(STORIES[agent])
+            out.append((text, NONE))
             continue
         label, phrasings = templates[rng.randrange(len(templates))]
         core = _fill(rng.choice(phrasings), s)
         text = rng.choice(OPENERS) + core + rng.choice(CLOSERS)
         roll = rng.random()
-        if roll < 0.2:
+        if rng.random() < 0.3:
+            story = rng.choice(STORIES[agent])
+            text = rng.choice(OPENERS) + story + rng.choice(CONNECTORS) + core + rng.choice(CLOSERS)
+            if rng.random() < 0.3:
+                text += ". " + rng.choice(STORIES[agent])
+        elif roll < 0.2:
             text = rng.choice(OPENERS) + rng.choice(INTROS).format(name=s.name()) + core + rng.choice(CLOSERS)
         elif roll < 0.35:
             text = text + rng.choice(OUTROS).format(name=s.name())

@@ -230,7 +230,8 @@ class Dialogue:
         if heard.intent is not None:
             return self.hints.intent(heard.intent)
         if episode is None:
-            return self.hints.intent(heard.guess) if heard.guess is not None else None
+            hunch = heard.guess or heard.hunch  # no request under way: the likeliest one is the one meant
+            return self.hints.intent(hunch) if hunch is not None else None
         if before is not None and before.succeeded:
             follow_up = episode.intent.follow_up
             return self.hints.intent(follow_up) if follow_up is not None else None

@@ -6,6 +6,7 @@ Reads words only (no history, no tools); values come from what the caller said a
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,7 @@ class Heard:
     acts: frozenset[str]
     intent: str | None
     guess: str | None = None  # request implied by its values alone ("dr chen tomorrow at 9")
+    hunch: str | None = None  # the request model's best request when it was too unsure to decide
 
 
 def phrase_matches(
@@ -224,8 +226,13 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     heard = Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=None)
     scores: dict[str, float] = {}
     first_said: dict[str, int] = {}
+    named = _name_words(tokens)
     for intent in hints.intents:  # each request matches on its own, so no request hides another's words
-        said = phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
+        said = [
+            (label, begin, end)
+            for label, begin, end in phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
+            if not named & set(range(begin, end))  # "it's Jon Park" asks nothing about parking
+        ]
         if said:
             scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.slots, hints))
             first_said[intent.name] = said[0][1]
@@ -238,8 +245,12 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         for name, score in scores.items()
     }
     best = max(rank, key=lambda name: rank[name]) if rank else None
+    hunch = None
     if model is not None:
-        best = _weigh(model.predict(text), best)
+        predicted = model.predict(text)
+        best = _weigh(predicted, best)
+        if best is None and predicted.label != NONE and predicted.confidence >= _HUNCH:
+            hunch = predicted.label
     guess = None
     if best is None:
         given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}
@@ -249,26 +260,34 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         leading = [name for name in top if leads.get(name) in top]
         if ranked and ranked[0] >= 2 and (len(top) == 1 or (len(top) == 2 and leading)):
             guess = leading[0] if len(top) == 2 else top[0]
-    return Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=best, guess=guess)
+    return Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=best, guess=guess, hunch=hunch)
 
 
-# how sure the trained model must be to name a request no keyword matched, to overrule a keyword's request,
-# or to say that an utterance with a keyword in it starts none ("it's Jon Park" is no parking question)
-_NEW_REQUEST = 0.6
-_OVERRULE = 0.9
-_NO_REQUEST = 0.9
+def _name_words(tokens: list[Token]) -> set[int]:
+    """Positions of the words of a person's name said after a cue ("it's Jon Park", "this is ...")."""
+    if not any(t.raw[:1].isupper() for t in tokens[1:]):
+        return set()  # unwritten case: a name after "it's" might be "it's parking"; keywords decide
+    return {k for m in find_names(tokens) for k in range(m.start, m.end) if len(m.value.split()) >= 2}
+
+
+# The trained model decides; a request the hints' keywords point to counts as if this many times likelier
+# (log), so the model overrules a keyword only when it is clearly sure ("is the VPN still broken" is a
+# question about the service, "what has Doctor Ortiz got open" one about free times, not opening hours).
+_KEYWORD_ODDS = 2.3
+_NEW_REQUEST = 0.6  # a request no keyword names needs this much probability
+_HUNCH = 0.35  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
 
 
 def _weigh(guess: RequestGuess, keyword: str | None) -> str | None:
-    """The request of an utterance from the model's guess and the request its keywords point to."""
-    label = None if guess.label == NONE else guess.label
+    """The request of an utterance from the model's probabilities and the request its keywords point to."""
     if keyword is None:
-        return label if guess.confidence >= _NEW_REQUEST else None
-    if label == keyword:
-        return keyword
-    if guess.confidence >= (_NO_REQUEST if label is None else _OVERRULE) and guess.probabilities.get(keyword, 0) < 0.05:
-        return label
-    return keyword
+        return guess.label if guess.label != NONE and guess.confidence >= _NEW_REQUEST else None
+    scores = {
+        label: math.log(max(p, 1e-9)) + (_KEYWORD_ODDS if label == keyword else 0.0)
+        for label, p in guess.probabilities.items()
+    }
+    best = max(scores, key=lambda label: scores[label])
+    return None if best == NONE else best
 
 
 def _evidence(heard: Heard, slots: list[str], hints: OfflineHints) -> dict[str, str]:
