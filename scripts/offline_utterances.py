@@ -35,6 +35,9 @@ INTROS = ["this is {name}, ", "my name's {name}, ", "my name is {name} and ", "i
 OUTROS = [", my name is {name}", ", it's {name}", ", this is {name}", ", i'm {name}", ", the name's {name}",
           " for {name}", ", {name}", " and my name is {name}"]  # fmt: skip
 
+ID_INTROS = ["my employee id is {eid} and ", "{name}, {eid}, ", "it's {eid}, ", "my id is {eid}, ",
+             "this is {name}, id {eid}, "]  # fmt: skip
+
 WEEKDAYS = "monday tuesday wednesday thursday friday saturday".split()
 MONTHS = "january february march april may june july august september october november december".split()
 
@@ -435,6 +438,8 @@ def utterances(agent: str, count: int, seed: int) -> list[tuple[str, str]]:
             continue
         label, phrasings = templates[rng.randrange(len(templates))]
         core = _fill(rng.choice(phrasings), s)
+        if agent == "helpdesk" and rng.random() < 0.15:
+            core = rng.choice(ID_INTROS).format(eid=s.employee_id(), name=s.name()) + core
         text = rng.choice(OPENERS) + core + rng.choice(CLOSERS)
         roll = rng.random()
         if rng.random() < 0.3:

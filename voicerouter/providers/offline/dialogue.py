@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from voicerouter.providers.base import ChatMessage
 from voicerouter.providers.offline.hints import IntentHint, OfflineHints, slot_reference
-from voicerouter.providers.offline.nlp.words import spelled_runs
+from voicerouter.providers.offline.nlp.words import pick_from_list, spelled_runs, tokenize
 from voicerouter.providers.offline.note import is_history_note, read_history_note
 from voicerouter.providers.offline.plan import Action, Episode, Planner, ToolReply, call_key, read_tool_reply
 from voicerouter.providers.offline.requests import RequestModel
-from voicerouter.providers.offline.understanding import Heard, extract_slots, hear, lone_surname
+from voicerouter.providers.offline.understanding import Heard, extract_slots, hear, lone_surname, phrase_matches
 
 _MEMO_ENTRIES = 4096
 _LOOK_BACK_UTTERANCES = 3
@@ -30,6 +30,10 @@ class _State:
     said: dict[str, str] = field(default_factory=dict)
     last_text: str = ""
     earlier: list[Heard] = field(default_factory=list)  # the caller's utterances before this one
+
+
+def _keyed(text: str, keywords: list[str]) -> bool:
+    return bool(phrase_matches(tokenize(text), {"k": keywords}))
 
 
 class Dialogue:
@@ -134,6 +138,10 @@ class Dialogue:
         switching = episode is not None and heard.intent is not None and target is not episode.intent
         expects = before.expects if before is not None and not switching else ()
         said = self._slots(heard, wanted, expects)
+        if before is not None and before.choices and expects and expects[0] not in said:
+            chosen = pick_from_list(heard.tokens, len(before.choices))  # "the second one"
+            if chosen is not None:
+                said[expects[0]] = before.choices[chosen]
         self._complete_name(said, heard, expects, state.kept)
         if (
             target is not None
@@ -160,6 +168,12 @@ class Dialogue:
         carried = (
             dict(episode.slots) if episode is not None and episode.intent.follow_up == target.name else {}
         )
+        if state.episode is not None and not carried:  # "close that ticket": the one just looked at
+            carried = {
+                k: v
+                for k, v in state.episode.slots.items()
+                if k in target.slots and self.hints.slots[k].kind in {"digits", "id", "date"}
+            }
         carried.update(said)
         carried.update(self._described_before(target, carried, state.earlier))
         state.episode = Episode(intent=target, slots={k: v for k, v in carried.items() if k in target.slots})
@@ -171,8 +185,9 @@ class Dialogue:
         and so is what kind of problem it is (the ERP described before makes a software ticket)."""
         found: dict[str, str] = {}
         for name in target.slots:
-            if name in given or self.hints.slots[name].kind != "text":
-                continue
+            spec = self.hints.slots[name]
+            if spec.kind != "text" or (name in given and (not spec.keywords or _keyed(given[name], spec.keywords))):
+                continue  # a problem the request itself describes in a keyword's words stands
             for heard in reversed(earlier[-_LOOK_BACK_UTTERANCES:]):
                 value = self._slots(heard, [name], ()).get(name)
                 if value is not None:
@@ -234,13 +249,21 @@ class Dialogue:
             return self.hints.intent(hunch) if hunch is not None else None
         if before is not None and before.succeeded:
             follow_up = episode.intent.follow_up
-            return self.hints.intent(follow_up) if follow_up is not None else None
+            if follow_up is not None:
+                return self.hints.intent(follow_up)
+            return episode.intent if self._narrows(episode.intent, heard) else None
         return episode.intent
+
+    def _narrows(self, intent: IntentHint, heard: Heard) -> bool:
+        """ "sorry, just saturdays" after the hours: a new value for the request just answered asks it again."""
+        own = [n for n in intent.slots if not self.hints.slots[n].keep and self.hints.slots[n].kind == "choice"]
+        return bool(own) and bool(self._slots(heard, own, ()))
 
     @staticmethod
     def _restarts(before: Action | None, heard: Heard) -> bool:
-        """A request said again after the last one finished well starts over ("book another one")."""
-        return heard.intent is not None and before is not None and before.succeeded
+        """After a request finished well, the same request again starts over: said again ("book another
+        one"), or narrowed ("sorry, just saturdays" after the hours)."""
+        return before is not None and before.succeeded
 
     def _plan(self, state: _State, tools: frozenset[str] | None) -> Action:
         assert state.episode is not None

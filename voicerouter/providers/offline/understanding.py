@@ -274,6 +274,7 @@ def _name_words(tokens: list[Token]) -> set[int]:
 # (log), so the model overrules a keyword only when it is clearly sure ("is the VPN still broken" is a
 # question about the service, "what has Doctor Ortiz got open" one about free times, not opening hours).
 _KEYWORD_ODDS = 2.3
+_NONE_ODDS = 4.0  # and "no request at all" has to be far likelier than the keyword's request
 _NEW_REQUEST = 0.6  # a request no keyword names needs this much probability
 _HUNCH = 0.35  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
 
@@ -282,10 +283,8 @@ def _weigh(guess: RequestGuess, keyword: str | None) -> str | None:
     """The request of an utterance from the model's probabilities and the request its keywords point to."""
     if keyword is None:
         return guess.label if guess.label != NONE and guess.confidence >= _NEW_REQUEST else None
-    scores = {
-        label: math.log(max(p, 1e-9)) + (_KEYWORD_ODDS if label == keyword else 0.0)
-        for label, p in guess.probabilities.items()
-    }
+    odds = {keyword: _KEYWORD_ODDS, NONE: _KEYWORD_ODDS - _NONE_ODDS}
+    scores = {label: math.log(max(p, 1e-9)) + odds.get(label, 0.0) for label, p in guess.probabilities.items()}
     best = max(scores, key=lambda label: scores[label])
     return None if best == NONE else best
 
@@ -480,12 +479,13 @@ def _text(heard: Heard, spec: SlotHint, *, bare: bool) -> str | None:
         keyed = [c for c in clauses if phrase_matches(tokenize(c), {"k": spec.keywords})]
         if keyed:
             clauses = keyed[:1]
-        elif not bare:
+        elif not bare and heard.intent is None:
             return None
     elif not bare and heard.intent is None:
         return None
     words = [w for w in " ".join(clauses).split() if w.lower().strip(",") not in _FILLERS | {"hi", "hello"}]
-    if len(words) < 2:
+    if heard.acts & {"yes", "no", "thanks", "goodbye"} and len(words) <= 4:
+        return None  # "yes go ahead" answers the question; it describes no problem
         return None
     sentence = " ".join(words)[:200]
     return sentence[0].upper() + sentence[1:]
