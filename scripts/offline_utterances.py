@@ -50,8 +50,9 @@ def _load(name: str) -> dict:
 class Slots:
     """Random slot values drawn from the bundled data and a few lists of words."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, *, mark_names: bool = False) -> None:
         self.rng = rng
+        self.mark_names = mark_names
         clinic, helpdesk = _load("clinic"), _load("helpdesk")
         people = clinic["patients"] + helpdesk["employees"]
         self.first = sorted({p["first_name"].lower() for p in people} | set(EXTRA_FIRST))
@@ -62,14 +63,18 @@ class Slots:
     def pick(self, options: list[str] | tuple[str, ...]) -> str:
         return options[self.rng.randrange(len(options))]
 
+    def marked(self, name: str) -> str:
+        """A name as the name tagger's training reads it: [[between brackets]] when names are marked."""
+        return f"[[{name}]]" if self.mark_names else name
+
     def name(self) -> str:
         first, last = self.pick(self.first), self.pick(self.last)
         roll = self.rng.random()
         if roll < 0.1:
-            return f"{first} {last}, {' '.join(last.replace(' ', ''))}"
+            return f"{self.marked(f'{first} {last}')}, {' '.join(last.replace(' ', ''))}"
         if roll < 0.15:
-            return last
-        return f"{first} {last}"
+            return self.marked(last)
+        return self.marked(f"{first} {last}")
 
     def date(self) -> str:
         roll = self.rng.random()
@@ -352,7 +357,7 @@ def answers(agent: str, s: Slots) -> list[Callable[[], str]]:
         lambda: f"{s.pick(['', 'um ', 'well '])}it's {s.name()}{s.pick(['', ' calling', ' here'])}",
         lambda: f"{s.name()}{s.pick([' here', ' speaking', ' calling', ''])}",
         lambda: " ".join(s.pick(s.last)),
-        lambda: f"{s.pick(s.last)}, {s.pick(['', 'that is ', 'spelled '])}{' '.join(s.pick(s.last))}",
+        lambda: f"{s.marked(s.pick(s.last))}, {s.pick(['', 'that is ', 'spelled '])}{' '.join(s.pick(s.last))}",
         lambda: f"{s.pick(['it has a', 'with a', 'with two', 'double'])} {s.pick(['l', 's', 'e', 'n', 't'])}",
         lambda: s.pick(["yes", "yeah", "yep", "yes please", "sure", "that's right", "correct", "go ahead",
                         "yeah do that", "please do", "sounds good", "perfect", "yes that works", "okay",
@@ -422,10 +427,11 @@ def _fill(template: str, s: Slots) -> str:
     return out
 
 
-def utterances(agent: str, count: int, seed: int) -> list[tuple[str, str]]:
-    """(utterance, label) pairs for `agent` ("clinic" or "helpdesk"): about a third answers (`none`)."""
+def utterances(agent: str, count: int, seed: int, *, mark_names: bool = False) -> list[tuple[str, str]]:
+    """(utterance, label) pairs for `agent` ("clinic" or "helpdesk"): about a third answers (`none`);
+    `mark_names` puts [[brackets]] around the caller's names, for training the name tagger."""
     rng = random.Random(f"{agent}:{seed}")
-    s = Slots(rng)
+    s = Slots(rng, mark_names=mark_names)
     templates = clinic_templates() if agent == "clinic" else helpdesk_templates()
     replies = answers(agent, s)
     out: list[tuple[str, str]] = []
@@ -449,7 +455,7 @@ def utterances(agent: str, count: int, seed: int) -> list[tuple[str, str]]:
                 text += ". " + rng.choice(STORIES[agent])
         elif roll < 0.2:
             text = rng.choice(OPENERS) + rng.choice(INTROS).format(name=s.name()) + core + rng.choice(CLOSERS)
-        elif roll < 0.35:
+        elif roll < 0.45:
             text = text + rng.choice(OUTROS).format(name=s.name())
         out.append((text.strip(), label))
     return out

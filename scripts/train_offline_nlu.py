@@ -1,4 +1,4 @@
-"""Train the offline agent's request models (one per agent) and write voicerouter/providers/offline/data/requests.npz.
+"""Train the offline agent's request models (one per agent) and its name tagger; write data/requests.npz, data/names.npz.
 
 The training utterances come from scripts/offline_utterances.py (templates and the bundled data, never the
 call corpus); a share of them passes through the simulator's recogniser noise so that misheard words still
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -27,6 +28,11 @@ from offline_utterances import NONE, utterances  # noqa: E402
 
 from sim.asr_noise import add_asr_noise  # noqa: E402
 from voicerouter.agent import load_agent  # noqa: E402
+from voicerouter.providers.offline.nlp.name_tagger import DIMENSION as TAGGER_DIMENSION  # noqa: E402
+from voicerouter.providers.offline.nlp.name_tagger import FEATURE_VERSION as TAGGER_VERSION  # noqa: E402
+from voicerouter.providers.offline.nlp.name_tagger import TAGS, NameTagger, token_features  # noqa: E402
+from voicerouter.providers.offline.nlp.name_tagger import WEIGHTS_PATH as NAMES_PATH  # noqa: E402
+from voicerouter.providers.offline.nlp.words import tokenize  # noqa: E402
 from voicerouter.providers.offline.requests import (  # noqa: E402
     DIMENSION,
     FEATURE_VERSION,
@@ -100,11 +106,94 @@ def _accuracy(weights: np.ndarray, bias: np.ndarray, data: list[tuple[str, str]]
     return right / len(data)
 
 
+def _tagged(count: int, seed: int) -> list[tuple[list[str], list[str]]]:
+    """Lower-case word sequences with name tags, from both agents' utterances; the words around a name
+    pass through recogniser noise in half of them, the name itself never (a misheard name is no name)."""
+    rng = random.Random(f"names:{seed}")
+    out = []
+    for agent in ("clinic", "helpdesk"):
+        for text, _ in utterances(agent, count, seed, mark_names=True):
+            noisy = rng.random() < 0.5
+            words: list[str] = []
+            tags: list[str] = []
+            for k, part in enumerate(re.split(r"\[\[(.*?)\]\]", text)):
+                if k % 2:
+                    said = [t.text for t in tokenize(part)]
+                    words += said
+                    tags += ["B"] + ["I"] * (len(said) - 1)
+                else:
+                    said = [t.text for t in tokenize(add_asr_noise(part, 0.15, rng) if noisy else part)]
+                    words += said
+                    tags += ["O"] * len(said)
+            if words:
+                out.append((words, tags))
+    return out
+
+
+def train_tagger(data: list[tuple[list[str], list[str]]], epochs: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Averaged perceptron, greedy left to right with the gold previous tag; deterministic for a seed."""
+    name_words = {w for words, tags in data for w, t in zip(words, tags, strict=True) if t != "O"}
+    counts: dict[str, int] = {}
+    for words, tags in data:
+        for w, t in zip(words, tags, strict=True):
+            if t == "O":
+                counts[w] = counts.get(w, 0) + 1
+    known = frozenset(w for w, c in counts.items() if c >= 3 and w not in name_words)
+    weights = np.zeros((TAGGER_DIMENSION, len(TAGS)))
+    total = np.zeros_like(weights)
+    stamp = np.zeros_like(weights)
+    step = 0
+    rng = random.Random(f"tagger:{seed}")
+    order = list(range(len(data)))
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for n in order:
+            words, tags = data[n]
+            previous = "<s>"
+            for i, gold in enumerate(tags):
+                step += 1
+                feats = token_features(words, i, previous, known)
+                scores = weights[feats].sum(axis=0)
+                guess = TAGS[int(np.argmax(scores))]
+                if guess != gold:
+                    for tag, sign in ((gold, 1.0), (guess, -1.0)):
+                        col = TAGS.index(tag)
+                        for f in feats:
+                            total[f, col] += (step - stamp[f, col]) * weights[f, col]
+                            stamp[f, col] = step
+                            weights[f, col] += sign
+                previous = gold
+    total += (step - stamp) * weights
+    return total / max(step, 1), sorted(known)
+
+
+def _tagger_scores(tagger: NameTagger, data: list[tuple[list[str], list[str]]]) -> dict[str, float]:
+    right = wanted = found = 0
+    for words, tags in data:
+        gold = {(i, j) for i, j in _gold_spans(tags)}
+        said = set(tagger.spans(words))
+        right += len(gold & said)
+        wanted += len(gold)
+        found += len(said)
+    return {"precision": round(right / max(found, 1), 4), "recall": round(right / max(wanted, 1), 4)}
+
+
+def _gold_spans(tags: list[str]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for i, tag in enumerate(tags):
+        if tag == "B":
+            spans.append((i, i + 1))
+        elif tag == "I" and spans:
+            spans[-1] = (spans[-1][0], i + 1)
+    return spans
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=12000, help="generated utterances per agent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    parser.add_argument("--names-out", type=Path, default=NAMES_PATH, help="name tagger weights")
     args = parser.parse_args(argv)
     arrays: dict[str, np.ndarray] = {}
     report: dict[str, dict[str, float]] = {}
@@ -132,6 +221,21 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, meta=np.asarray(json.dumps(meta, sort_keys=True)), **arrays)
     print(f"wrote {args.out}")
+    if args.names_out is not None:
+        tagged = _tagged(args.count // 2, args.seed)
+        weights, known = train_tagger(tagged, epochs=4, seed=args.seed)
+        tagger = NameTagger(weights.astype(np.float32), frozenset(known))
+        scores = _tagger_scores(tagger, _tagged(1000, args.seed + 1))
+        print("name tagger", scores, flush=True)
+        names_meta = {"feature_version": TAGGER_VERSION, "dimension": TAGGER_DIMENSION, "seed": args.seed,
+                      "sentences": len(tagged), "fresh": scores}  # fmt: skip
+        np.savez_compressed(
+            args.names_out,
+            meta=np.asarray(json.dumps(names_meta, sort_keys=True)),
+            weights=weights.astype(np.float32),
+            known=np.asarray(known),
+        )
+        print(f"wrote {args.names_out}")
     return 0
 
 

@@ -14,7 +14,14 @@ from voicerouter.providers.offline.nlp.words import pick_from_list, spelled_runs
 from voicerouter.providers.offline.note import is_history_note, read_history_note
 from voicerouter.providers.offline.plan import Action, Episode, Planner, ToolReply, call_key, read_tool_reply
 from voicerouter.providers.offline.requests import RequestModel
-from voicerouter.providers.offline.understanding import Heard, extract_slots, hear, lone_surname, phrase_matches
+from voicerouter.providers.offline.understanding import (
+    Heard,
+    extract_slots,
+    hear,
+    lone_surname,
+    names_only_tagged,
+    phrase_matches,
+)
 
 _MEMO_ENTRIES = 4096
 _LOOK_BACK_UTTERANCES = 3
@@ -142,6 +149,11 @@ class Dialogue:
             chosen = pick_from_list(heard.tokens, len(before.choices))  # "the second one"
             if chosen is not None:
                 said[expects[0]] = before.choices[chosen]
+        for name, spec in self.hints.slots.items():  # a name kept once given is not lost to a guess
+            kept = state.kept.get(name)
+            if spec.kind == "name" and kept and said.get(name, kept) != kept and name not in expects:
+                if names_only_tagged(heard) and (before is None or before.failed_with is None):
+                    del said[name]
         self._complete_name(said, heard, expects, state.kept)
         if (
             target is not None

@@ -387,6 +387,12 @@ def _choice(said: list[tuple[str, int, int]], tokens: list[Token]) -> str | None
     return max(counts, key=lambda label: counts[label]) if counts else None  # ties: the first said
 
 
+def names_only_tagged(heard: Heard) -> bool:
+    """Whether the names in an utterance come only from the trained tagger (no cue, no capitals)."""
+    names = find_names(list(heard.tokens))
+    return bool(names) and all("tagged" in m.flags for m in names)
+
+
 def lone_surname(heard: Heard) -> str | None:
     """The one name word of an answer such as "Clarke with an E at the end, C L A R K E"."""
     tokens = list(heard.tokens)

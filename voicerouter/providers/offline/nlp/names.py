@@ -7,6 +7,7 @@ looks a name up or guesses one.
 from __future__ import annotations
 
 from voicerouter.providers.offline.nlp.corrections import correction_points
+from voicerouter.providers.offline.nlp.name_tagger import name_tagger
 from voicerouter.providers.offline.nlp.words import (
     Mention,
     Token,
@@ -106,6 +107,16 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
                 span = _name_span(tokens, _skip_fillers(tokens, end))
                 if len(span) >= 2 and not (cased and not span[0].raw[:1].isupper()):
                     found.append(_mention(span))
+    tagger = None if cased else name_tagger()
+    if tagger is not None and not found:  # lower case, as a recognizer writes: the trained tagger reads it
+        words = [t.text for t in tokens]
+        found = [
+            _mention(tokens[a:b], tagged=True)
+            for a, b in tagger.spans(words)
+            if _plausible(tokens[a:b], tokens[a - 1].text if a else "", tagger.known)
+        ]
+        if found or not bare or len(tokens) > 3:
+            return found
     if bare and not found:
         for start in [0, *(end for _, end in correction_points(tokens))]:
             start = _skip_fillers(tokens, start)
@@ -123,6 +134,17 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
                 if bare:
                     break
     return found
+
+
+_DETERMINERS = frozenset("my the a an your our their his her its some any old new".split())
+
+
+def _plausible(span: list[Token], before: str, known: frozenset[str]) -> bool:
+    """A tagged name is no stopword or number, follows no determiner ("my old badge") and has a word
+    that is not a common word ("conference room" is none)."""
+    if before in _DETERMINERS or not any(t.text not in known for t in span):
+        return False
+    return all(t.text not in STOPWORDS and not is_number_word(t.text) and len(t.text) > 1 for t in span)
 
 
 def _skip_fillers(tokens: list[Token], start: int) -> int:
@@ -170,9 +192,9 @@ def _capitalized(token: Token) -> bool:
     return token.raw[:1].isupper()
 
 
-def _mention(span: list[Token]) -> Mention:
+def _mention(span: list[Token], *, tagged: bool = False) -> Mention:
     value = " ".join(capitalize_name(t.raw) for t in span)
-    return Mention("name", value, span[0].index, span[-1].index + 1)
+    return Mention("name", value, span[0].index, span[-1].index + 1, frozenset({"tagged"} if tagged else ()))
 
 
 def _merge_spelled(tokens: list[Token]) -> list[Token]:
@@ -198,8 +220,16 @@ def _merge_spelled(tokens: list[Token]) -> list[Token]:
                 break
         if spells is None:
             merged.append(spelt)
-        else:
-            merged[spells] = spelt
+        elif not _letters_lost(letters, merged[spells].text):
+            merged[spells] = spelt  # else "mcdonald, m o a l d": the recognizer lost letters, keep the word
         cursor = end
     merged.extend(tokens[cursor:])
     return [Token(text=t.text, raw=t.raw, index=i) for i, t in enumerate(merged)]
+
+
+def _letters_lost(letters: str, word: str) -> bool:
+    """Whether a spelling is the word with letters missing (a recognizer drops some), not a new spelling."""
+    if len(letters) >= len(word):
+        return False
+    rest = iter(word)
+    return all(letter in rest for letter in letters)
