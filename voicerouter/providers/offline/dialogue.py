@@ -6,7 +6,7 @@ same move; it never carries state between requests or calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from voicerouter.providers.base import ChatMessage
 from voicerouter.providers.offline.hints import IntentHint, OfflineHints, slot_reference
@@ -137,6 +137,8 @@ class Dialogue:
         episode = state.episode if state.episode is not None and state.episode.active else None
         before = self._plan(state, tools) if episode is not None else None
         heard = self._understand(text)
+        if "yes?" in heard.acts and before is not None and before.kind == "confirm":
+            heard = replace(heard, acts=heard.acts | {"yes"})
         state.before, state.heard = before, heard
         target = self._target(episode, before, heard)
         wanted = list(target.slots) if target is not None else []

@@ -117,6 +117,9 @@ _ACTS: dict[str, tuple[str, ...]] = {
     "retry": ("try again", "try it again", "retry", "check again", "give it another try"),
     "drop": ("never mind", "nevermind", "forget it", "forget about it", "don't bother", "leave it"),
 }
+# Words a phone recognizer writes for "yes", "yeah" and "yep" (one sound away); read as a yes only as the
+# answer to a confirmation.
+_SOUNDS_LIKE_YES = frozenset("des les nes wes yen yet bess yah yea yeh yay ewe uwe yap yip yuh".split())
 _LEADING_ACTS = {"yes", "no", "greeting"}  # only when the utterance starts with them
 _NEGATORS = {"not", "don't", "didn't", "never", "no"}
 # Hesitations and hedges a caller drops inside a phrase: "where exactly are you", "when is um my appointment".
@@ -154,6 +157,8 @@ def phrase_matches(
         starts.setdefault(word, []).append(i)
         if word.endswith("'s"):  # "the printer's jammed": a one-word phrase said with its "'s"
             starts.setdefault(word[:-2], []).append(i)
+        elif word.endswith("s") and len(word) > 4:  # "open on saturdays": a phrase's last word in plural
+            starts.setdefault(word[:-1], []).append(i)
     used = [False] * len(words)
     found = []
     for label, pattern, prefix in _candidates(tuple((label, tuple(opts)) for label, opts in phrases.items())):
@@ -186,7 +191,11 @@ def _match_at(words: list[str], i: int, pattern: list[str], prefix: bool) -> int
         word = words[k]
         last = n == len(pattern) - 1
         # the last word may carry an "'s" ("the order system's been down") or, for a prefix, any ending
-        said = word == wanted or (last and (word == f"{wanted}'s" or (prefix and word.startswith(wanted))))
+        said = (
+            word == wanted
+            or (last and (word in {f"{wanted}'s", f"{wanted}s"} or (prefix and word.startswith(wanted))))
+            or (len(wanted) >= 6 and word == wanted[:-1])  # "insuranc": the recognizer lost the last letter
+        )
         if not (said or word in _FOR_SOMEONE.get(wanted, ())):
             return None
         k += 1
@@ -223,6 +232,8 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     for label, start_at, _ in phrase_matches(tokens, _ACTS):
         if label not in _LEADING_ACTS or start_at <= start or (label == "yes" and len(tokens) <= 3):
             acts.add(label)
+    if not acts and 0 < len(tokens) <= 3 and tokens[0].text in _SOUNDS_LIKE_YES:
+        acts.add("yes?")  # "des please", "ewe that's right": a yes a recognizer misheard, if a yes is wanted
     heard = Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=None)
     scores: dict[str, float] = {}
     first_said: dict[str, int] = {}
@@ -275,8 +286,8 @@ def _name_words(tokens: list[Token]) -> set[int]:
 # question about the service, "what has Doctor Ortiz got open" one about free times, not opening hours).
 _KEYWORD_ODDS = 2.3
 _NONE_ODDS = 4.0  # and "no request at all" has to be far likelier than the keyword's request
-_NEW_REQUEST = 0.6  # a request no keyword names needs this much probability
-_HUNCH = 0.35  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
+_NEW_REQUEST = 0.5  # a request no keyword names needs this much probability
+_HUNCH = 0.3  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
 
 
 def _weigh(guess: RequestGuess, keyword: str | None) -> str | None:
