@@ -115,8 +115,8 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
             for a, b in tagger.spans(words)
             if _plausible(tokens[a:b], tokens[a - 1].text if a else "", tagger.known)
         ]
-        if found or not bare or len(tokens) > 3:
-            return found
+        if found or not bare or (len(tokens) > 3 and not spelled_runs(heard)):
+            return found  # else a short answer, or a spelling: read it as the name asked for
     if bare and not found:
         for start in [0, *(end for _, end in correction_points(tokens))]:
             start = _skip_fillers(tokens, start)
@@ -124,6 +124,13 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
             span = _name_span(tokens, cue[0] if cue else start)
             if span and not any(m.start == span[0].index for m in found):
                 found.append(_mention(span))
+    if not found and cased:  # "Thomas Andersen is my name", "Grace Kim here": a cue after the name
+        for start in range(len(tokens)):
+            span = _name_span(tokens, start)
+            after = tuple(t.text for t in tokens[start + len(span) : start + len(span) + 3])
+            if len(span) >= 2 and all(_capitalized(t) for t in span) and _cue_after(after):
+                found.append(_mention(span))
+                break
     if not found and cased:  # "Hi, Daniel Wojcik, I need...", "Daniel, sorry, Daniel Okafor", or an answer
         # such as "the older one is Grace Liu"
         points = [_skip_fillers(tokens, end) for _, end in correction_points(tokens)]
@@ -145,6 +152,13 @@ def _plausible(span: list[Token], before: str, known: frozenset[str]) -> bool:
     if before in _DETERMINERS or not any(t.text not in known for t in span):
         return False
     return all(t.text not in STOPWORDS and not is_number_word(t.text) and len(t.text) > 1 for t in span)
+
+
+_CUES_AFTER = (("is", "my", "name"), ("here",), ("speaking",), ("calling",))
+
+
+def _cue_after(words: tuple[str, ...]) -> bool:
+    return any(words[: len(cue)] == cue for cue in _CUES_AFTER)
 
 
 def _skip_fillers(tokens: list[Token], start: int) -> int:
