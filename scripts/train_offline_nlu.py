@@ -1,9 +1,11 @@
-"""Train the offline agent's request models (one per agent) and its name tagger; write data/requests.npz, data/names.npz.
+"""Train the offline agent's request models (one per agent) and its name tagger, and write their weights.
+
+They go to voicerouter/providers/offline/data/requests.npz and data/names.npz.
 
 The training utterances come from scripts/offline_utterances.py (templates and the bundled data, never the
 call corpus); a share of them passes through the simulator's recogniser noise so that misheard words still
-read as their request. Softmax regression (numpy, and scipy for the sparse training matrix), deterministic for a seed. Prints held-out accuracy
-on a fresh generation with another seed.
+read as their request. Softmax regression (numpy, and scipy for the sparse training matrix), deterministic
+for a seed. Prints accuracy on a fresh generation with another seed.
 
     python scripts/train_offline_nlu.py [--count N] [--seed N] [--out PATH]
 """
@@ -24,16 +26,16 @@ if __package__ in (None, ""):  # run as a file from a checkout: make the repo's 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from offline_utterances import NONE, utterances  # noqa: E402
+from offline_utterances import NONE, utterances
 
-from sim.asr_noise import add_asr_noise  # noqa: E402
-from voicerouter.agent import load_agent  # noqa: E402
-from voicerouter.providers.offline.nlp.name_tagger import DIMENSION as TAGGER_DIMENSION  # noqa: E402
-from voicerouter.providers.offline.nlp.name_tagger import FEATURE_VERSION as TAGGER_VERSION  # noqa: E402
-from voicerouter.providers.offline.nlp.name_tagger import TAGS, NameTagger, token_features  # noqa: E402
-from voicerouter.providers.offline.nlp.name_tagger import WEIGHTS_PATH as NAMES_PATH  # noqa: E402
-from voicerouter.providers.offline.nlp.words import tokenize  # noqa: E402
-from voicerouter.providers.offline.requests import (  # noqa: E402
+from sim.asr_noise import add_asr_noise
+from voicerouter.agent import load_agent
+from voicerouter.providers.offline.nlp.name_tagger import DIMENSION as TAGGER_DIMENSION
+from voicerouter.providers.offline.nlp.name_tagger import FEATURE_VERSION as TAGGER_VERSION
+from voicerouter.providers.offline.nlp.name_tagger import TAGS, NameTagger, token_features
+from voicerouter.providers.offline.nlp.name_tagger import WEIGHTS_PATH as NAMES_PATH
+from voicerouter.providers.offline.nlp.words import tokenize
+from voicerouter.providers.offline.requests import (
     DIMENSION,
     FEATURE_VERSION,
     WEIGHTS_PATH,
@@ -97,7 +99,9 @@ def _data(agent: str, count: int, seed: int) -> list[tuple[str, str]]:
     return out
 
 
-def _accuracy(weights: np.ndarray, bias: np.ndarray, data: list[tuple[str, str]], classes: list[str]) -> float:
+def _accuracy(
+    weights: np.ndarray, bias: np.ndarray, data: list[tuple[str, str]], classes: list[str]
+) -> float:
     right = 0
     for text, label in data:
         keys, values = features(text)
@@ -130,7 +134,9 @@ def _tagged(count: int, seed: int) -> list[tuple[list[str], list[str]]]:
     return out
 
 
-def train_tagger(data: list[tuple[list[str], list[str]]], epochs: int, seed: int) -> tuple[np.ndarray, list[str]]:
+def train_tagger(
+    data: list[tuple[list[str], list[str]]], epochs: int, seed: int
+) -> tuple[np.ndarray, list[str]]:
     """Averaged perceptron, greedy left to right with the gold previous tag; deterministic for a seed."""
     name_words = {w for words, tags in data for w, t in zip(words, tags, strict=True) if t != "O"}
     counts: dict[str, int] = {}
@@ -205,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         unknown = {label for _, label in data} - set(classes)
         if unknown:
             raise SystemExit(f"{agent}: training labels {sorted(unknown)} are not requests of the agent")
-        weights, bias = train([t for t, _ in data], [classes.index(lab) for _, lab in data], len(classes), args.seed)
+        weights, bias = train(
+            [t for t, _ in data], [classes.index(lab) for _, lab in data], len(classes), args.seed
+        )
         fresh = _data(agent, 3000, args.seed + 1)
         report[agent] = {
             "train": round(_accuracy(weights, bias, data[:4000], classes), 4),
@@ -216,8 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         arrays[f"{agent}.classes"] = np.asarray(classes)
         agents.append(agent)
         print(agent, report[agent], flush=True)
-    meta = {"feature_version": FEATURE_VERSION, "dimension": DIMENSION, "agents": agents, "seed": args.seed,
-            "count": args.count, "accuracy": report}  # fmt: skip
+    meta = {
+        "feature_version": FEATURE_VERSION,
+        "dimension": DIMENSION,
+        "agents": agents,
+        "seed": args.seed,
+        "count": args.count,
+        "accuracy": report,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, meta=np.asarray(json.dumps(meta, sort_keys=True)), **arrays)
     print(f"wrote {args.out}")
@@ -227,8 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         tagger = NameTagger(weights.astype(np.float32), frozenset(known))
         scores = _tagger_scores(tagger, _tagged(1000, args.seed + 1))
         print("name tagger", scores, flush=True)
-        names_meta = {"feature_version": TAGGER_VERSION, "dimension": TAGGER_DIMENSION, "seed": args.seed,
-                      "sentences": len(tagged), "fresh": scores}  # fmt: skip
+        names_meta = {
+            "feature_version": TAGGER_VERSION,
+            "dimension": TAGGER_DIMENSION,
+            "seed": args.seed,
+            "sentences": len(tagged),
+            "fresh": scores,
+        }
         np.savez_compressed(
             args.names_out,
             meta=np.asarray(json.dumps(names_meta, sort_keys=True)),

@@ -200,7 +200,9 @@ class Dialogue:
         found: dict[str, str] = {}
         for name in target.slots:
             spec = self.hints.slots[name]
-            if spec.kind != "text" or (name in given and (not spec.keywords or _keyed(given[name], spec.keywords))):
+            if spec.kind != "text" or (
+                name in given and (not spec.keywords or _keyed(given[name], spec.keywords))
+            ):
                 continue  # a problem the request itself describes in a keyword's words stands
             for heard in reversed(earlier[-_LOOK_BACK_UTTERANCES:]):
                 value = self._slots(heard, [name], ()).get(name)
@@ -269,8 +271,10 @@ class Dialogue:
         return episode.intent
 
     def _narrows(self, intent: IntentHint, heard: Heard) -> bool:
-        """ "sorry, just saturdays" after the hours: a new value for the request just answered asks it again."""
-        own = [n for n in intent.slots if not self.hints.slots[n].keep and self.hints.slots[n].kind == "choice"]
+        """ "sorry, just saturdays" after the hours: a value for the request just answered asks it again."""
+        own = [
+            n for n in intent.slots if not self.hints.slots[n].keep and self.hints.slots[n].kind == "choice"
+        ]
         return bool(own) and bool(self._slots(heard, own, ()))
 
     @staticmethod

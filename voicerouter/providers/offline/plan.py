@@ -197,7 +197,10 @@ class Planner:
             )
         if len(items) > 1 and pick.by is not None and pick.ask is not None:
             return Action(
-                "ask", render(pick.ask, context), expects=(pick.by,), choices=_values(items, pick.field or pick.by)
+                "ask",
+                render(pick.ask, context),
+                expects=(pick.by,),
+                choices=_values(items, pick.field or pick.by),
             )
         return dict(items[0])
 

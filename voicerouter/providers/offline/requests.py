@@ -7,6 +7,7 @@ starts no request (a name, a date, a yes). Inference is numpy only, pure and det
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -66,7 +67,7 @@ def features(text: str) -> tuple[tuple[int, ...], tuple[float, ...]]:
             marked = f"^{word}$"
             for k in range(len(marked) - 2):
                 add("c|" + marked[k : k + 3], _LETTER_WEIGHT)
-    for first, second in zip(padded, padded[1:], strict=False):
+    for first, second in itertools.pairwise(padded):
         add(f"b|{first} {second}", 1.0)
     add("bias|", 1.0)
     norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
@@ -88,7 +89,9 @@ class RequestModel:
 
     def __init__(self, weights: np.ndarray, bias: np.ndarray, classes: tuple[str, ...]) -> None:
         if weights.shape != (DIMENSION, len(classes)) or bias.shape != (len(classes),):
-            raise RequestModelError(f"weights {weights.shape} do not fit {DIMENSION} x {len(classes)} classes")
+            raise RequestModelError(
+                f"weights {weights.shape} do not fit {DIMENSION} x {len(classes)} classes"
+            )
         self._weights = np.ascontiguousarray(weights, dtype=np.float64)
         self._bias = np.asarray(bias, dtype=np.float64)
         self.classes = classes
@@ -114,7 +117,9 @@ def _predict(model: RequestModel, text: str) -> RequestGuess:
 @lru_cache(maxsize=8)
 def _models(path: Path) -> dict[str, RequestModel]:
     if not path.is_file():
-        raise RequestModelError(f"{path}: weights file not found (train it with scripts/train_offline_nlu.py)")
+        raise RequestModelError(
+            f"{path}: weights file not found (train it with scripts/train_offline_nlu.py)"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}

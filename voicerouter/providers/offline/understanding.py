@@ -25,9 +25,9 @@ from voicerouter.providers.offline.nlp import (
     tokenize,
 )
 from voicerouter.providers.offline.nlp.misheard import repair_numbers
-from voicerouter.providers.offline.requests import NONE, RequestGuess, RequestModel
 from voicerouter.providers.offline.nlp.times import TIME_CUES
 from voicerouter.providers.offline.nlp.words import spelled_runs
+from voicerouter.providers.offline.requests import NONE, RequestGuess, RequestModel
 
 _FILLERS = {"uh", "um", "er", "erm", "oh", "ah", "well", "so", "hmm", "okay", "ok", "alright"}
 _ACTS: dict[str, tuple[str, ...]] = {
@@ -295,7 +295,9 @@ def _weigh(guess: RequestGuess, keyword: str | None) -> str | None:
     if keyword is None:
         return guess.label if guess.label != NONE and guess.confidence >= _NEW_REQUEST else None
     odds = {keyword: _KEYWORD_ODDS, NONE: _KEYWORD_ODDS - _NONE_ODDS}
-    scores = {label: math.log(max(p, 1e-9)) + odds.get(label, 0.0) for label, p in guess.probabilities.items()}
+    scores = {
+        label: math.log(max(p, 1e-9)) + odds.get(label, 0.0) for label, p in guess.probabilities.items()
+    }
     best = max(scores, key=lambda label: scores[label])
     return None if best == NONE else best
 

@@ -50,7 +50,8 @@ def _digit(bare: list[str], j: int) -> bool:
 
 def _inside_digits(bare: list[str], i: int) -> bool:
     """Whether the word at `i` stands among digit words: both sides for the common "to" and "a", one
-    side for "for": two digits after ("ticket for six one zero"), three before (the last of four), or after the tens of a year ("ninety for")."""
+    side for "for": two digits after ("ticket for six one zero"), three before (the last of four), or
+    after the tens of a year ("ninety for")."""
     word = bare[i]
     if word == "won":
         return True

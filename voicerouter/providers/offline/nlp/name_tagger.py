@@ -46,7 +46,8 @@ def token_features(words: Sequence[str], i: int, previous_tag: str, known: froze
     w, p1, p2, n1, n2 = at(i), at(i - 1), at(i - 2), at(i + 1), at(i + 2)
     names = [
         f"w={w}", f"p1={p1}", f"p2={p2}", f"n1={n1}", f"n2={n2}", f"p1w={p1} {w}", f"wn1={w} {n1}",
-        f"p2p1={p2} {p1}", f"k={kind(w)}", f"kp1={kind(p1)}", f"kn1={kind(n1)}", f"kk={kind(p1)} {kind(w)} {kind(n1)}",
+        f"p2p1={p2} {p1}", f"k={kind(w)}", f"kp1={kind(p1)}", f"kn1={kind(n1)}",
+        f"kk={kind(p1)} {kind(w)} {kind(n1)}",
         f"t={previous_tag}", f"tk={previous_tag} {kind(w)}", f"tw={previous_tag} {w}", f"suf={w[-3:]}",
         f"tp1={previous_tag} {p1}", "bias",
     ]  # fmt: skip
@@ -99,7 +100,9 @@ def name_tagger(path: Path = WEIGHTS_PATH) -> NameTagger | None:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("feature_version") != FEATURE_VERSION or meta.get("dimension") != DIMENSION:
-                raise ValueError(f"{path}: made for other features; retrain with scripts/train_offline_nlu.py")
+                raise ValueError(
+                    f"{path}: made for other features; retrain with scripts/train_offline_nlu.py"
+                )
             return NameTagger(data["weights"], frozenset(str(w) for w in data["known"]))
     except (OSError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not a readable name tagger: {exc}") from exc
