@@ -236,6 +236,7 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         acts.add("yes?")  # "des please", "ewe that's right": a yes a recognizer misheard, if a yes is wanted
     heard = Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=None)
     scores: dict[str, float] = {}
+    phrases: dict[str, int] = {}
     first_said: dict[str, int] = {}
     named = _name_words(tokens)
     for intent in hints.intents:  # each request matches on its own, so no request hides another's words
@@ -246,6 +247,7 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         ]
         if said:
             scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.slots, hints))
+            phrases[intent.name] = len(said)
             first_said[intent.name] = said[0][1]
     # ties go to the request that leads into the other ("what's the earliest" before "book"), then to the
     # one said first ("what are your hours, in case we come in"), then to the earlier request of the hints
@@ -259,7 +261,10 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     hunch = None
     if model is not None:
         predicted = model.predict(text)
-        best = _weigh(predicted, best)
+        weighed = _weigh(predicted, best, phrases.get(best or "", 0))
+        # between two requests the keywords both name, the keywords' order decides ("did I miss an
+        # appointment ... and can I book"): the first request is answered first
+        best = best if weighed in phrases else weighed
         if best is None and predicted.label != NONE and predicted.confidence >= _HUNCH:
             hunch = predicted.label
     guess = None
@@ -285,16 +290,19 @@ def _name_words(tokens: list[Token]) -> set[int]:
 # (log), so the model overrules a keyword only when it is clearly sure ("is the VPN still broken" is a
 # question about the service, "what has Doctor Ortiz got open" one about free times, not opening hours).
 _KEYWORD_ODDS = 2.3
+_MORE_KEYWORDS_ODDS = 0.5
 _NONE_ODDS = 4.0  # and "no request at all" has to be far likelier than the keyword's request
 _NEW_REQUEST = 0.5  # a request no keyword names needs this much probability
 _HUNCH = 0.3  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
 
 
-def _weigh(guess: RequestGuess, keyword: str | None) -> str | None:
-    """The request of an utterance from the model's probabilities and the request its keywords point to."""
+def _weigh(guess: RequestGuess, keyword: str | None, phrases: int = 1) -> str | None:
+    """The request of an utterance from the model's probabilities and the request its keywords point to
+    (`phrases` of its keywords said: each one more makes it likelier)."""
     if keyword is None:
         return guess.label if guess.label != NONE and guess.confidence >= _NEW_REQUEST else None
-    odds = {keyword: _KEYWORD_ODDS, NONE: _KEYWORD_ODDS - _NONE_ODDS}
+    bonus = _KEYWORD_ODDS + _MORE_KEYWORDS_ODDS * max(0, phrases - 1)
+    odds = {keyword: bonus, NONE: bonus - _NONE_ODDS}
     scores = {
         label: math.log(max(p, 1e-9)) + odds.get(label, 0.0) for label, p in guess.probabilities.items()
     }
