@@ -33,8 +33,8 @@ def repair_numbers(text: str) -> str:
     out: list[str] = []
     for i, token in enumerate(tokens):
         word = bare[i]
-        if word in _HESITATIONS and _digit(bare, i - 1) and _digit(bare, i + 1):
-            continue  # "e um one one five zero": a hesitation inside the digits
+        if word in _HESITATIONS and (_digit(bare, i - 1) or _letter(bare, i - 1)) and _digit(bare, i + 1):
+            continue  # "e um one one five zero": a hesitation inside the digits or after an id's letter
         spoken = _SOUNDS_LIKE.get(word)
         if spoken is not None and _inside_digits(bare, i):
             out.append(token.lower().replace(word, spoken))
@@ -42,6 +42,10 @@ def repair_numbers(text: str) -> str:
             continue
         out.append(token)
     return " ".join(out)
+
+
+def _letter(bare: list[str], j: int) -> bool:
+    return 0 <= j < len(bare) and len(bare[j]) == 1 and bare[j].isalpha() and bare[j] not in {"a", "i"}
 
 
 def _digit(bare: list[str], j: int) -> bool:

@@ -6,6 +6,8 @@ looks a name up or guesses one.
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
+
 from voicerouter.providers.offline.nlp.corrections import correction_points
 from voicerouter.providers.offline.nlp.name_tagger import name_tagger
 from voicerouter.providers.offline.nlp.words import (
@@ -195,11 +197,18 @@ def _name_span(tokens: list[Token], start: int) -> list[Token]:
             or not word.replace("'", "").replace("-", "").isalpha()
             or len(word) < 2
             or (span and _capitalized(span[0]) and not _capitalized(tokens[k]))
+            or (span and not _capitalized(tokens[k]) and word in _common_words())  # "costa, people always"
         ):
             break
         span.append(tokens[k])
         k += 1
     return span
+
+
+def _common_words() -> frozenset[str]:
+    """Words the name tagger learnt as no part of a name; a lower-case name ends before one."""
+    tagger = name_tagger()
+    return tagger.known if tagger is not None else frozenset()
 
 
 def _capitalized(token: Token) -> bool:
@@ -227,14 +236,16 @@ def _merge_spelled(tokens: list[Token]) -> list[Token]:
         for back in range(len(merged) - 1, max(-1, len(merged) - 4), -1):
             word = merged[back].text
             name_like = word not in STOPWORDS and word.replace("'", "").replace("-", "").isalpha()
-            if name_like and word[:1] == letters[0]:
+            if name_like and (word[:1] == letters[0] or _misheard_spelling(letters, word)):
                 spells = back
                 break
             if not (name_like or word in _BETWEEN_WORD_AND_SPELLING):
                 break
         if spells is None:
             merged.append(spelt)
-        elif not _letters_lost(letters, merged[spells].text):
+        elif not _letters_lost(letters, merged[spells].text) and not _misheard_spelling(
+            letters, merged[spells].text
+        ):
             merged[spells] = spelt  # else "mcdonald, m o a l d": the recognizer lost letters, keep the word
         cursor = end
     merged.extend(tokens[cursor:])
@@ -247,3 +258,8 @@ def _letters_lost(letters: str, word: str) -> bool:
         return False
     rest = iter(word)
     return all(letter in rest for letter in letters)
+
+
+def _misheard_spelling(letters: str, word: str) -> bool:
+    """ "lindqvist, s i n d v i s t": a spelling of the word before with its first letter misheard."""
+    return len(word) >= 4 and letters[:1] != word[:1] and SequenceMatcher(None, letters, word).ratio() >= 0.75
