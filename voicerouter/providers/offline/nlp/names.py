@@ -37,7 +37,7 @@ WEAK_CUES = (
 )
 FILLERS = frozenset(
     "alright er erm hello hey hi hmm oh ok okay please right so sorry sure thank thanks uh um well "
-    "yeah yep yes you".split()
+    "yeah yep yes you there morning good afternoon evening".split()
 )
 STOPWORDS = frozenset(
     "a about actually afraid after afternoon again ah all already also am an and any anyone anyway "
@@ -96,7 +96,7 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
             i += 1
             continue
         end_cue, strong = cue
-        span = _name_span(tokens, end_cue)
+        span = _name_span(tokens, _skip_hesitations(tokens, end_cue))  # "my name is uh Sophie Laurent"
         needs_capitals = cased and not strong
         if span and (strong or len(span) >= 2) and not (needs_capitals and not span[0].raw[:1].isupper()):
             found.append(_mention(span))
@@ -163,6 +163,15 @@ def _cue_after(words: tuple[str, ...]) -> bool:
     return any(words[: len(cue)] == cue for cue in _CUES_AFTER)
 
 
+_HESITATIONS = frozenset("uh um er erm uhm ah".split())
+
+
+def _skip_hesitations(tokens: list[Token], start: int) -> int:
+    while start < len(tokens) and tokens[start].text in _HESITATIONS:
+        start += 1
+    return start
+
+
 def _skip_fillers(tokens: list[Token], start: int) -> int:
     while start < len(tokens) and tokens[start].text in FILLERS:
         start += 1
@@ -200,6 +209,8 @@ def _name_span(tokens: list[Token], start: int) -> list[Token]:
             or (span and not _capitalized(tokens[k]) and word in _common_words())  # "costa, people always"
         ):
             break
+        if len(span) >= 2 and word == span[0].text:
+            span = span[1:]  # "Park, Jon Park": the surname first, then the whole name
         span.append(tokens[k])
         k += 1
     return span
