@@ -325,6 +325,9 @@ class Dialogue:
                     action.kind, f"{replies.not_heard} {action.text}", expects=action.expects, key=action.key
                 )
             return action
+        introduced = any(self.hints.slots[k].keep for k in state.said) and heard.intent is None
+        if introduced and not acts & {"thanks", "goodbye", "no"}:
+            return Action("reply", replies.introduced)  # "hi, this is Elena Rossi": who, not yet why
         if "no" in acts and "thanks" in acts:
             return Action("reply", replies.goodbye)
         if "thanks" in acts:
