@@ -265,8 +265,10 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         # between two requests the keywords both name, the keywords' order decides ("did I miss an
         # appointment ... and can I book"): the first request is answered first
         best = best if weighed in phrases else weighed
-        if best is None and predicted.label != NONE and predicted.confidence >= _HUNCH:
-            hunch = predicted.label
+        requests = {k: p for k, p in predicted.probabilities.items() if k != NONE}
+        likeliest = max(requests, key=lambda k: requests[k]) if requests else None
+        if best is None and likeliest is not None and requests[likeliest] >= _HUNCH:
+            hunch = likeliest  # with no request under way, an utterance is likelier a request than none
     guess = None
     if best is None:
         given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}
@@ -293,7 +295,7 @@ _KEYWORD_ODDS = 2.3
 _MORE_KEYWORDS_ODDS = 0.5
 _NONE_ODDS = 4.0  # and "no request at all" has to be far likelier than the keyword's request
 _NEW_REQUEST = 0.5  # a request no keyword names needs this much probability
-_HUNCH = 0.3  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
+_HUNCH = 0.25  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
 
 
 def _weigh(guess: RequestGuess, keyword: str | None, phrases: int = 1) -> str | None:
