@@ -261,8 +261,12 @@ class Dialogue:
         if heard.intent is not None:
             return self.hints.intent(heard.intent)
         if episode is None:
-            hunch = heard.guess or heard.hunch  # no request under way: the likeliest one is the one meant
-            return self.hints.intent(hunch) if hunch is not None else None
+            if heard.guess is not None:
+                return self.hints.intent(heard.guess)
+            # no request under way: the likeliest one is meant, unless it would act at once on a hunch
+            # (a transfer has no slot to ask and no question to confirm)
+            hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
+            return hunch if hunch is not None and hunch.slots else None
         if before is not None and before.succeeded:
             follow_up = episode.intent.follow_up
             if follow_up is not None:
