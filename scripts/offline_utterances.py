@@ -514,7 +514,6 @@ def clinic_templates() -> list[Template]:
                 "when are you open",
                 "are you open late any day",
                 "which bus goes to the clinic",
-                
                 "what's the closest stop to you",
                 "can you give me directions",
                 "what's the nearest cross street",
@@ -689,7 +688,12 @@ def helpdesk_templates() -> list[Template]:
                 "has anyone reported {service} being down",
                 "is {service} fixed yet",
                 "is the {service} out for everyone",
-                
+                "is {service} still down",
+                "is {service} still not working",
+                "is the {service} problem still going on",
+                "is {service} still broken for everyone",
+                "{service} is still broken, is it a known thing",
+                "is {service} still playing up",
                 "is there something going on with {service}",
                 "are you guys seeing {service} problems",
                 "is {service} down for maintenance",
