@@ -265,6 +265,9 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         # between two requests the keywords both name, the keywords' order decides ("did I miss an
         # appointment ... and can I book"): the first request is answered first
         best = best if weighed in phrases else weighed
+        if best is not None and best not in phrases and not hints.intent(best).slots:
+            # a request that acts at once (a transfer) on the model's word alone needs it to be sure
+            best = best if predicted.probabilities[best] >= _ACTS_AT_ONCE else None
         requests = {k: p for k, p in predicted.probabilities.items() if k != NONE}
         likeliest = max(requests, key=lambda k: requests[k]) if requests else None
         if best is None and likeliest is not None and requests[likeliest] >= _HUNCH:
@@ -296,6 +299,7 @@ _MORE_KEYWORDS_ODDS = 0.5
 _NONE_ODDS = 4.0  # and "no request at all" has to be far likelier than the keyword's request
 _NEW_REQUEST = 0.5  # a request no keyword names needs this much probability
 _HUNCH = 0.25  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
+_ACTS_AT_ONCE = 0.8  # a request with no slot to ask (a transfer) named by the model alone
 
 
 def _weigh(guess: RequestGuess, keyword: str | None, phrases: int = 1) -> str | None:
@@ -347,7 +351,7 @@ def extract_slots(
         if spec.kind == "birth_date":
             pool = [m for m in dates if "year" in m.flags] if name in asked else birth
             if pool:
-                out[name] = pool[-1].value
+                out[name] = _plausible_birth_year(pool[-1].value)
     out.update(
         _distribute(
             plain if not any(specs[n].kind == "date" for n in asked) else plain or dates,
@@ -554,6 +558,13 @@ def _cued_time(mention: Mention, tokens: list[Token], hints: OfflineHints) -> bo
 
 def _overlaps(mention: Mention, others: list[Mention]) -> bool:
     return any(mention.start < o.end and o.start < mention.end for o in others)
+
+
+def _plausible_birth_year(iso: str) -> str:
+    """ "nineteen fourteen" for a living caller's birth year is "nineteen forty" misheard (a recognizer
+    confuses -teen and -ty): 1913 to 1919 become 1930 to 1990."""
+    year = int(iso[:4])
+    return f"19{year - 1910}0{iso[4:]}" if 1913 <= year <= 1919 else iso
 
 
 def _year_ago(today: dt.date) -> str:
