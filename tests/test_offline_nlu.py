@@ -87,6 +87,7 @@ def test_a_bad_weights_file_is_named_in_the_error(tmp_path: Path) -> None:
         ("e um won one five zero", "1150"),
         ("nineteen ninety for", "1994"),
         ("ticket four six zero nine for exactly this", "4609"),
+        ("saturday at then thirty", "1030"),
     ],
 )
 def test_digit_words_a_recognizer_mishears_are_read_as_digits(heard: str, digits: str) -> None:
@@ -182,3 +183,19 @@ def test_a_misheard_yes_confirms_only_a_confirmation() -> None:
     assert call.called()[-1] == ("reset_password", {"employee_id": "E1107", "system": "payroll"})
     fresh = Call("helpdesk")
     assert fresh.say("yeh") and fresh.called() == []
+
+
+def test_a_birth_year_a_recognizer_turned_from_forty_into_fourteen() -> None:
+    call = Call("clinic")
+    call.say("hi, I'd like to check my appointment, it's Dorothy Evans")
+    call.say("march third nineteen fourteen")
+    assert call.called()[-1] == (
+        "find_patient",
+        {"full_name": "Dorothy Evans", "date_of_birth": "1940-03-03"},
+    )
+
+
+def test_no_transfer_on_a_guess() -> None:
+    call = Call("clinic")
+    call.say("alright, I'll talk to billing then, thinks")
+    assert all(name != "transfer_to_human" for name, _ in call.called())

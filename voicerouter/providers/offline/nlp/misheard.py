@@ -2,7 +2,8 @@
 
 "ticket for six one zero", "e won oh four two", "four five a four": a phone recogniser writes "for",
 "to", "won" and "a" for digits read out one by one. Only a word inside a run of digit words is changed,
-so "a ticket for my laptop" and "move it to friday" stay as they are. Pure text in, text out.
+so "a ticket for my laptop" and "move it to friday" stay as they are; "then" is "ten" only where a time
+is said ("at then thirty"). Pure text in, text out.
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ def repair_numbers(text: str) -> str:
     """`text` with misheard digit words inside digit runs written as the digits they were."""
     tokens = text.split()
     bare = [_bare(t) for t in tokens]
-    if not any(b in _SOUNDS_LIKE or b in _HESITATIONS for b in bare):
+    if not any(b in _SOUNDS_LIKE or b in _HESITATIONS or b == "then" for b in bare):
         return text
     out: list[str] = []
     for i, token in enumerate(tokens):
         word = bare[i]
         if word in _HESITATIONS and (_digit(bare, i - 1) or _letter(bare, i - 1)) and _digit(bare, i + 1):
             continue  # "e um one one five zero": a hesitation inside the digits or after an id's letter
+        if word == "then" and _clock_ten(bare, i):
+            out.append(token.lower().replace("then", "ten"))
+            bare[i] = "ten"
+            continue
         spoken = _SOUNDS_LIKE.get(word)
         if spoken is not None and _inside_digits(bare, i):
             out.append(token.lower().replace(word, spoken))
@@ -42,6 +47,17 @@ def repair_numbers(text: str) -> str:
             continue
         out.append(token)
     return " ".join(out)
+
+
+_BEFORE_A_CLOCK_TIME = frozenset({"at", "around", "about", "by", "till", "until", "before", "after"})
+_AFTER_TEN = frozenset({"thirty", "fifteen", "forty", "o'clock", "am", "pm", "minutes", "oh", "past"})
+
+
+def _clock_ten(bare: list[str], i: int) -> bool:
+    """ "saturday at then", "after about then minutes": "ten" misheard where a time or a count is said."""
+    before = bare[i - 1] if i > 0 else ""
+    after = bare[i + 1] if i + 1 < len(bare) else ""
+    return before in _BEFORE_A_CLOCK_TIME or after in _AFTER_TEN
 
 
 def _letter(bare: list[str], j: int) -> bool:
