@@ -196,7 +196,7 @@ def _gold_spans(tags: list[str]) -> list[tuple[int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=12000, help="generated utterances per agent")
+    parser.add_argument("--count", type=int, default=24000, help="generated utterances per agent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     parser.add_argument("--names-out", type=Path, default=NAMES_PATH, help="name tagger weights")
