@@ -6,14 +6,22 @@ same move; it never carries state between requests or calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from voicerouter.providers.base import ChatMessage
 from voicerouter.providers.offline.hints import IntentHint, OfflineHints, slot_reference
-from voicerouter.providers.offline.nlp.words import spelled_runs
+from voicerouter.providers.offline.nlp.words import pick_from_list, spelled_runs, tokenize
 from voicerouter.providers.offline.note import is_history_note, read_history_note
 from voicerouter.providers.offline.plan import Action, Episode, Planner, ToolReply, call_key, read_tool_reply
-from voicerouter.providers.offline.understanding import Heard, extract_slots, hear, lone_surname
+from voicerouter.providers.offline.requests import RequestModel
+from voicerouter.providers.offline.understanding import (
+    Heard,
+    extract_slots,
+    hear,
+    lone_surname,
+    names_only_tagged,
+    phrase_matches,
+)
 
 _MEMO_ENTRIES = 4096
 _LOOK_BACK_UTTERANCES = 3
@@ -31,11 +39,16 @@ class _State:
     earlier: list[Heard] = field(default_factory=list)  # the caller's utterances before this one
 
 
+def _keyed(text: str, keywords: list[str]) -> bool:
+    return bool(phrase_matches(tokenize(text), {"k": keywords}))
+
+
 class Dialogue:
     """Folds the history into a state, then picks the move for the turn at hand."""
 
-    def __init__(self, hints: OfflineHints) -> None:
+    def __init__(self, hints: OfflineHints, requests: RequestModel | None = None) -> None:
         self.hints = hints
+        self.requests = requests
         self.planner = Planner(hints)
         self._heard: dict[str, Heard] = {}  # pure memo: every step replays the same earlier utterances
         self._said: dict[tuple[str, tuple[str, ...], tuple[str, ...]], dict[str, str]] = {}  # likewise
@@ -46,7 +59,7 @@ class Dialogue:
         if heard is None:
             if len(self._heard) >= _MEMO_ENTRIES:
                 self._heard.clear()
-            heard = self._heard[text] = hear(text, self.hints)
+            heard = self._heard[text] = hear(text, self.hints, self.requests)
         return heard
 
     def _slots(self, heard: Heard, wanted: list[str], expects: tuple[str, ...]) -> dict[str, str]:
@@ -124,6 +137,8 @@ class Dialogue:
         episode = state.episode if state.episode is not None and state.episode.active else None
         before = self._plan(state, tools) if episode is not None else None
         heard = self._understand(text)
+        if "yes?" in heard.acts and before is not None and before.kind == "confirm":
+            heard = replace(heard, acts=heard.acts | {"yes"})
         state.before, state.heard = before, heard
         target = self._target(episode, before, heard)
         wanted = list(target.slots) if target is not None else []
@@ -132,6 +147,15 @@ class Dialogue:
         switching = episode is not None and heard.intent is not None and target is not episode.intent
         expects = before.expects if before is not None and not switching else ()
         said = self._slots(heard, wanted, expects)
+        if before is not None and before.choices and expects and expects[0] not in said:
+            chosen = pick_from_list(heard.tokens, len(before.choices))  # "the second one"
+            if chosen is not None:
+                said[expects[0]] = before.choices[chosen]
+        for name, spec in self.hints.slots.items():  # a name kept once given is not lost to a guess
+            kept = state.kept.get(name)
+            if spec.kind == "name" and kept and said.get(name, kept) != kept and name not in expects:
+                if names_only_tagged(heard) and (before is None or before.failed_with is None):
+                    del said[name]
         self._complete_name(said, heard, expects, state.kept)
         if (
             target is not None
@@ -158,6 +182,12 @@ class Dialogue:
         carried = (
             dict(episode.slots) if episode is not None and episode.intent.follow_up == target.name else {}
         )
+        if state.episode is not None and not carried:  # "close that ticket": the one just looked at
+            carried = {
+                k: v
+                for k, v in state.episode.slots.items()
+                if k in target.slots and self.hints.slots[k].kind in {"digits", "id", "date"}
+            }
         carried.update(said)
         carried.update(self._described_before(target, carried, state.earlier))
         state.episode = Episode(intent=target, slots={k: v for k, v in carried.items() if k in target.slots})
@@ -169,8 +199,11 @@ class Dialogue:
         and so is what kind of problem it is (the ERP described before makes a software ticket)."""
         found: dict[str, str] = {}
         for name in target.slots:
-            if name in given or self.hints.slots[name].kind != "text":
-                continue
+            spec = self.hints.slots[name]
+            if spec.kind != "text" or (
+                name in given and (not spec.keywords or _keyed(given[name], spec.keywords))
+            ):
+                continue  # a problem the request itself describes in a keyword's words stands
             for heard in reversed(earlier[-_LOOK_BACK_UTTERANCES:]):
                 value = self._slots(heard, [name], ()).get(name)
                 if value is not None:
@@ -228,16 +261,31 @@ class Dialogue:
         if heard.intent is not None:
             return self.hints.intent(heard.intent)
         if episode is None:
-            return self.hints.intent(heard.guess) if heard.guess is not None else None
+            if heard.guess is not None:
+                return self.hints.intent(heard.guess)
+            # no request under way: the likeliest one is meant, unless it would act at once on a hunch
+            # (a transfer has no slot to ask and no question to confirm)
+            hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
+            return hunch if hunch is not None and hunch.slots else None
         if before is not None and before.succeeded:
             follow_up = episode.intent.follow_up
-            return self.hints.intent(follow_up) if follow_up is not None else None
+            if follow_up is not None:
+                return self.hints.intent(follow_up)
+            return episode.intent if self._narrows(episode.intent, heard) else None
         return episode.intent
+
+    def _narrows(self, intent: IntentHint, heard: Heard) -> bool:
+        """ "sorry, just saturdays" after the hours: a value for the request just answered asks it again."""
+        own = [
+            n for n in intent.slots if not self.hints.slots[n].keep and self.hints.slots[n].kind == "choice"
+        ]
+        return bool(own) and bool(self._slots(heard, own, ()))
 
     @staticmethod
     def _restarts(before: Action | None, heard: Heard) -> bool:
-        """A request said again after the last one finished well starts over ("book another one")."""
-        return heard.intent is not None and before is not None and before.succeeded
+        """After a request finished well, the same request again starts over: said again ("book another
+        one"), or narrowed ("sorry, just saturdays" after the hours)."""
+        return before is not None and before.succeeded
 
     def _plan(self, state: _State, tools: frozenset[str] | None) -> Action:
         assert state.episode is not None
@@ -281,6 +329,9 @@ class Dialogue:
                     action.kind, f"{replies.not_heard} {action.text}", expects=action.expects, key=action.key
                 )
             return action
+        introduced = any(self.hints.slots[k].keep for k in state.said) and heard.intent is None
+        if introduced and not acts & {"thanks", "goodbye", "no"}:
+            return Action("reply", replies.introduced)  # "hi, this is Elena Rossi": who, not yet why
         if "no" in acts and "thanks" in acts:
             return Action("reply", replies.goodbye)
         if "thanks" in acts:

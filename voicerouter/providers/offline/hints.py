@@ -89,6 +89,7 @@ class Replies(_Strict):
     """The agent's fixed lines for moments no intent covers (greeting, thanks, not heard, failures)."""
 
     greeting: str = "Hello! How can I help you today?"
+    introduced: str = "Thank you. How can I help you today?"  # the caller said who they are, not yet why
     thanks: str = "You're welcome. Is there anything else I can help with?"
     goodbye: str = "Thanks for calling. Goodbye!"
     hold: str = "Sure, take your time."

@@ -29,6 +29,7 @@ from voicerouter.providers.base import (
 )
 from voicerouter.providers.offline.dialogue import Dialogue
 from voicerouter.providers.offline.hints import OfflineHints, parse_hints
+from voicerouter.providers.offline.requests import NONE, RequestModel, request_model
 
 CHARS_PER_TOKEN = 4
 
@@ -51,7 +52,7 @@ class OfflineAgentModel:
         self.agent = agent
         self.model_id = model_id
         self.hints: OfflineHints = parse_hints(agent.offline, agent.source or f"agent {agent.name}")
-        self._dialogue = Dialogue(self.hints)
+        self._dialogue = Dialogue(self.hints, _request_model(agent.name, self.hints))
 
     def complete(self, request: ChatRequest) -> Completion:
         """The next step of the conversation in `request`: a spoken reply, or one tool call."""
@@ -122,6 +123,14 @@ def _not_said_yet(heard: str, text: str) -> str:
     if rest is text and heard.rstrip()[-1:].isalnum():
         return ". " + text  # the heard words stopped mid-sentence: close it, then answer
     return rest
+
+
+def _request_model(agent: str, hints: OfflineHints) -> RequestModel | None:
+    """The trained request model shipped for this agent, if it knows exactly the hints' requests."""
+    model = request_model(agent)
+    if model is None or set(model.classes) != {i.name for i in hints.intents} | {NONE}:
+        return None
+    return model
 
 
 def _next_call_id(request: ChatRequest) -> str:

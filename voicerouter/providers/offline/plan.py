@@ -74,6 +74,7 @@ class Action:
     terminal: bool = False
     succeeded: bool = False
     failed_with: ToolStatus | None = None
+    choices: tuple[str, ...] = ()  # the values of the items just listed, in order ("the second one")
 
 
 @dataclass
@@ -188,9 +189,19 @@ class Planner:
             ]
             if matches:
                 return dict(matches[0])
-            return Action("reply", render(pick.no_match or pick.empty, context), expects=(pick.by,))
+            return Action(
+                "reply",
+                render(pick.no_match or pick.empty, context),
+                expects=(pick.by,),
+                choices=_values(items, pick.field or pick.by),
+            )
         if len(items) > 1 and pick.by is not None and pick.ask is not None:
-            return Action("ask", render(pick.ask, context), expects=(pick.by,))
+            return Action(
+                "ask",
+                render(pick.ask, context),
+                expects=(pick.by,),
+                choices=_values(items, pick.field or pick.by),
+            )
         return dict(items[0])
 
     def _failure(self, step: StepHint, reply: ToolReply, context: dict[str, Any]) -> Action:
@@ -225,3 +236,7 @@ class Planner:
     def _slot_for_arg(step: StepHint, arg: str) -> str | None:
         ref = slot_reference(step.args.get(arg, ""))
         return ref[0] if ref else None
+
+
+def _values(items: list[Any], name: str) -> tuple[str, ...]:
+    return tuple(str(item.get(name, "")) for item in items if isinstance(item, dict))

@@ -6,6 +6,7 @@ Reads words only (no history, no tools); values come from what the caller said a
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +24,10 @@ from voicerouter.providers.offline.nlp import (
     find_times,
     tokenize,
 )
+from voicerouter.providers.offline.nlp.misheard import repair_numbers
 from voicerouter.providers.offline.nlp.times import TIME_CUES
 from voicerouter.providers.offline.nlp.words import spelled_runs
+from voicerouter.providers.offline.requests import NONE, RequestGuess, RequestModel
 
 _FILLERS = {"uh", "um", "er", "erm", "oh", "ah", "well", "so", "hmm", "okay", "ok", "alright"}
 _ACTS: dict[str, tuple[str, ...]] = {
@@ -114,6 +117,9 @@ _ACTS: dict[str, tuple[str, ...]] = {
     "retry": ("try again", "try it again", "retry", "check again", "give it another try"),
     "drop": ("never mind", "nevermind", "forget it", "forget about it", "don't bother", "leave it"),
 }
+# Words a phone recognizer writes for "yes", "yeah" and "yep" (one sound away); read as a yes only as the
+# answer to a confirmation.
+_SOUNDS_LIKE_YES = frozenset("des les nes wes use yen yet bess yah yea yeh yay ewe uwe yap yip yuh".split())
 _LEADING_ACTS = {"yes", "no", "greeting"}  # only when the utterance starts with them
 _NEGATORS = {"not", "don't", "didn't", "never", "no"}
 # Hesitations and hedges a caller drops inside a phrase: "where exactly are you", "when is um my appointment".
@@ -138,6 +144,7 @@ class Heard:
     acts: frozenset[str]
     intent: str | None
     guess: str | None = None  # request implied by its values alone ("dr chen tomorrow at 9")
+    hunch: str | None = None  # the request model's best request when it was too unsure to decide
 
 
 def phrase_matches(
@@ -150,6 +157,8 @@ def phrase_matches(
         starts.setdefault(word, []).append(i)
         if word.endswith("'s"):  # "the printer's jammed": a one-word phrase said with its "'s"
             starts.setdefault(word[:-2], []).append(i)
+        elif word.endswith("s") and len(word) > 4:  # "open on saturdays": a phrase's last word in plural
+            starts.setdefault(word[:-1], []).append(i)
     used = [False] * len(words)
     found = []
     for label, pattern, prefix in _candidates(tuple((label, tuple(opts)) for label, opts in phrases.items())):
@@ -182,7 +191,11 @@ def _match_at(words: list[str], i: int, pattern: list[str], prefix: bool) -> int
         word = words[k]
         last = n == len(pattern) - 1
         # the last word may carry an "'s" ("the order system's been down") or, for a prefix, any ending
-        said = word == wanted or (last and (word == f"{wanted}'s" or (prefix and word.startswith(wanted))))
+        said = (
+            word == wanted
+            or (last and (word in {f"{wanted}'s", f"{wanted}s"} or (prefix and word.startswith(wanted))))
+            or (len(wanted) >= 6 and word == wanted[:-1])  # "insuranc": the recognizer lost the last letter
+        )
         if not (said or word in _FOR_SOMEONE.get(wanted, ())):
             return None
         k += 1
@@ -207,8 +220,10 @@ def _pattern(phrase: str) -> list[str]:
     return [t.text.replace("-", "") for t in tokenize(phrase)]
 
 
-def hear(text: str, hints: OfflineHints) -> Heard:
-    """Acts and the request of one utterance, read without the history."""
+def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> Heard:
+    """Acts and the request of one utterance, read without the history; `model` (the agent's trained
+    request model) decides the request, the hints' keywords only where it is unsure."""
+    text = repair_numbers(text)
     tokens = tokenize(text)
     start = 0
     while start < len(tokens) and tokens[start].text in _FILLERS - {"okay", "ok"}:
@@ -217,13 +232,22 @@ def hear(text: str, hints: OfflineHints) -> Heard:
     for label, start_at, _ in phrase_matches(tokens, _ACTS):
         if label not in _LEADING_ACTS or start_at <= start or (label == "yes" and len(tokens) <= 3):
             acts.add(label)
+    if not acts and 0 < len(tokens) <= 3 and tokens[0].text in _SOUNDS_LIKE_YES:
+        acts.add("yes?")  # "des please", "ewe that's right": a yes a recognizer misheard, if a yes is wanted
     heard = Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=None)
     scores: dict[str, float] = {}
+    phrases: dict[str, int] = {}
     first_said: dict[str, int] = {}
+    named = _name_words(tokens)
     for intent in hints.intents:  # each request matches on its own, so no request hides another's words
-        said = phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
+        said = [
+            (label, begin, end)
+            for label, begin, end in phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
+            if not named & set(range(begin, end))  # "it's Jon Park" asks nothing about parking
+        ]
         if said:
             scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.slots, hints))
+            phrases[intent.name] = len(said)
             first_said[intent.name] = said[0][1]
     # ties go to the request that leads into the other ("what's the earliest" before "book"), then to the
     # one said first ("what are your hours, in case we come in"), then to the earlier request of the hints
@@ -234,6 +258,20 @@ def hear(text: str, hints: OfflineHints) -> Heard:
         for name, score in scores.items()
     }
     best = max(rank, key=lambda name: rank[name]) if rank else None
+    hunch = None
+    if model is not None:
+        predicted = model.predict(text)
+        weighed = _weigh(predicted, best, phrases.get(best or "", 0))
+        # between two requests the keywords both name, the keywords' order decides ("did I miss an
+        # appointment ... and can I book"): the first request is answered first
+        best = best if weighed in phrases else weighed
+        if best is not None and best not in phrases and not hints.intent(best).slots:
+            # a request that acts at once (a transfer) on the model's word alone needs it to be sure
+            best = best if predicted.probabilities[best] >= _ACTS_AT_ONCE else None
+        requests = {k: p for k, p in predicted.probabilities.items() if k != NONE}
+        likeliest = max(requests, key=lambda k: requests[k]) if requests else None
+        if best is None and likeliest is not None and requests[likeliest] >= _HUNCH:
+            hunch = likeliest  # with no request under way, an utterance is likelier a request than none
     guess = None
     if best is None:
         given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}
@@ -243,7 +281,39 @@ def hear(text: str, hints: OfflineHints) -> Heard:
         leading = [name for name in top if leads.get(name) in top]
         if ranked and ranked[0] >= 2 and (len(top) == 1 or (len(top) == 2 and leading)):
             guess = leading[0] if len(top) == 2 else top[0]
-    return Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=best, guess=guess)
+    return Heard(text=text, tokens=tuple(tokens), acts=frozenset(acts), intent=best, guess=guess, hunch=hunch)
+
+
+def _name_words(tokens: list[Token]) -> set[int]:
+    """Positions of the words of a person's name said after a cue ("it's Jon Park", "this is ...")."""
+    if not any(t.raw[:1].isupper() for t in tokens[1:]):
+        return set()  # unwritten case: a name after "it's" might be "it's parking"; keywords decide
+    return {k for m in find_names(tokens) for k in range(m.start, m.end) if len(m.value.split()) >= 2}
+
+
+# The trained model decides; a request the hints' keywords point to counts as if this many times likelier
+# (log), so the model overrules a keyword only when it is clearly sure ("is the VPN still broken" is a
+# question about the service, "what has Doctor Ortiz got open" one about free times, not opening hours).
+_KEYWORD_ODDS = 2.3
+_MORE_KEYWORDS_ODDS = 0.5
+_NONE_ODDS = 4.0  # and "no request at all" has to be far likelier than the keyword's request
+_NEW_REQUEST = 0.5  # a request no keyword names needs this much probability
+_HUNCH = 0.25  # below _NEW_REQUEST: a hunch the dialogue may use when no request is under way
+_ACTS_AT_ONCE = 0.8  # a request with no slot to ask (a transfer) named by the model alone
+
+
+def _weigh(guess: RequestGuess, keyword: str | None, phrases: int = 1) -> str | None:
+    """The request of an utterance from the model's probabilities and the request its keywords point to
+    (`phrases` of its keywords said: each one more makes it likelier)."""
+    if keyword is None:
+        return guess.label if guess.label != NONE and guess.confidence >= _NEW_REQUEST else None
+    bonus = _KEYWORD_ODDS + _MORE_KEYWORDS_ODDS * max(0, phrases - 1)
+    odds = {keyword: bonus, NONE: bonus - _NONE_ODDS}
+    scores = {
+        label: math.log(max(p, 1e-9)) + odds.get(label, 0.0) for label, p in guess.probabilities.items()
+    }
+    best = max(scores, key=lambda label: scores[label])
+    return None if best == NONE else best
 
 
 def _evidence(heard: Heard, slots: list[str], hints: OfflineHints) -> dict[str, str]:
@@ -281,7 +351,7 @@ def extract_slots(
         if spec.kind == "birth_date":
             pool = [m for m in dates if "year" in m.flags] if name in asked else birth
             if pool:
-                out[name] = pool[-1].value
+                out[name] = _plausible_birth_year(pool[-1].value)
     out.update(
         _distribute(
             plain if not any(specs[n].kind == "date" for n in asked) else plain or dates,
@@ -342,6 +412,12 @@ def _choice(said: list[tuple[str, int, int]], tokens: list[Token]) -> str | None
     for label, _, _ in said:
         counts[label] = counts.get(label, 0) + 1
     return max(counts, key=lambda label: counts[label]) if counts else None  # ties: the first said
+
+
+def names_only_tagged(heard: Heard) -> bool:
+    """Whether the names in an utterance come only from the trained tagger (no cue, no capitals)."""
+    names = find_names(list(heard.tokens))
+    return bool(names) and all("tagged" in m.flags for m in names)
 
 
 def lone_surname(heard: Heard) -> str | None:
@@ -436,12 +512,13 @@ def _text(heard: Heard, spec: SlotHint, *, bare: bool) -> str | None:
         keyed = [c for c in clauses if phrase_matches(tokenize(c), {"k": spec.keywords})]
         if keyed:
             clauses = keyed[:1]
-        elif not bare:
+        elif not bare and heard.intent is None:
             return None
     elif not bare and heard.intent is None:
         return None
     words = [w for w in " ".join(clauses).split() if w.lower().strip(",") not in _FILLERS | {"hi", "hello"}]
-    if len(words) < 2:
+    if heard.acts & {"yes", "no", "thanks", "goodbye"} and len(words) <= 4:
+        return None  # "yes go ahead" answers the question; it describes no problem
         return None
     sentence = " ".join(words)[:200]
     return sentence[0].upper() + sentence[1:]
@@ -481,6 +558,13 @@ def _cued_time(mention: Mention, tokens: list[Token], hints: OfflineHints) -> bo
 
 def _overlaps(mention: Mention, others: list[Mention]) -> bool:
     return any(mention.start < o.end and o.start < mention.end for o in others)
+
+
+def _plausible_birth_year(iso: str) -> str:
+    """ "nineteen fourteen" for a living caller's birth year is "nineteen forty" misheard (a recognizer
+    confuses -teen and -ty): 1913 to 1919 become 1930 to 1990."""
+    year = int(iso[:4])
+    return f"19{year - 1910}0{iso[4:]}" if 1913 <= year <= 1919 else iso
 
 
 def _year_ago(today: dt.date) -> str:

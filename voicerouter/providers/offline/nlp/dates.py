@@ -157,7 +157,7 @@ def _date_at(tokens: list[Token], i: int, today: dt.date) -> tuple[dt.date, int,
         return _in_n_days(tokens, i + 1, today)
     if word in MONTHS and (word != "may" or _day_follows(tokens, i + 1)):
         return _after_month(tokens, i, today)
-    if word in WEEKDAYS or (word in {"next", "this", "coming"} and nxt in WEEKDAYS):
+    if word in WEEKDAYS or (word in {"next", "this", "coming", "following"} and nxt in WEEKDAYS):
         return _weekday(tokens, i, today)
     return _day_first(tokens, i, today)
 
@@ -213,7 +213,7 @@ def _day_first(tokens: list[Token], i: int, today: dt.date) -> tuple[dt.date, in
 def _weekday(tokens: list[Token], i: int, today: dt.date) -> tuple[dt.date, int, set[str]] | None:
     modifier = ""
     j = i
-    if tokens[j].text in {"next", "this", "coming"}:
+    if tokens[j].text in {"next", "this", "coming", "following"}:
         modifier = tokens[j].text
         j += 1
     target = WEEKDAYS[tokens[j].text]
@@ -228,6 +228,8 @@ def _weekday(tokens: list[Token], i: int, today: dt.date) -> tuple[dt.date, int,
     ahead = (target - today.weekday()) % 7
     if modifier == "this":
         days = ahead
+    elif modifier == "following":  # "the following monday": the one after the coming one
+        days = (ahead or 7) + 7
     else:
         days = ahead or 7
     if j + 1 < len(tokens) and tokens[j].text == "next" and tokens[j + 1].text == "week":

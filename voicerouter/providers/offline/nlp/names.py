@@ -6,7 +6,10 @@ looks a name up or guesses one.
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
+
 from voicerouter.providers.offline.nlp.corrections import correction_points
+from voicerouter.providers.offline.nlp.name_tagger import name_tagger
 from voicerouter.providers.offline.nlp.words import (
     Mention,
     Token,
@@ -34,7 +37,7 @@ WEAK_CUES = (
 )
 FILLERS = frozenset(
     "alright er erm hello hey hi hmm oh ok okay please right so sorry sure thank thanks uh um well "
-    "yeah yep yes you".split()
+    "yeah yep yes you there morning good afternoon evening".split()
 )
 STOPWORDS = frozenset(
     "a about actually afraid after afternoon again ah all already also am an and any anyone anyway "
@@ -93,7 +96,7 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
             i += 1
             continue
         end_cue, strong = cue
-        span = _name_span(tokens, end_cue)
+        span = _name_span(tokens, _skip_hesitations(tokens, end_cue))  # "my name is uh Sophie Laurent"
         needs_capitals = cased and not strong
         if span and (strong or len(span) >= 2) and not (needs_capitals and not span[0].raw[:1].isupper()):
             found.append(_mention(span))
@@ -106,6 +109,16 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
                 span = _name_span(tokens, _skip_fillers(tokens, end))
                 if len(span) >= 2 and not (cased and not span[0].raw[:1].isupper()):
                     found.append(_mention(span))
+    tagger = None if cased else name_tagger()
+    if tagger is not None and not found:  # lower case, as a recognizer writes: the trained tagger reads it
+        words = [t.text for t in tokens]
+        found = [
+            _mention(tokens[a:b], tagged=True)
+            for a, b in tagger.spans(words)
+            if _plausible(tokens[a:b], tokens[a - 1].text if a else "", tagger.known)
+        ]
+        if found or not bare or (len(tokens) > 3 and not spelled_runs(heard)):
+            return found  # else a short answer, or a spelling: read it as the name asked for
     if bare and not found:
         for start in [0, *(end for _, end in correction_points(tokens))]:
             start = _skip_fillers(tokens, start)
@@ -113,6 +126,13 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
             span = _name_span(tokens, cue[0] if cue else start)
             if span and not any(m.start == span[0].index for m in found):
                 found.append(_mention(span))
+    if not found and cased:  # "Thomas Andersen is my name", "Grace Kim here": a cue after the name
+        for start in range(len(tokens)):
+            span = _name_span(tokens, start)
+            after = tuple(t.text for t in tokens[start + len(span) : start + len(span) + 3])
+            if len(span) >= 2 and all(_capitalized(t) for t in span) and _cue_after(after):
+                found.append(_mention(span))
+                break
     if not found and cased:  # "Hi, Daniel Wojcik, I need...", "Daniel, sorry, Daniel Okafor", or an answer
         # such as "the older one is Grace Liu"
         points = [_skip_fillers(tokens, end) for _, end in correction_points(tokens)]
@@ -123,6 +143,33 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
                 if bare:
                     break
     return found
+
+
+_DETERMINERS = frozenset("my the a an your our their his her its some any old new".split())
+
+
+def _plausible(span: list[Token], before: str, known: frozenset[str]) -> bool:
+    """A tagged name is no stopword or number, follows no determiner ("my old badge") and has a word
+    that is not a common word ("conference room" is none)."""
+    if before in _DETERMINERS or not any(t.text not in known for t in span):
+        return False
+    return all(t.text not in STOPWORDS and not is_number_word(t.text) and len(t.text) > 1 for t in span)
+
+
+_CUES_AFTER = (("is", "my", "name"), ("here",), ("speaking",), ("calling",))
+
+
+def _cue_after(words: tuple[str, ...]) -> bool:
+    return any(words[: len(cue)] == cue for cue in _CUES_AFTER)
+
+
+_HESITATIONS = frozenset("uh um er erm uhm ah".split())
+
+
+def _skip_hesitations(tokens: list[Token], start: int) -> int:
+    while start < len(tokens) and tokens[start].text in _HESITATIONS:
+        start += 1
+    return start
 
 
 def _skip_fillers(tokens: list[Token], start: int) -> int:
@@ -159,20 +206,29 @@ def _name_span(tokens: list[Token], start: int) -> list[Token]:
             or not word.replace("'", "").replace("-", "").isalpha()
             or len(word) < 2
             or (span and _capitalized(span[0]) and not _capitalized(tokens[k]))
+            or (span and not _capitalized(tokens[k]) and word in _common_words())  # "costa, people always"
         ):
             break
+        if len(span) >= 2 and word == span[0].text:
+            span = span[1:]  # "Park, Jon Park": the surname first, then the whole name
         span.append(tokens[k])
         k += 1
     return span
+
+
+def _common_words() -> frozenset[str]:
+    """Words the name tagger learnt as no part of a name; a lower-case name ends before one."""
+    tagger = name_tagger()
+    return tagger.known if tagger is not None else frozenset()
 
 
 def _capitalized(token: Token) -> bool:
     return token.raw[:1].isupper()
 
 
-def _mention(span: list[Token]) -> Mention:
+def _mention(span: list[Token], *, tagged: bool = False) -> Mention:
     value = " ".join(capitalize_name(t.raw) for t in span)
-    return Mention("name", value, span[0].index, span[-1].index + 1)
+    return Mention("name", value, span[0].index, span[-1].index + 1, frozenset({"tagged"} if tagged else ()))
 
 
 def _merge_spelled(tokens: list[Token]) -> list[Token]:
@@ -191,15 +247,30 @@ def _merge_spelled(tokens: list[Token]) -> list[Token]:
         for back in range(len(merged) - 1, max(-1, len(merged) - 4), -1):
             word = merged[back].text
             name_like = word not in STOPWORDS and word.replace("'", "").replace("-", "").isalpha()
-            if name_like and word[:1] == letters[0]:
+            if name_like and (word[:1] == letters[0] or _misheard_spelling(letters, word)):
                 spells = back
                 break
             if not (name_like or word in _BETWEEN_WORD_AND_SPELLING):
                 break
         if spells is None:
             merged.append(spelt)
-        else:
-            merged[spells] = spelt
+        elif not _letters_lost(letters, merged[spells].text) and not _misheard_spelling(
+            letters, merged[spells].text
+        ):
+            merged[spells] = spelt  # else "mcdonald, m o a l d": the recognizer lost letters, keep the word
         cursor = end
     merged.extend(tokens[cursor:])
     return [Token(text=t.text, raw=t.raw, index=i) for i, t in enumerate(merged)]
+
+
+def _letters_lost(letters: str, word: str) -> bool:
+    """Whether a spelling is the word with letters missing (a recognizer drops some), not a new spelling."""
+    if len(letters) >= len(word):
+        return False
+    rest = iter(word)
+    return all(letter in rest for letter in letters)
+
+
+def _misheard_spelling(letters: str, word: str) -> bool:
+    """ "lindqvist, s i n d v i s t": a spelling of the word before with its first letter misheard."""
+    return len(word) >= 4 and letters[:1] != word[:1] and SequenceMatcher(None, letters, word).ratio() >= 0.75

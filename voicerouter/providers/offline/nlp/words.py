@@ -176,18 +176,33 @@ def spelled_runs(tokens: list[Token]) -> list[tuple[str, int, int]]:
     i = 0
     while i < len(tokens):
         end = i
-        while end < len(tokens) and len(tokens[end].text) == 1 and tokens[end].text.isalpha():
-            end += 1
+        letters = ""
+        while end < len(tokens):
+            if _is_letter_token(tokens[end]):
+                letters += tokens[end].text
+                end += 1
+            elif tokens[end].text in REPEATS and end + 1 < len(tokens) and _is_letter_token(tokens[end + 1]):
+                # "R O double S I": a doubled letter; a run must have begun ("double check" is no spelling)
+                if end == i and not (end + 2 < len(tokens) and _is_letter_token(tokens[end + 2])):
+                    break
+                letters += tokens[end + 1].text * REPEATS[tokens[end].text]
+                end += 2
+            else:
+                break
         if end - i > 2 and tokens[end - 1].text == "i" and end < len(tokens):
             if tokens[end].text in _AFTER_PRONOUN_I:
                 end -= 1
-        letters = "".join(t.text for t in tokens[i:end])
+                letters = letters[:-1]
         if end - i >= 2 and not (end - i == 2 and letters in {"ia", "ai"}):
             runs.append((letters, i, end))
             i = end
         else:
             i = max(end, i + 1)
     return runs
+
+
+def _is_letter_token(token: Token) -> bool:
+    return len(token.text) == 1 and token.text.isalpha()
 
 
 def capitalize_name(word: str) -> str:
@@ -213,3 +228,21 @@ class Mention:
     start: int
     end: int
     flags: frozenset[str] = frozenset()
+
+
+_FIRST = frozenset({"first", "earlier", "earliest", "sooner", "soonest", "former", "1st"})
+_LAST = frozenset({"last", "later", "latest", "latter", "final"})
+_PLACES = {"second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3}
+
+
+def pick_from_list(tokens: tuple[Token, ...] | list[Token], count: int) -> int | None:
+    """Which of `count` items just listed a caller picks: "the second one", "the later one", "the last"."""
+    for token in tokens:
+        word = token.text
+        if word in _FIRST:
+            return 0
+        if word in _LAST:
+            return count - 1
+        if word in _PLACES and _PLACES[word] < count:
+            return _PLACES[word]
+    return None
