@@ -73,7 +73,7 @@ def test_faults_ride_on_a_recording_into_replay(tmp_path: Path) -> None:
     replayed = runner.invoke(sim_main, ["replay", str(out), "--json", str(tmp_path / "b.json")])
     assert replayed.exit_code == 0, replayed.output
     first, again = (json.loads((tmp_path / n).read_text())["per_call"][0] for n in ("a.json", "b.json"))
-    assert first["fallbacks"] >= 2 and again["fallbacks"] == first["fallbacks"]
+    assert first["fallbacks"] >= 1 and again["fallbacks"] == first["fallbacks"]
     assert again["faults_fired"] == first["faults_fired"]
 
 

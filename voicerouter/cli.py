@@ -86,7 +86,11 @@ def route(
     history_of = TypeAdapter(list[HistoryEntry])
     if batch == (text is not None):
         _fail("give either TEXT or --batch")
-    runtime = _runtime(config)
+    try:
+        runtime = _RouterOnly(config)
+    except _user_errors(FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+        raise  # unreachable
     if batch:
         for number, line in enumerate(sys.stdin, start=1):
             if not line.strip():
@@ -128,7 +132,26 @@ def route(
     click.echo(f"  confidence {payload['confidence']:.2f}, estimated ${payload['est_cost_usd']:.6f}")
 
 
-def _route_payload(runtime: Runtime, agent_name: str, text: str, history: list[Any]) -> dict[str, Any]:
+class _RouterOnly:
+    """What `route` needs of a runtime: the router and the agents, never a provider (so no SDK import)."""
+
+    def __init__(self, config: str | None) -> None:
+        from voicerouter.clock import RealClock
+        from voicerouter.config import load_config
+        from voicerouter.wiring import build_router
+
+        self.base = load_config(config)
+        self.router = build_router(self.base)
+        self.clock = RealClock()
+
+    def agent(self, name: str) -> tuple[Any, Any]:
+        from voicerouter.agent import load_agent
+
+        spec = load_agent(name)
+        return spec, self.base.with_routing(spec.routing)  # routing that does not fit the config fails here
+
+
+def _route_payload(runtime: Any, agent_name: str, text: str, history: list[Any]) -> dict[str, Any]:
     """Route `text` after `history` as a live call would: each earlier caller turn in its own context."""
     from voicerouter.router.dialogue import context_from_history
 
