@@ -10,7 +10,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,6 +35,10 @@ class AgentSpec(BaseModel):
     tools_module: str = Field(description="module exposing create_tools() -> list[Tool]")
     routing: dict[str, Any] = Field(default_factory=dict, description="overrides of [routing] in config")
     offline: dict[str, Any] = Field(default_factory=dict, description="hints for the offline agent model")
+    acknowledgements: list[Annotated[str, Field(min_length=1, max_length=120)]] = Field(
+        default_factory=list,
+        description="short lines said at once when the answer will be slow to start; empty: never",
+    )
 
     prompt: str = ""
     source: str = ""

@@ -15,6 +15,7 @@ from voicerouter.agent import AgentSpec
 from voicerouter.clock import Clock
 from voicerouter.config import VoicerouterConfig
 from voicerouter.engine import io
+from voicerouter.engine.acknowledge import Acknowledger
 from voicerouter.engine.history import ConversationHistory
 from voicerouter.engine.states import Trigger, TurnState, is_active, transition
 from voicerouter.engine.turn import PendingTool, Turn
@@ -75,6 +76,9 @@ class CallEngine:
         self._actions: list[io.Action] = []
         self._events: list[ev.Event] = []
         self._tool_specs = tools.specs()
+        self._acknowledger = Acknowledger(
+            agent.acknowledgements, voice_budget_ms=config.routing.voice_budget_ms
+        )
 
     # ---- public surface ----
 
@@ -247,12 +251,14 @@ class CallEngine:
         turn = self._current(item.gen_id)
         if turn is not None:
             self._first_output(turn)
+            self._acknowledge_tool_start(turn)
 
     def _on_model_tool_call(self, item: io.ModelToolCall) -> None:
         turn = self._current(item.gen_id)
         if turn is None:
             return
         self._first_output(turn)
+        self._acknowledge_tool_start(turn)
         turn.step_tool_calls.append(item.call)
 
     def _on_model_done(self, item: io.ModelDone) -> None:
@@ -358,6 +364,8 @@ class CallEngine:
         if decision.model is None:
             self._give_up(turn, "no usable model")
             return
+        if self._acknowledger.on_route(self.config, decision.tier, decision.model):
+            self._acknowledge(turn)
         self._generate(turn, decision.model)
 
     def _generate(self, turn: Turn, model: str, continuing_after: str = "") -> None:
@@ -530,8 +538,10 @@ class CallEngine:
         turn.tools.clear()
 
     def _append_heard(self, turn: Turn) -> None:
-        """Keep in the history only what the caller heard, across every assistant message of the turn."""
-        budget = len(turn.heard_text())
+        """Keep in the history only what the caller heard, across every assistant message of the turn;
+        a spoken acknowledgement opens the turn's first assistant message."""
+        heard_ack, heard = turn.split_heard()
+        budget = len(heard)
         spoken_in_messages = 0
         for i in range(turn.history_start, len(self._history)):
             message = self._history[i]
@@ -543,7 +553,19 @@ class CallEngine:
                 self._history.replace(
                     i, message.model_copy(update={"content": message.content[:keep].strip()})
                 )
-        remaining = turn.heard_text()[spoken_in_messages:].strip() if budget > spoken_in_messages else ""
+        remaining = heard[spoken_in_messages:].strip() if budget > spoken_in_messages else ""
+        if heard_ack:
+            first = next(
+                (i for i in range(turn.history_start, len(self._history))
+                 if self._history[i].role == "assistant"),
+                None,
+            )  # fmt: skip
+            if first is not None:
+                message = self._history[first]
+                content = f"{heard_ack} {message.content}".strip()
+                self._history.replace(first, message.model_copy(update={"content": content}))
+            else:
+                remaining = f"{heard_ack} {remaining}".strip()
         if remaining:
             self._history.append(ChatMessage(role="assistant", content=remaining))
 
@@ -569,6 +591,31 @@ class CallEngine:
         )
 
     # ---- helpers ----
+
+    def _acknowledge_tool_start(self, turn: Turn) -> None:
+        """A turn that opens with a tool call keeps the caller waiting for a second model round trip."""
+        if (
+            turn.ack_text
+            or turn.spoken
+            or turn.step_text
+            or turn.steps != 1
+            or turn.state is TurnState.ROUTING
+        ):
+            return
+        tier = turn.decision.tier if turn.decision else "triage"
+        waited_ms = self.clock.now_ms() - turn.started_ms
+        if self._acknowledger.on_tool_call_start(self.config, tier, turn.model, waited_ms):
+            self._acknowledge(turn)
+
+    def _acknowledge(self, turn: Turn) -> None:
+        """Say the next acknowledgement now, ahead of the answer: the answer's speech queues after it."""
+        if turn.ack_text or turn.spoken:
+            return
+        phrase = self._acknowledger.next_phrase()
+        turn.ack_text = phrase + " "
+        turn.spoken += turn.ack_text
+        self._emit(ev.AgentText, turn_id=turn.turn_id, text=phrase, final=False)
+        self._actions.append(io.Speak(turn_id=turn.turn_id, text=turn.ack_text, acknowledgement=True))
 
     def _speak(self, turn: Turn, text: str) -> None:
         if not text.strip():

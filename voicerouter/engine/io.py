@@ -177,10 +177,12 @@ class CancelTool:
 
 @dataclass(frozen=True, slots=True)
 class Speak:
-    """Say this text next (appended to the turn's speech); text transports show it at once."""
+    """Say this text next (appended to the turn's speech); text transports show it at once.
+    `acknowledgement`: a filler said while the model works (not the answer itself)."""
 
     turn_id: int
     text: str
+    acknowledgement: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ class Turn:
     tools: dict[str, PendingTool] = field(default_factory=dict)
     tool_seq: int = 0
     spoken: str = ""  # everything this turn asked to speak, in order
+    ack_text: str = ""  # the acknowledgement that opens `spoken`, if one was said
     unspoken: str = ""  # text received but not yet handed to Speak (sentence chunking)
     heard_chars: int = 0
     first_token_ms: int | None = None
@@ -72,6 +73,13 @@ class Turn:
             return ""
         out, self.unspoken = self.unspoken[:last_end], self.unspoken[last_end:]
         return out
+
+    def split_heard(self) -> tuple[str, str]:
+        """What the caller heard of the acknowledgement, and of the answer after it."""
+        heard = self.heard_text()
+        if not self.ack_text:
+            return "", heard
+        return heard[: len(self.ack_text)].strip(), heard[len(self.ack_text) :].strip()
 
     def heard_text(self) -> str:
         """What the caller actually heard, cut back to a whole word."""
