@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from tests.engine_kit import AGENT, FixedClassifier, closed_history, drain, make_config, make_tools
 from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
@@ -80,7 +82,7 @@ def test_acknowledgements_rotate_and_never_repeat_back_to_back() -> None:
         engine.receive(io.PlaybackFinished(turn_id=i + 1))
         drain(engine)
         clock.advance(5000)
-    assert all(a != b for a, b in zip(said, said[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(said))
     assert set(said) == set(PHRASES)
     one = Acknowledger(["Just a moment."], voice_budget_ms=700)
     assert [one.next_phrase() for _ in range(3)] == ["Just a moment."] * 3  # one phrase: allowed to repeat
