@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from sim.asr_noise import word_errors
+from sim.first_audio import add_first_audio
 from sim.score import CallScore, TurnScore
 
 GATE_KEYS = ("p95_first_token_ms", "tool_arg_accuracy", "refusal_on_missing_rate", "cost_per_session_usd")
@@ -151,6 +152,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
             for s in scores
         ],
     }
+    add_first_audio(report, turns)
     if meta:
         report["meta"] = meta
     return report
@@ -177,6 +179,7 @@ def gate_summary(report: dict[str, Any]) -> str:
     lines = [
         f"calls {report['calls']}, turns {report['turns']}, measured WER {report['measured_wer']:.3f}",
         f"  p95 first token      {fmt('p95_first_token_ms')}",
+        f"  p95 first audio      {fmt('p95_first_audio_ms')} (answer {fmt('p95_first_answer_audio_ms')})",
         f"  tool-arg accuracy    {fmt('tool_arg_accuracy')}",
         f"  refusal on missing   {fmt('refusal_on_missing_rate')}",
         f"  cost per session     {fmt('cost_per_session_usd')}",

@@ -16,6 +16,7 @@ from sim.faults import Faults
 from sim.loop import Handle, VirtualLoop
 from sim.models import ModelSimulator, sample_lognormal_ms
 from sim.script import CallScript, UserTurn
+from sim.stages import TTS_START_MS, caller_stages
 from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
 from voicerouter.config import VoicerouterConfig
@@ -44,6 +45,10 @@ class CallResult:
     word_errors: int = 0
     reference_words: int = 0
     transcripts: dict[int, tuple[str, str]] = field(default_factory=dict)  # turn -> (clean, heard)
+    # turn -> call time (ms) the caller stopped speaking, the agent's first audio, its answer's first audio
+    speech_end_ms: dict[int, float] = field(default_factory=dict)
+    first_audio_ms: dict[int, float] = field(default_factory=dict)
+    first_answer_audio_ms: dict[int, float] = field(default_factory=dict)
     error: str | None = None
 
 
@@ -149,8 +154,7 @@ class SimulatedCall:
             if timeline.mistakes:
                 self.result.mistakes.setdefault(self.engine.turns_started, []).extend(timeline.mistakes)
             self._gen_handles[action.gen_id] = [
-                self.loop.call_at(now + offset, partial(self._feed, item))
-                for offset, item in timeline.steps
+                self.loop.call_at(now + offset, partial(self._feed, item)) for offset, item in timeline.steps
             ]
         elif isinstance(action, io.CancelGeneration):
             for handle in self._gen_handles.pop(action.gen_id, []):
@@ -194,10 +198,16 @@ class SimulatedCall:
 
     def _speak(self, action: io.Speak, now: float) -> None:
         playback = self._playback
+        audible_ms = now + TTS_START_MS  # synthesis of this text yields its first audio
         if playback is None or playback.turn_id != action.turn_id:
-            playback = _Playback(turn_id=action.turn_id, start_ms=now, end_ms=now)
+            playback = _Playback(turn_id=action.turn_id, start_ms=audible_ms, end_ms=audible_ms)
             self._playback = playback
-        playback.end_ms = max(playback.end_ms, now) + len(action.text) / SPEECH_CHARS_PER_S * 1000
+        starts_ms = max(playback.end_ms, audible_ms)  # queued behind what is still playing
+        if action.turn_id > 0:
+            self.result.first_audio_ms.setdefault(action.turn_id, starts_ms)
+            if not action.acknowledgement:
+                self.result.first_answer_audio_ms.setdefault(action.turn_id, starts_ms)
+        playback.end_ms = starts_ms + len(action.text) / SPEECH_CHARS_PER_S * 1000
         playback.chars += len(action.text)
         if action.turn_id == 0:  # the greeting has no turn to finish: the caller answers after it
             self._schedule_next_user_turn(playback.end_ms - now)
@@ -272,8 +282,12 @@ class SimulatedCall:
         self.result.transcripts[index + 1] = (turn.text, heard)
         self._next_user_turn = index + 1
         self._speaking_user = False
-        self._feed(io.SpeechStopped())
-        self._feed(io.Transcript(text=heard or turn.text, confidence=max(0.0, 1.0 - self.faults.wer)))
+        self.result.speech_end_ms[index + 1] = self.loop.now_ms()
+        text = heard or turn.text
+        stages = caller_stages(text, self.config.audio)
+        final = io.Transcript(text=text, confidence=max(0.0, 1.0 - self.faults.wer))
+        self.loop.call_later(stages.vad_stop_ms, lambda: self._feed(io.SpeechStopped()))
+        self.loop.call_later(stages.transcript_ms, lambda: self._feed(final))
 
     def _hang_up(self) -> None:
         if not self.engine.ended:

@@ -70,6 +70,10 @@ class TurnScore:
     fallbacks: int
     answer: str
     mistakes: list[str] = field(default_factory=list)
+    first_audio_ms: int | None = None  # the caller's end of speech to the agent's first audio
+    first_answer_audio_ms: int | None = (
+        None  # ... to the first audio of the answer (after any acknowledgement)
+    )
 
 
 @dataclass
@@ -161,6 +165,8 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
                 fallbacks=turn_fallbacks,
                 answer=answer,
                 mistakes=result.mistakes.get(turn_id, []),
+                first_audio_ms=_since_speech_end(result, result.first_audio_ms, turn_id),
+                first_answer_audio_ms=_since_speech_end(result, result.first_answer_audio_ms, turn_id),
             )
         )
     return CallScore(
@@ -175,3 +181,10 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
         fallbacks=fallbacks,
         timed_out_tools=timed_out,
     )
+
+
+def _since_speech_end(result: CallResult, stage_ms: dict[int, float], turn_id: int) -> int | None:
+    """How long after the caller stopped speaking a stage of turn `turn_id` came (None: it never did)."""
+    end = result.speech_end_ms.get(turn_id)
+    at = stage_ms.get(turn_id)
+    return round(at - end) if end is not None and at is not None else None

@@ -133,6 +133,10 @@ class GatePolicy(BaseModel):
     margin_tool_arg_accuracy: float = 0.01
     margin_refusal_on_missing_rate: float = 0.01
     margin_cost_per_session_usd: float = 0.002
+    latency: Literal["first_token", "first_audio"] = Field(
+        default="first_token", description="gate on p95 first token, or on p95 first audio the caller hears"
+    )
+    margin_p95_first_audio_ms: float = 50.0
 
 
 class SipRegistration(BaseModel):
