@@ -77,6 +77,12 @@ async def test_twilio_caller_hears_an_acknowledgement_while_the_premium_model_st
     first_token = next(e for e in turn if e["type"] == "llm.first_token")
     audio = next(e["t_ms"] for e in turn if e["type"] == "agent.audio_started")
     assert audio - started < first_token["t_ms"] - started
+    # the live record of the caller's wait: stages in order, the acknowledgement's audio before the token
+    latency = next(e for e in result.events if e["type"] == "turn.latency" and e["turn_id"] == 1)
+    stages = ["vad_stop_at_ms", "end_of_turn_at_ms", "transcript_at_ms", "first_audio_at_ms"]
+    assert [latency[k] for k in stages] == sorted(latency[k] for k in stages), latency
+    assert latency["first_audio_at_ms"] < latency["first_token_at_ms"]
+    assert 0 < latency["first_audio_ms"] < first_token["t_ms"] - started + 1000
     # the agent's audio after the question lasts at least as long as both lines at espeak's pace
     question_sent = result.speech_sent[0][1]
     answer_bytes = sum(size for at, size in result.audio_arrivals if at > question_sent)

@@ -159,6 +159,20 @@ class TurnCompleted(_Event):
     total_ms: int
 
 
+class TurnLatency(_Event):
+    """When each stage of the caller's wait happened in a live turn (call times in ms, None: never), and
+    `first_audio_ms`: the caller's end of speech (VAD stop less its hangover) to the first agent audio."""
+
+    type: Literal["turn.latency"] = "turn.latency"
+    turn_id: int
+    vad_stop_at_ms: int | None = None
+    end_of_turn_at_ms: int | None = None
+    transcript_at_ms: int | None = None
+    first_token_at_ms: int | None = None
+    first_audio_at_ms: int | None = None
+    first_audio_ms: int | None = None
+
+
 class CallAudio(_Event):
     """Where one side of the call's audio was saved, so a replay can feed the real audio again."""
 
@@ -208,6 +222,7 @@ Event = Annotated[
     | TurnInterrupted
     | ProviderFailed
     | TurnCompleted
+    | TurnLatency
     | CallAudio
     | CallEnded
     | UserDtmf

@@ -32,6 +32,7 @@ from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
 from voicerouter.call.recording import CallRecording
 from voicerouter.call.session import CallAction, CallSession, ProviderLookup
 from voicerouter.call.supervisor import CallSupervisor
+from voicerouter.call.turn_timing import TurnTiming
 from voicerouter.engine import io
 from voicerouter.providers.base import ProviderError
 from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
@@ -131,6 +132,7 @@ class AudioCallPipeline:
         self.metrics = services.metrics
         self.ended = asyncio.Event()
         self._start_ms = self.clock.now_ms()
+        self._timing = TurnTiming(vad_hangover_ms=audio.vad.hangover_ms)
         self._last_audio_ms = self._start_ms
         self._endpoint_timer: asyncio.TimerHandle | None = None
         self._stt_jobs: dict[int, asyncio.Task[Transcription | None]] = {}
@@ -289,6 +291,7 @@ class AudioCallPipeline:
 
     async def _end_turn(self, ended: CallerTurnEnded) -> None:
         ended_ms = self.clock.now_ms()
+        self._timing.turn_ended(max(0, round(ended_ms - self._start_ms)))
         job = self._stt_jobs.get(ended.version) or self._stt_job(ended.utterance, ended.version)
         async with self._turn_order:
             if job is None:
@@ -317,6 +320,13 @@ class AudioCallPipeline:
         self.recording.write(event)
         self.metrics.observe_event(event)
         self.transport.notify({"type": "event", "event": event.model_dump(mode="json")})
+        stages = self._timing.observe(event)
+        if stages is not None:  # recorded outside the engine's dispatch of this event
+            self._loop.call_soon(self._record_latency, stages)
+
+    def _record_latency(self, stages: dict[str, object]) -> None:
+        if not self._closing:
+            self.record(ev.TurnLatency, **stages)
 
     def _on_action(self, action: CallAction) -> None:
         if isinstance(action, io.Speak):
