@@ -284,7 +284,7 @@ class SimulatedCall:
         self._speaking_user = False
         self.result.speech_end_ms[index + 1] = self.loop.now_ms()
         text = heard or turn.text
-        stages = caller_stages(text, self.config.audio)
+        stages = caller_stages(text, self.config.audio, speech_ms=turn.duration_ms())
         final = io.Transcript(text=text, confidence=max(0.0, 1.0 - self.faults.wer))
         self.loop.call_later(stages.vad_stop_ms, lambda: self._feed(io.SpeechStopped()))
         self.loop.call_later(stages.transcript_ms, lambda: self._feed(final))

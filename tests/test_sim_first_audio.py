@@ -8,9 +8,9 @@ from sim.replay import RunOptions, _Context
 from sim.report import build_report
 from sim.runner import SPEECH_CHARS_PER_S
 from sim.script import CallScript, UserTurn
-from sim.stages import STT_FINAL_MS, TTS_START_MS
+from sim.stages import TTS_START_MS, caller_stages
 from voicerouter import events as ev
-from voicerouter.audio.settings import EndpointConfig
+from voicerouter.audio.settings import AudioConfig, EndpointConfig
 from voicerouter.config import GatePolicy
 
 COMPLAINT = (
@@ -31,8 +31,10 @@ def test_reasoning_turn_is_acknowledged_at_end_of_turn_and_the_answer_audio_foll
     score, events = _score(COMPLAINT)
     turn = score.turns[0]  # type: ignore[attr-defined]
     assert turn.tier_routed == "reasoning" and turn.model == "claude-opus"
-    # neutral ending: the default end-of-turn silence, the final transcript, then the acknowledgement's audio
-    assert turn.first_audio_ms == round(EndpointConfig().silence_ms + STT_FINAL_MS + TTS_START_MS)
+    # the final transcript (end of turn or the end of the decode, the later), then the acknowledgement's audio
+    stages = caller_stages(COMPLAINT, AudioConfig(), speech_ms=UserTurn(text=COMPLAINT).duration_ms())
+    assert stages.end_of_turn_ms == EndpointConfig().silence_ms  # a neutral ending
+    assert turn.first_audio_ms == round(stages.transcript_ms + TTS_START_MS)
     ack = next(e.text for e in events if isinstance(e, ev.AgentText) and e.turn_id == 1 and not e.final)
     ack_ms = (len(ack) + 1) / SPEECH_CHARS_PER_S * 1000
     assert turn.first_answer_audio_ms >= turn.first_audio_ms + ack_ms - 1  # queued behind it, never over it
@@ -42,7 +44,7 @@ def test_reasoning_turn_is_acknowledged_at_end_of_turn_and_the_answer_audio_foll
 def test_unfinished_turn_waits_the_hold_silence_and_the_report_gives_first_audio_by_tier() -> None:
     score, _events = _score("my employee ID is E one oh six eight", "thanks bye")
     held = score.turns[0]  # type: ignore[attr-defined]
-    assert held.first_audio_ms >= EndpointConfig().hold_silence_ms + STT_FINAL_MS + TTS_START_MS
+    assert held.first_audio_ms >= EndpointConfig().hold_silence_ms + TTS_START_MS
     report = build_report([score])  # type: ignore[list-item]
     assert report["p95_first_audio_ms"] is not None and report["p95_first_answer_audio_ms"] is not None
     for tier in {t.tier_routed for t in score.turns}:  # type: ignore[attr-defined]
