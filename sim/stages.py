@@ -47,6 +47,8 @@ def caller_stages(text: str, audio: AudioConfig, *, speech_ms: float) -> CallerS
         "unfinished": endpoint.hold_silence_ms,
     }.get(cue.kind, endpoint.silence_ms)
     vad_stop_ms = float(audio.vad.hangover_ms)
-    end_of_turn_ms = max(vad_stop_ms, float(silence_ms))
     hypothesis_ms = vad_stop_ms + stt_decode_ms(speech_ms)
+    # the pause is held for its words (up to the hold), then lasts what they call for
+    words_known_ms = min(hypothesis_ms, float(endpoint.hold_silence_ms))
+    end_of_turn_ms = max(vad_stop_ms, float(silence_ms), words_known_ms)
     return CallerStages(vad_stop_ms, hypothesis_ms, end_of_turn_ms, max(end_of_turn_ms, hypothesis_ms))

@@ -248,7 +248,8 @@ class AudioCallPipeline:
                 self._barge_in()
             elif isinstance(out, CallerSpeechStopped):
                 self.session.feed(io.SpeechStopped())
-                self._stt_job(out.utterance, out.version)
+                if self._stt_job(out.utterance, out.version) is not None:
+                    self.listener.transcript_pending(out.version)
             elif isinstance(out, CallerTurnEnded):
                 self.supervisor.spawn(self._end_turn(out), f"turn end {out.version}")
 
@@ -283,6 +284,8 @@ class AudioCallPipeline:
             result = await self.stt.transcribe(utterance, ANALYSIS_RATE_HZ)
         except (SpeechError, ProviderError) as exc:
             log.warning("call %s: speech recognition failed: %s", self.call_id, exc)
+            if not self._closing:
+                self.listener.transcript("", version)  # no words are coming: stop holding the pause
             return None
         if not self._closing:
             self.listener.transcript(result.text, version)
