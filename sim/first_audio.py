@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sim.score import TurnScore
+from sim.score import CallScore, TurnScore
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -34,6 +34,14 @@ def first_audio_by_tier(turns: list[TurnScore]) -> dict[str, dict[str, float | N
     for t in turns:
         by_tier[t.tier_routed or "none"].append(t)
     return {tier: first_audio_figures(items) for tier, items in sorted(by_tier.items())}
+
+
+def add_preemption(report: dict[str, Any], scores: list[CallScore]) -> None:
+    """How often preemptive generation answered a turn, and what the cancelled requests wasted."""
+    report["preemptive_turns"] = sum(s.preempted_turns for s in scores)
+    report["preemptive_discarded"] = sum(s.discarded for s in scores)
+    report["preemptive_wasted_tokens"] = sum(s.wasted_tokens for s in scores)
+    report["preemptive_wasted_cost_usd"] = round(sum(s.wasted_cost_usd for s in scores), 6)
 
 
 def add_first_audio(report: dict[str, Any], turns: list[TurnScore]) -> None:

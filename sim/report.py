@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from sim.asr_noise import word_errors
-from sim.first_audio import add_first_audio
+from sim.first_audio import add_first_audio, add_preemption
 from sim.score import CallScore, TurnScore
 
 GATE_KEYS = ("p95_first_token_ms", "tool_arg_accuracy", "refusal_on_missing_rate", "cost_per_session_usd")
@@ -153,6 +153,7 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
         ],
     }
     add_first_audio(report, turns)
+    add_preemption(report, scores)
     if meta:
         report["meta"] = meta
     return report
@@ -186,5 +187,7 @@ def gate_summary(report: dict[str, Any]) -> str:
         f"  routing accuracy     {fmt('routing_accuracy')}",
         f"  interruptions {report['interruptions']}, fallbacks {report['fallbacks']}, "
         f"tool timeouts {report['timed_out_tools']}",
+        f"  preemptive: {report.get('preemptive_turns', 0)} turns, {report.get('preemptive_discarded', 0)} "
+        f"discarded ({report.get('preemptive_wasted_tokens', 0)} tokens wasted)",
     ]
     return "\n".join(lines)

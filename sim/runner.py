@@ -142,7 +142,7 @@ class SimulatedCall:
         now = self.loop.now_ms()
         if isinstance(action, io.StartGeneration):
             entry = self.config.models[action.model]
-            turn = self.engine.turns_started
+            turn = action.turn_id  # the caller's turn it answers (ahead of the engine's, when preemptive)
             label = self.script.turns[turn - 1].label if 0 < turn <= len(self.script.turns) else None
             timeline = self.models.plan(
                 action,
@@ -152,7 +152,7 @@ class SimulatedCall:
                 turn_tier=label.tier if label is not None else None,
             )
             if timeline.mistakes:
-                self.result.mistakes.setdefault(self.engine.turns_started, []).extend(timeline.mistakes)
+                self.result.mistakes.setdefault(turn, []).extend(timeline.mistakes)
             self._gen_handles[action.gen_id] = [
                 self.loop.call_at(now + offset, partial(self._feed, item)) for offset, item in timeline.steps
             ]
@@ -287,6 +287,9 @@ class SimulatedCall:
         stages = caller_stages(text, self.config.audio, speech_ms=turn.duration_ms())
         final = io.Transcript(text=text, confidence=max(0.0, 1.0 - self.faults.wer))
         self.loop.call_later(stages.vad_stop_ms, lambda: self._feed(io.SpeechStopped()))
+        if stages.hypothesis_ms < stages.transcript_ms:  # the words are known before the turn is over
+            words = io.Transcript(text=text, final=False, confidence=final.confidence)
+            self.loop.call_later(stages.hypothesis_ms, lambda: self._feed(words))
         self.loop.call_later(stages.transcript_ms, lambda: self._feed(final))
 
     def _hang_up(self) -> None:

@@ -89,6 +89,10 @@ class CallScore:
     fallbacks: int
     timed_out_tools: int
     events: list[ev.Event] = field(default_factory=list)  # kept only when a run records its calls
+    preempted_turns: int = 0  # turns answered by a request started at the caller's pause
+    discarded: int = 0  # preemptive requests cancelled (the caller went on, or said something else)
+    wasted_tokens: int = 0
+    wasted_cost_usd: float = 0.0
 
 
 def _by_turn(events: list[ev.Event]) -> dict[int, list[ev.Event]]:
@@ -180,7 +184,20 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
         interruptions=interruptions,
         fallbacks=fallbacks,
         timed_out_tools=timed_out,
+        **_preemption(result.events),
     )
+
+
+def _preemption(events: list[ev.Event]) -> dict[str, Any]:
+    discarded = [e for e in events if isinstance(e, ev.LlmDiscarded)]
+    return {
+        "preempted_turns": sum(
+            1 for e in events if isinstance(e, ev.RouteDecided) and e.reason.endswith("started at the pause")
+        ),
+        "discarded": len(discarded),
+        "wasted_tokens": sum(e.tokens_in + e.tokens_out for e in discarded),
+        "wasted_cost_usd": sum(e.cost_usd for e in discarded),
+    }
 
 
 def _since_speech_end(result: CallResult, stage_ms: dict[int, float], turn_id: int) -> int | None:

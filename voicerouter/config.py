@@ -106,6 +106,9 @@ class RoutingPolicy(BaseModel):
     call_cost_cap_usd: float = Field(default=0.50, gt=0)
     cost_cap_downshift_at: float = Field(default=0.8, gt=0, le=1, description="fraction of the cap")
     max_steps_per_turn: int = Field(default=6, ge=1, description="model calls (tool rounds) in one turn")
+    preemptive_generation: bool = Field(
+        default=True, description="start the model on the caller's words at a pause, before the end of turn"
+    )
     voice_budget_ms: int = Field(
         default=700, gt=0, description="expected silence past which the agent acknowledges before answering"
     )

@@ -159,6 +159,18 @@ class TurnCompleted(_Event):
     total_ms: int
 
 
+class LlmDiscarded(_Event):
+    """A preemptive model request was cancelled (the caller went on, or said something else): what it cost."""
+
+    type: Literal["llm.discarded"] = "llm.discarded"
+    turn_id: int
+    model: str
+    reason: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
 class TurnLatency(_Event):
     """When each stage of the caller's wait happened in a live turn (call times in ms, None: never), and
     `first_audio_ms`: the caller's end of speech (VAD stop less its hangover) to the first agent audio."""
@@ -223,6 +235,7 @@ Event = Annotated[
     | ProviderFailed
     | TurnCompleted
     | TurnLatency
+    | LlmDiscarded
     | CallAudio
     | CallEnded
     | UserDtmf

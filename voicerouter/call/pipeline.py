@@ -290,6 +290,9 @@ class AudioCallPipeline:
         if not self._closing:
             self.listener.transcript(result.text, version)
             self._poll_endpoint()  # a transcript that sounds finished may end the turn sooner
+            if self.listener.utterance_open and version == self.listener.version and result.text.strip():
+                # the pause goes on: the engine may start the model on these words (preemptive generation)
+                self.session.feed(io.Transcript(text=result.text, final=False, confidence=result.confidence))
         return result
 
     async def _end_turn(self, ended: CallerTurnEnded) -> None:

@@ -17,6 +17,7 @@ from voicerouter.config import VoicerouterConfig
 from voicerouter.engine import io
 from voicerouter.engine.acknowledge import Acknowledger
 from voicerouter.engine.history import ConversationHistory
+from voicerouter.engine.preempt import Speculation, same_words
 from voicerouter.engine.states import Trigger, TurnState, is_active, transition
 from voicerouter.engine.turn import PendingTool, Turn
 from voicerouter.events import Tier
@@ -76,6 +77,9 @@ class CallEngine:
         self._actions: list[io.Action] = []
         self._events: list[ev.Event] = []
         self._tool_specs = tools.specs()
+        self._speculation: Speculation | None = None
+        self.wasted_tokens = 0  # preemptive requests cancelled: tokens in and out
+        self.wasted_cost_usd = 0.0
         self._acknowledger = Acknowledger(
             agent.acknowledgements, voice_budget_ms=config.routing.voice_budget_ms
         )
@@ -99,6 +103,10 @@ class CallEngine:
         handler = self._handlers.get(type(item))
         if handler is None:
             raise TypeError(f"CallEngine cannot receive {type(item).__name__}")
+        spec = self._speculation
+        if spec is not None and getattr(item, "gen_id", None) == spec.gen_id:
+            spec.hold(item)  # a preemptive answer waits for its turn to be confirmed
+            return
         handler(self, item)
 
     def record(self, cls: type[ev._Event], **fields: object) -> None:
@@ -170,6 +178,8 @@ class CallEngine:
         turn = self._turn
         if turn is not None and is_active(turn.state):
             self._interrupt(turn)
+        if self._speculation is not None:
+            self._discard(self._speculation, "the call ended")
         self._emit(
             ev.CallEnded, reason=reason, turns=self.turns_started, cost_usd=round(self.call_cost_usd, 8)
         )
@@ -179,6 +189,8 @@ class CallEngine:
 
     def _on_speech_started(self, item: io.SpeechStarted) -> None:
         self._emit(ev.UserSpeechStarted)
+        if self._speculation is not None:
+            self._discard(self._speculation, "the caller went on speaking")
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
 
@@ -188,11 +200,19 @@ class CallEngine:
     def _on_transcript(self, item: io.Transcript) -> None:
         text = item.text.strip()
         self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
-        if not item.final or not text:
+        if not item.final:
+            if text:
+                self._preempt(text)
+            return
+        spec, self._speculation = self._speculation, None
+        if spec is not None and not same_words(spec.text, text):
+            self._discard(spec, "the final words differ")
+            spec = None
+        if not text:
             return
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
-        self._start_turn(text)
+        self._start_turn(text, spec)
 
     def _on_playback_progress(self, item: io.PlaybackProgress) -> None:
         turn = self._turn
@@ -298,7 +318,7 @@ class CallEngine:
 
     # ---- turn lifecycle ----
 
-    def _start_turn(self, text: str) -> None:
+    def _start_turn(self, text: str, spec: Speculation | None = None) -> None:
         now = self.clock.now_ms()
         self.turns_started += 1
         turn = Turn(
@@ -313,6 +333,12 @@ class CallEngine:
         self._actions.append(io.OpenTurn(turn_id=turn.turn_id, user_text=text, history=before))
         self._history.append(ChatMessage(role="user", content=text))
         turn.history_start = len(self._history)
+        if spec is not None:
+            if spec.asked_with(self._history.for_model()):
+                self.recent_failures = max(0, self.recent_failures - 1)
+                self._adopt(turn, spec)
+                return
+            self._discard(spec, "the conversation changed")
         decision = self.router.decide(
             text,
             self._turn_context(),
@@ -330,6 +356,109 @@ class CallEngine:
                 self._start_generation(turn, model, request)
                 return
         self._route(turn, decision)
+
+    # ---- preemptive generation ----
+
+    def _preempt(self, text: str) -> None:
+        """Route and start the model on the words heard at a pause (see engine/preempt.py)."""
+        spec = self._speculation
+        if spec is not None:
+            if same_words(spec.text, text):
+                return
+            self._discard(spec, "newer words")
+        turn = self._turn
+        if not self.config.routing.preemptive_generation or (turn is not None and is_active(turn.state)):
+            return
+        now = self.clock.now_ms()
+        turn_id = self.turns_started + 1
+        decision = self.router.decide(
+            text,
+            self._turn_context(turn_index=turn_id),
+            now_ms=now,
+            call_cost_usd=self.call_cost_usd,
+            prompt_chars=self._prompt_chars() + len(text),
+        )
+        if decision.verify_with_small_model or decision.model is None or decision.tier == "speech":
+            return  # the speech tier answers fast, and may voice itself: never before the turn ends
+        entry = self.config.models[decision.model]
+        request = ChatRequest(
+            model=entry.model,
+            system=self.agent.prompt,
+            messages=(*self._history.for_model(), ChatMessage(role="user", content=text)),
+            tools=self._tool_specs,
+            max_tokens=entry.max_tokens,
+            turn_id=turn_id,
+        )
+        self._gen_seq += 1
+        self._speculation = Speculation(text=text, decision=decision, model=decision.model,
+                                        gen_id=self._gen_seq, turn_id=turn_id, started_ms=now,
+                                        request=request)  # fmt: skip
+        self.router.health.acquire(decision.model, now)
+        self._actions.append(
+            io.StartGeneration(
+                gen_id=self._gen_seq,
+                turn_id=turn_id,
+                model=decision.model,
+                tier=decision.tier,
+                request=request,
+                preemptive=True,
+            )
+        )
+
+    def _adopt(self, turn: Turn, spec: Speculation) -> None:
+        """The turn ended on the words the preemptive request was made for: it becomes the turn's."""
+        decision = spec.decision
+        turn.decision = decision
+        turn.chain = decision.chain
+        self.previous_tier = decision.tier
+        self._emit(
+            ev.RouteDecided,
+            turn_id=turn.turn_id,
+            tier=decision.tier,
+            model=spec.model,
+            provider=decision.provider,
+            reason=decision.reason + "; started at the pause",
+            confidence=round(decision.confidence, 4),
+            est_cost_usd=round(decision.est_cost_usd, 8),
+        )
+        if not spec.has_text and self._acknowledger.on_route(self.config, decision.tier, spec.model):
+            self._acknowledge(turn)
+        turn.steps = 1
+        turn.state = transition(turn.state, Trigger.GENERATE)
+        turn.gen_id = spec.gen_id
+        turn.model = spec.model
+        turn.tried.append(spec.model)
+        turn.gen_started_ms = spec.started_ms
+        # the caller's wait starts now: the budget counts from the turn, like any other request's
+        turn.first_token_deadline_ms = self.clock.now_ms() + self._first_token_budget(turn)
+        for item in spec.held:
+            self.receive(item)
+
+    def _discard(self, spec: Speculation, why: str) -> None:
+        """Cancel a preemptive request; what it consumed is waste, counted and charged to the call."""
+        if self._speculation is spec:
+            self._speculation = None
+        self._actions.append(io.CancelGeneration(gen_id=spec.gen_id))
+        done = spec.reported_usage()
+        usage = (
+            done.usage
+            if done is not None
+            else Usage(
+                input_tokens=estimate_tokens(
+                    len(spec.request.system) + sum(len(m.content) for m in spec.request.messages)
+                ),
+                output_tokens=estimate_tokens(spec.produced_chars),
+            )
+        )
+        entry = self.config.models[spec.model]
+        cost = cost_usd(entry, tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
+                        cached_in=usage.cached_input_tokens)  # fmt: skip
+        self.wasted_tokens += usage.input_tokens + usage.output_tokens
+        self.wasted_cost_usd += cost
+        self.call_cost_usd += cost
+        self._emit(ev.LlmDiscarded, turn_id=spec.turn_id, model=spec.model, reason=why,
+                   tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
+                   cost_usd=round(cost, 8))  # fmt: skip
 
     def _classified(self, turn: Turn, answer: str, trigger: Trigger) -> None:
         """The small model labelled the turn (or failed to): route it on that label."""
@@ -650,13 +779,13 @@ class CallEngine:
         tier = decision.tier if decision is not None and turn.state is not TurnState.ROUTING else "triage"
         return self.config.routing.first_token_budget(tier)
 
-    def _turn_context(self) -> TurnContext:
+    def _turn_context(self, turn_index: int | None = None) -> TurnContext:
         last = self._history.last_assistant_text().rstrip()
         return TurnContext(
             previous_tier=self.previous_tier,
             agent_asked_question=last.endswith("?"),
             recent_failures=self.recent_failures,
-            turn_index=self.turns_started,
+            turn_index=self.turns_started if turn_index is None else turn_index,
             agent=self.agent.name,
         )
 

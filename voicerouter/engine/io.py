@@ -148,6 +148,7 @@ class StartGeneration:
     tier: str
     request: ChatRequest
     purpose: str = "answer"  # or "classify": the small model labels a low-confidence turn (ROUTING)
+    preemptive: bool = False  # started at a pause, before the turn `turn_id` is confirmed (may be cancelled)
 
 
 @dataclass(frozen=True, slots=True)
