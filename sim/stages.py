@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from voicerouter.audio.settings import AudioConfig
 from voicerouter.audio.turn_cues import classify_turn_text
 
-# The offline recogniser decodes the utterance when the VAD says speech stopped, at about 0.2x real time on
-# this class of machine (168-589 ms after the end of turn measured for 1.7-4 s phone sentences); the final
-# transcript is ready at the end of turn or when that decode finishes, whichever is later.
+# The offline recogniser decodes the utterance when the VAD says speech stopped: 0.09x real time with the
+# agent's domain model in bench_speech on this class of machine (a second pass with the stock model, taken on
+# low confidence, is not modelled). The final transcript is ready at the end of turn or when that decode
+# finishes, whichever is later (168-589 ms after the end of turn was measured live for phone sentences).
 STT_BASE_MS = 30.0
-STT_REALTIME_FACTOR = 0.2
+STT_REALTIME_FACTOR = 0.09
 # espeak-ng's first audio chunk for a short sentence, resampled and framed.
 TTS_START_MS = 80.0
 

@@ -77,7 +77,7 @@ class Endpointer:
         """The recogniser is decoding the words up to this pause: until they come (or the hold runs out)
         the pause is held, since the turn cannot be answered before its words are known anyway, and they
         may end in "for" or in digits being read out."""
-        if self._state == "paused":
+        if self._state == "paused" and self.config.hold_for_words:
             self._hypothesis_pending = True
 
     def transcript(self, text: str, final: bool) -> None:
