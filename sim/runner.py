@@ -288,8 +288,8 @@ class SimulatedCall:
         final = io.Transcript(text=text, confidence=max(0.0, 1.0 - self.faults.wer))
         self.loop.call_later(stages.vad_stop_ms, lambda: self._feed(io.SpeechStopped()))
         if stages.hypothesis_ms < stages.transcript_ms:  # the words are known before the turn is over
-            words = io.Transcript(text=text, final=False, confidence=final.confidence)
-            self.loop.call_later(stages.hypothesis_ms, lambda: self._feed(words))
+            partial = io.Transcript(text=text, final=False, confidence=final.confidence)
+            self.loop.call_later(stages.hypothesis_ms, lambda: self._feed(partial))
         self.loop.call_later(stages.transcript_ms, lambda: self._feed(final))
 
     def _hang_up(self) -> None:
