@@ -34,6 +34,18 @@ NO_INTERVAL_WARNING = (
 Status = Literal["better", "no difference", "worse", "loses badly", "n/a"]
 
 
+def gate_metrics(margins: GatePolicy) -> dict[str, tuple[bool, str]]:
+    """The gate's four numbers; with `gate.latency = "first_audio"` latency is what the caller hears."""
+    if margins.latency != "first_audio":
+        return GATE_METRICS
+    return {
+        ("p95_first_audio_ms" if k == "p95_first_token_ms" else k): (
+            (True, "margin_p95_first_audio_ms") if k == "p95_first_token_ms" else v
+        )
+        for k, v in GATE_METRICS.items()
+    }
+
+
 @dataclass(frozen=True)
 class MetricVerdict:
     metric: str
@@ -79,7 +91,7 @@ def _point_verdicts(
     baseline: dict[str, Any], candidate: dict[str, Any], margins: GatePolicy
 ) -> list[MetricVerdict]:
     verdicts = []
-    for metric, (lower_better, margin_field) in GATE_METRICS.items():
+    for metric, (lower_better, margin_field) in gate_metrics(margins).items():
         margin = float(getattr(margins, margin_field))
         base, cand = baseline.get(metric), candidate.get(metric)
         if base is None or cand is None:

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from sim.asr_noise import word_errors
+from sim.first_audio import add_first_audio, add_preemption
 from sim.score import CallScore, TurnScore
 
 GATE_KEYS = ("p95_first_token_ms", "tool_arg_accuracy", "refusal_on_missing_rate", "cost_per_session_usd")
@@ -217,6 +218,8 @@ def build_report(scores: list[CallScore], *, meta: dict[str, Any] | None = None)
     missed = [f"{s.call_id} (seed {s.seed}) {miss}" for s in scores for miss in s.cassette_misses]
     if hits or missed:
         report["cassette"] = {"hits": hits, "misses": len(missed), "missed": missed[:50]}
+    add_first_audio(report, turns)
+    add_preemption(report, scores)
     if meta:
         report["meta"] = meta
     return report
@@ -261,12 +264,15 @@ def gate_summary(report: dict[str, Any]) -> str:
         f"calls {report['calls']}, turns {report['turns']}, measured WER {report['measured_wer']:.3f}, "
         f"{seed_text}",
         f"  p95 first token      {fmt('p95_first_token_ms')}{sd('p95_first_token_ms')}",
+        f"  p95 first audio      {fmt('p95_first_audio_ms')} (answer {fmt('p95_first_answer_audio_ms')})",
         f"  tool-arg accuracy    {fmt('tool_arg_accuracy')}{sd('tool_arg_accuracy')}",
         f"  refusal on missing   {fmt('refusal_on_missing_rate')}{sd('refusal_on_missing_rate')}",
         f"  cost per session     {fmt('cost_per_session_usd')}{sd('cost_per_session_usd')}",
         f"  routing accuracy     {fmt('routing_accuracy')}",
         f"  interruptions {report['interruptions']}, fallbacks {report['fallbacks']}, "
         f"tool timeouts {report['timed_out_tools']}",
+        f"  preemptive: {report.get('preemptive_turns', 0)} turns, {report.get('preemptive_discarded', 0)} "
+        f"discarded ({report.get('preemptive_wasted_tokens', 0)} tokens wasted)",
     ]
     profiles = (report.get("meta") or {}).get("profiles") or {}
     assumed = sorted(m for m, src in profiles.items() if src == "assumed" and m != "offline")

@@ -17,6 +17,7 @@ from sim.faults import Faults
 from sim.loop import Handle, VirtualLoop
 from sim.models import ModelSimulator, Timeline, sample_lognormal_ms
 from sim.script import CallScript, UserTurn
+from sim.stages import TTS_START_MS, caller_stages
 from voicerouter import events as ev
 from voicerouter.agent import AgentSpec
 from voicerouter.config import VoicerouterConfig
@@ -48,6 +49,10 @@ class CallResult:
     faults_fired: list[str] = field(default_factory=list)  # "turn 2: provider claude-opus server_error"
     cassette_hits: int = 0
     cassette_misses: list[str] = field(default_factory=list)  # "turn 2: claude-opus" for each miss
+    # turn -> call time (ms) the caller stopped speaking, the agent's first audio, its answer's first audio
+    speech_end_ms: dict[int, float] = field(default_factory=dict)
+    first_audio_ms: dict[int, float] = field(default_factory=dict)
+    first_answer_audio_ms: dict[int, float] = field(default_factory=dict)
     error: str | None = None
 
 
@@ -146,7 +151,7 @@ class SimulatedCall:
         now = self.loop.now_ms()
         if isinstance(action, io.StartGeneration):
             entry = self.config.models[action.model]
-            turn = self.engine.turns_started
+            turn = action.turn_id  # the caller's turn it answers (ahead of the engine's, when preemptive)
             spoken = self._spoken
             label = spoken[turn - 1].label if 0 < turn <= len(spoken) else None
             recorded = self.cassette.find(action.model, action.request) if self.cassette else None
@@ -164,11 +169,10 @@ class SimulatedCall:
                     turn_tier=label.tier if label is not None else None,
                 )
             if timeline.mistakes:
-                self.result.mistakes.setdefault(self.engine.turns_started, []).extend(timeline.mistakes)
+                self.result.mistakes.setdefault(turn, []).extend(timeline.mistakes)
             self.result.faults_fired.extend(f"turn {turn}: {fault}" for fault in timeline.faults)
             self._gen_handles[action.gen_id] = [
-                self.loop.call_at(now + offset, partial(self._feed, item))
-                for offset, item in timeline.steps
+                self.loop.call_at(now + offset, partial(self._feed, item)) for offset, item in timeline.steps
             ]
         elif isinstance(action, io.CancelGeneration):
             for handle in self._gen_handles.pop(action.gen_id, []):
@@ -218,10 +222,16 @@ class SimulatedCall:
 
     def _speak(self, action: io.Speak, now: float) -> None:
         playback = self._playback
+        audible_ms = now + TTS_START_MS  # synthesis of this text yields its first audio
         if playback is None or playback.turn_id != action.turn_id:
-            playback = _Playback(turn_id=action.turn_id, start_ms=now, end_ms=now)
+            playback = _Playback(turn_id=action.turn_id, start_ms=audible_ms, end_ms=audible_ms)
             self._playback = playback
-        playback.end_ms = max(playback.end_ms, now) + len(action.text) / SPEECH_CHARS_PER_S * 1000
+        starts_ms = max(playback.end_ms, audible_ms)  # queued behind what is still playing
+        if action.turn_id > 0:
+            self.result.first_audio_ms.setdefault(action.turn_id, starts_ms)
+            if not action.acknowledgement:
+                self.result.first_answer_audio_ms.setdefault(action.turn_id, starts_ms)
+        playback.end_ms = starts_ms + len(action.text) / SPEECH_CHARS_PER_S * 1000
         playback.chars += len(action.text)
         if action.turn_id == 0 and not self._greeting_heard:  # the caller answers after the greeting
             self._greeting_heard = True
@@ -302,8 +312,15 @@ class SimulatedCall:
         self.result.transcripts[self._spoken_count] = (turn.text, heard)
         self._next_user_turn = index + 1
         self._speaking_user = False
-        self._feed(io.SpeechStopped())
-        self._feed(io.Transcript(text=heard or turn.text, confidence=max(0.0, 1.0 - self.faults.wer)))
+        self.result.speech_end_ms[index + 1] = self.loop.now_ms()
+        text = heard or turn.text
+        stages = caller_stages(text, self.config.audio, speech_ms=turn.duration_ms())
+        final = io.Transcript(text=text, confidence=max(0.0, 1.0 - self.faults.wer))
+        self.loop.call_later(stages.vad_stop_ms, lambda: self._feed(io.SpeechStopped()))
+        if stages.hypothesis_ms < stages.transcript_ms:  # the words are known before the turn is over
+            partial = io.Transcript(text=text, final=False, confidence=final.confidence)
+            self.loop.call_later(stages.hypothesis_ms, lambda: self._feed(partial))
+        self.loop.call_later(stages.transcript_ms, lambda: self._feed(final))
 
     def _after_silence(self) -> None:
         if self._next_user_turn >= len(self.script.turns):

@@ -77,6 +77,10 @@ class TurnScore:
     mistakes: list[str] = field(default_factory=list)
     said_could_not_check: bool | None = None
     invented_details: list[str] = field(default_factory=list)
+    first_audio_ms: int | None = None  # the caller's end of speech to the agent's first audio
+    first_answer_audio_ms: int | None = (
+        None  # ... to the first audio of the answer (after any acknowledgement)
+    )
 
 
 @dataclass
@@ -97,6 +101,10 @@ class CallScore:
     cassette_misses: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)  # live runs: each provider request timed
     events: list[ev.Event] = field(default_factory=list)  # kept only when a run records its calls
+    preempted_turns: int = 0  # turns answered by a request started at the caller's pause
+    discarded: int = 0  # preemptive requests cancelled (the caller went on, or said something else)
+    wasted_tokens: int = 0
+    wasted_cost_usd: float = 0.0
 
 
 def _by_turn(events: list[ev.Event]) -> dict[int, list[ev.Event]]:
@@ -194,6 +202,8 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
                 mistakes=result.mistakes.get(turn_id, []),
                 said_could_not_check=could_not_check,
                 invented_details=invented_details,
+                first_audio_ms=_since_speech_end(result, result.first_audio_ms, turn_id),
+                first_answer_audio_ms=_since_speech_end(result, result.first_answer_audio_ms, turn_id),
             )
         )
     return CallScore(
@@ -210,4 +220,24 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
         faults_fired=list(result.faults_fired),
         cassette_hits=result.cassette_hits,
         cassette_misses=list(result.cassette_misses),
+        **_preemption(result.events),
     )
+
+
+def _preemption(events: list[ev.Event]) -> dict[str, Any]:
+    discarded = [e for e in events if isinstance(e, ev.LlmDiscarded)]
+    return {
+        "preempted_turns": sum(
+            1 for e in events if isinstance(e, ev.RouteDecided) and e.reason.endswith("started at the pause")
+        ),
+        "discarded": len(discarded),
+        "wasted_tokens": sum(e.tokens_in + e.tokens_out for e in discarded),
+        "wasted_cost_usd": sum(e.cost_usd for e in discarded),
+    }
+
+
+def _since_speech_end(result: CallResult, stage_ms: dict[int, float], turn_id: int) -> int | None:
+    """How long after the caller stopped speaking a stage of turn `turn_id` came (None: it never did)."""
+    end = result.speech_end_ms.get(turn_id)
+    at = stage_ms.get(turn_id)
+    return round(at - end) if end is not None and at is not None else None

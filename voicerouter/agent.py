@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,6 +47,10 @@ class AgentSpec(BaseModel):
     http_tools: list[HttpToolSpec] = Field(default_factory=list, description="tools over an HTTP backend")
     routing: dict[str, Any] = Field(default_factory=dict, description="overrides of [routing] in config")
     offline: dict[str, Any] = Field(default_factory=dict, description="hints for the offline agent model")
+    acknowledgements: list[Annotated[str, Field(min_length=1, max_length=120)]] = Field(
+        default_factory=list,
+        description="short lines said at once when the answer will be slow to start; empty: never",
+    )
 
     prompt: str = ""
     source: str = ""

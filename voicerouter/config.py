@@ -124,6 +124,12 @@ class RoutingPolicy(BaseModel):
         "'are you still there?' (0 = never)"
     )  # fmt: skip
     silence_reprompts: int = Field(default=1, ge=0, description="re-prompts before a polite hang-up")
+    preemptive_generation: bool = Field(
+        default=True, description="start the model on the caller's words at a pause, before the end of turn"
+    )
+    voice_budget_ms: int = Field(
+        default=700, gt=0, description="expected silence past which the agent acknowledges before answering"
+    )
 
     def first_token_budget(self, tier: str) -> int:
         """How long a model of this tier may take to start answering before the chain moves on."""
@@ -148,6 +154,10 @@ class GatePolicy(BaseModel):
     margin_tool_arg_accuracy: float = 0.01
     margin_refusal_on_missing_rate: float = 0.01
     margin_cost_per_session_usd: float = 0.002
+    latency: Literal["first_token", "first_audio"] = Field(
+        default="first_token", description="gate on p95 first token, or on p95 first audio the caller hears"
+    )
+    margin_p95_first_audio_ms: float = 50.0
 
 
 class SipRegistration(BaseModel):

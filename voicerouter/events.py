@@ -166,6 +166,32 @@ class TurnCompleted(_Event):
     tts_cost_usd: float = 0.0
 
 
+class LlmDiscarded(_Event):
+    """A preemptive model request was cancelled (the caller went on, or said something else): what it cost."""
+
+    type: Literal["llm.discarded"] = "llm.discarded"
+    turn_id: int
+    model: str
+    reason: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+class TurnLatency(_Event):
+    """When each stage of the caller's wait happened in a live turn (call times in ms, None: never), and
+    `first_audio_ms`: the caller's end of speech (VAD stop less its hangover) to the first agent audio."""
+
+    type: Literal["turn.latency"] = "turn.latency"
+    turn_id: int
+    vad_stop_at_ms: int | None = None
+    end_of_turn_at_ms: int | None = None
+    transcript_at_ms: int | None = None
+    first_token_at_ms: int | None = None
+    first_audio_at_ms: int | None = None
+    first_audio_ms: int | None = None
+
+
 class CallAudio(_Event):
     """Where one side of the call's audio was saved, so a replay can feed the real audio again."""
 
@@ -225,6 +251,8 @@ Event = Annotated[
     | TurnInterrupted
     | ProviderFailed
     | TurnCompleted
+    | TurnLatency
+    | LlmDiscarded
     | CallAudio
     | CallEnded
     | UserDtmf

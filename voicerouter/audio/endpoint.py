@@ -48,6 +48,7 @@ class Endpointer:
         self._partial = ""
         self._stopped_ms: float | None = None
         self._turn_started_ms: float | None = None
+        self._hypothesis_pending = False
 
     @property
     def state(self) -> EndpointState:
@@ -65,14 +66,23 @@ class Endpointer:
             self._turn_started_ms = t_ms
         self._state = "speaking"
         self._stopped_ms = None
+        self._hypothesis_pending = False
 
     def speech_stopped(self, t_ms: float) -> None:
         if self._state in ("idle", "speaking"):
             self._state = "paused"
             self._stopped_ms = t_ms
 
+    def hypothesis_pending(self) -> None:
+        """The recogniser is decoding the words up to this pause: until they come (or the hold runs out)
+        the pause is held, since the turn cannot be answered before its words are known anyway, and they
+        may end in "for" or in digits being read out."""
+        if self._state == "paused" and self.config.hold_for_words:
+            self._hypothesis_pending = True
+
     def transcript(self, text: str, final: bool) -> None:
         """A partial replaces the previous partial; a final closes that segment and is kept."""
+        self._hypothesis_pending = False
         if self._state == "ended":
             return
         if final:
@@ -94,7 +104,7 @@ class Endpointer:
 
     def required_silence_ms(self, cue: TurnCue | None = None) -> int:
         kind = (cue or self.cue()).kind
-        if kind == "unfinished":
+        if kind == "unfinished" or self._hypothesis_pending:
             return self.config.hold_silence_ms
         if kind == "complete":
             return self.config.complete_silence_ms
@@ -118,6 +128,8 @@ class Endpointer:
             return None
         self._state = "ended"
         label = {"unfinished": "held", "complete": "shortened", "neutral": "default"}[cue.kind]
+        if self._hypothesis_pending and cue.kind != "unfinished":
+            label = "held for the words"
         return EndpointDecision(
             t_ms=now_ms,
             turn_started_ms=self._turn_started_ms,
@@ -138,4 +150,5 @@ class Endpointer:
         self._final_parts = []
         self._partial = ""
         self._stopped_ms = None
+        self._hypothesis_pending = False
         self._turn_started_ms = None

@@ -144,6 +144,11 @@ class CallerListener:
         endpointer.reset()
         return decision
 
+    def transcript_pending(self, version: int) -> None:
+        """The recogniser started on utterance `version`: hold the pause for its words (see Endpointer)."""
+        if version == self._version and self._utterance_start is not None:
+            self._endpointer.hypothesis_pending()
+
     def transcript(self, text: str, version: int) -> None:
         """What the recogniser heard of utterance `version`; it tunes how long the pause must last."""
         if version == self._version and self._utterance_start is not None:

@@ -64,6 +64,9 @@ class EndpointConfig(_Settings):
     complete_silence_ms: int = Field(
         default=300, gt=0, description="silence needed when the turn is clearly finished"
     )
+    hold_for_words: bool = Field(
+        default=True, description="hold a pause while its words are being recognised (up to hold_silence_ms)"
+    )
     hold_words: tuple[str, ...] = DEFAULT_HOLD_WORDS
     complete_phrases: tuple[str, ...] = DEFAULT_COMPLETE_PHRASES
     short_answers: tuple[str, ...] = Field(

@@ -32,6 +32,7 @@ from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
 from voicerouter.call.recording import CallRecording
 from voicerouter.call.session import CallAction, CallSession, ProviderLookup
 from voicerouter.call.supervisor import CallSupervisor, within
+from voicerouter.call.turn_timing import TurnTiming
 from voicerouter.engine import io
 from voicerouter.providers.base import ProviderError
 from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
@@ -139,6 +140,7 @@ class AudioCallPipeline:
         self.metrics = services.metrics
         self.ended = asyncio.Event()
         self._start_ms = self.clock.now_ms()
+        self._timing = TurnTiming(vad_hangover_ms=audio.vad.hangover_ms)
         self._last_audio_ms = self._start_ms  # the last caller frame that arrived
         self._fed_until_ms = self._start_ms  # wall time up to which the listener heard audio or silence
         self._media_timeout_ms = audio.media_timeout_s * 1000.0
@@ -283,7 +285,8 @@ class AudioCallPipeline:
                 self._barge_in()
             elif isinstance(out, CallerSpeechStopped):
                 self.session.feed(io.SpeechStopped())
-                self._stt_job(out.utterance, out.version)
+                if self._stt_job(out.utterance, out.version) is not None:
+                    self.listener.transcript_pending(out.version)
             elif isinstance(out, CallerTurnEnded):
                 self.supervisor.spawn(self._end_turn(out), f"turn end {out.version}")
 
@@ -318,14 +321,20 @@ class AudioCallPipeline:
             result = await self.stt.transcribe(utterance, ANALYSIS_RATE_HZ)
         except (SpeechError, ProviderError) as exc:
             log.warning("call %s: speech recognition failed: %s", self.call_id, exc)
+            if not self._closing:
+                self.listener.transcript("", version)  # no words are coming: stop holding the pause
             return None
         if not self._closing:
             self.listener.transcript(result.text, version)
             self._poll_endpoint()  # a transcript that sounds finished may end the turn sooner
+            if self.listener.utterance_open and version == self.listener.version and result.text.strip():
+                # the pause goes on: the engine may start the model on these words (preemptive generation)
+                self.session.feed(io.Transcript(text=result.text, final=False, confidence=result.confidence))
         return result
 
     async def _end_turn(self, ended: CallerTurnEnded) -> None:
         ended_ms = self.clock.now_ms()
+        self._timing.turn_ended(max(0, round(ended_ms - self._start_ms)))
         job = self._stt_jobs.get(ended.version) or self._stt_job(ended.utterance, ended.version)
         async with self._turn_order:
             if job is None:
@@ -357,6 +366,13 @@ class AudioCallPipeline:
         self.recording.write(event)
         self.metrics.observe_event(event)
         self.transport.notify({"type": "event", "event": event.model_dump(mode="json")})
+        stages = self._timing.observe(event)
+        if stages is not None:  # recorded outside the engine's dispatch of this event
+            self._loop.call_soon(self._record_latency, stages)
+
+    def _record_latency(self, stages: dict[str, object]) -> None:
+        if not self._closing:
+            self.record(ev.TurnLatency, **stages)
 
     def _on_action(self, action: CallAction) -> None:
         if isinstance(action, io.Speak):

@@ -15,7 +15,9 @@ from voicerouter.agent import AgentSpec
 from voicerouter.clock import Clock
 from voicerouter.config import VoicerouterConfig
 from voicerouter.engine import io
+from voicerouter.engine.acknowledge import Acknowledger
 from voicerouter.engine.history import ConversationHistory
+from voicerouter.engine.preempt import Speculation, same_words
 from voicerouter.engine.silence import REPROMPT as STILL_THERE
 from voicerouter.engine.silence import SILENT_GOODBYE, SilenceWatch
 from voicerouter.engine.states import Trigger, TurnState, is_active, transition
@@ -88,6 +90,12 @@ class CallEngine:
             after_ms=0 if instant_playback else routing.silence_reprompt_ms,
             reprompts=routing.silence_reprompts,
         )
+        self._speculation: Speculation | None = None
+        self.wasted_tokens = 0  # preemptive requests cancelled: tokens in and out
+        self.wasted_cost_usd = 0.0
+        self._acknowledger = Acknowledger(
+            agent.acknowledgements, voice_budget_ms=config.routing.voice_budget_ms
+        )
 
     # ---- public surface ----
 
@@ -113,6 +121,10 @@ class CallEngine:
         handler = self._handlers.get(type(item))
         if handler is None:
             raise TypeError(f"CallEngine cannot receive {type(item).__name__}")
+        spec = self._speculation
+        if spec is not None and getattr(item, "gen_id", None) == spec.gen_id:
+            spec.hold(item)  # a preemptive answer waits for its turn to be confirmed
+            return
         handler(self, item)
 
     def record(self, cls: type[ev._Event], **fields: object) -> None:
@@ -196,6 +208,8 @@ class CallEngine:
         turn = self._turn
         if turn is not None and is_active(turn.state):
             self._interrupt(turn)
+        if self._speculation is not None:
+            self._discard(self._speculation, "the call ended")
         self._emit(
             ev.CallEnded,
             reason=reason,
@@ -211,6 +225,8 @@ class CallEngine:
     def _on_speech_started(self, item: io.SpeechStarted) -> None:
         self._silence.caller_spoke()
         self._emit(ev.UserSpeechStarted)
+        if self._speculation is not None:
+            self._discard(self._speculation, "the caller went on speaking")
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
 
@@ -222,15 +238,25 @@ class CallEngine:
         self._emit(ev.UserTranscript, text=text, final=item.final, confidence=item.confidence)
         if item.final and not text and (self._turn is None or not is_active(self._turn.state)):
             self._silence.agent_finished(self.clock.now_ms())  # only noise: the caller is still silent
-        if not item.final or not (text or item.unrecognised):
+        if not item.final:
+            if text:
+                self._preempt(text)
+            return
+        spec, self._speculation = self._speculation, None
+        if spec is not None and not same_words(spec.text, text):
+            self._discard(spec, "the final words differ")
+            spec = None
+        if not (text or item.unrecognised):
             return
         self._silence.caller_spoke()
         if self._turn is not None and is_active(self._turn.state):
             self._interrupt(self._turn)
         self._audio_ms = item.audio_ms
         if text:
-            self._start_turn(text)
+            self._start_turn(text, spec)
         else:
+            if spec is not None:
+                self._discard(spec, "nothing was recognised")
             self._reprompt()
 
     def _reprompt(self) -> None:
@@ -320,12 +346,14 @@ class CallEngine:
         turn = self._current(item.gen_id)
         if turn is not None:
             self._first_output(turn)
+            self._acknowledge_tool_start(turn)
 
     def _on_model_tool_call(self, item: io.ModelToolCall) -> None:
         turn = self._current(item.gen_id)
         if turn is None:
             return
         self._first_output(turn)
+        self._acknowledge_tool_start(turn)
         turn.step_tool_calls.append(item.call)
 
     def _on_model_done(self, item: io.ModelDone) -> None:
@@ -366,7 +394,7 @@ class CallEngine:
 
     # ---- turn lifecycle ----
 
-    def _start_turn(self, text: str) -> None:
+    def _start_turn(self, text: str, spec: Speculation | None = None) -> None:
         now = self.clock.now_ms()
         self.turns_started += 1
         turn = Turn(
@@ -385,6 +413,11 @@ class CallEngine:
         self._actions.append(io.OpenTurn(turn_id=turn.turn_id, user_text=text, history=before))
         self._history.append(ChatMessage(role="user", content=text))
         turn.history_start = len(self._history)
+        if spec is not None:
+            if spec.asked_with(self._history.for_model()):
+                self._adopt(turn, spec)
+                return
+            self._discard(spec, "the conversation changed")
         decision = self.router.decide(
             text,
             self._turn_context(text),
@@ -401,6 +434,108 @@ class CallEngine:
                 self._start_generation(turn, model, request)
                 return
         self._route(turn, decision)
+
+    # ---- preemptive generation ----
+
+    def _preempt(self, text: str) -> None:
+        """Route and start the model on the words heard at a pause (see engine/preempt.py)."""
+        spec = self._speculation
+        if spec is not None:
+            if same_words(spec.text, text):
+                return
+            self._discard(spec, "newer words")
+        turn = self._turn
+        if not self.config.routing.preemptive_generation or (turn is not None and is_active(turn.state)):
+            return
+        now = self.clock.now_ms()
+        turn_id = self.turns_started + 1
+        decision = self.router.decide(
+            text,
+            self._turn_context(text),
+            now_ms=now,
+            call_cost_usd=self.call_cost_usd,
+            prompt_chars=self._prompt_chars() + len(text),
+        )
+        if decision.verify_with_small_model or decision.model is None or decision.tier == "speech":
+            return  # the speech tier answers fast, and may voice itself: never before the turn ends
+        entry = self.config.models[decision.model]
+        request = ChatRequest(
+            model=entry.model,
+            system=self.agent.prompt,
+            messages=(*self._history.for_model(), ChatMessage(role="user", content=text)),
+            tools=self._tool_specs,
+            max_tokens=entry.max_tokens,
+            turn_id=turn_id,
+        )
+        self._gen_seq += 1
+        self._speculation = Speculation(text=text, decision=decision, model=decision.model,
+                                        gen_id=self._gen_seq, turn_id=turn_id, started_ms=now,
+                                        request=request)  # fmt: skip
+        self.router.health.acquire(decision.model, now)
+        self._actions.append(
+            io.StartGeneration(
+                gen_id=self._gen_seq,
+                turn_id=turn_id,
+                model=decision.model,
+                tier=decision.tier,
+                request=request,
+                preemptive=True,
+            )
+        )
+
+    def _adopt(self, turn: Turn, spec: Speculation) -> None:
+        """The turn ended on the words the preemptive request was made for: it becomes the turn's."""
+        decision = spec.decision
+        turn.decision = decision
+        turn.chain = decision.chain
+        self.previous_tier = decision.tier
+        self._emit(
+            ev.RouteDecided,
+            turn_id=turn.turn_id,
+            tier=decision.tier,
+            model=spec.model,
+            provider=decision.provider,
+            reason=decision.reason + "; started at the pause",
+            confidence=round(decision.confidence, 4),
+            est_cost_usd=round(decision.est_cost_usd, 8),
+        )
+        if not spec.has_text and self._acknowledger.on_route(self.config, decision.tier, spec.model):
+            self._acknowledge(turn)
+        turn.steps = 1
+        turn.state = transition(turn.state, Trigger.GENERATE)
+        turn.gen_id = spec.gen_id
+        turn.model = spec.model
+        turn.tried.append(spec.model)
+        turn.gen_started_ms = spec.started_ms
+        # the caller's wait starts now: the budget counts from the turn, like any other request's
+        turn.first_token_deadline_ms = self.clock.now_ms() + self._first_token_budget(turn)
+        for item in spec.held:
+            self.receive(item)
+
+    def _discard(self, spec: Speculation, why: str) -> None:
+        """Cancel a preemptive request; what it consumed is waste, counted and charged to the call."""
+        if self._speculation is spec:
+            self._speculation = None
+        self._actions.append(io.CancelGeneration(gen_id=spec.gen_id))
+        done = spec.reported_usage()
+        usage = (
+            done.usage
+            if done is not None
+            else Usage(
+                input_tokens=estimate_tokens(
+                    len(spec.request.system) + sum(len(m.content) for m in spec.request.messages)
+                ),
+                output_tokens=estimate_tokens(spec.produced_chars),
+            )
+        )
+        entry = self.config.models[spec.model]
+        cost = usage_cost_usd(entry, usage)
+        self.wasted_tokens += usage.input_tokens + usage.output_tokens
+        self.wasted_cost_usd += cost
+        self.call_cost_usd += cost
+        self._emit(ev.LlmDiscarded, turn_id=spec.turn_id, model=spec.model, reason=why,
+                   tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
+                   cost_usd=round(cost, 8))  # fmt: skip
 
     def _classified(self, turn: Turn, answer: str, trigger: Trigger) -> None:
         """The small model labelled the turn (or failed to): route it on that label."""
@@ -435,6 +570,8 @@ class CallEngine:
         if decision.model is None:
             self._give_up(turn, "no usable model")
             return
+        if self._acknowledger.on_route(self.config, decision.tier, decision.model):
+            self._acknowledge(turn)
         self._generate(turn, decision.model)
 
     def _generate(self, turn: Turn, model: str, continuing_after: str = "") -> None:
@@ -612,8 +749,10 @@ class CallEngine:
         turn.tools.clear()
 
     def _append_heard(self, turn: Turn) -> None:
-        """Keep in the history only what the caller heard, across every assistant message of the turn."""
-        budget = len(turn.heard_text())
+        """Keep in the history only what the caller heard, across every assistant message of the turn;
+        a spoken acknowledgement opens the turn's first assistant message."""
+        heard_ack, heard = turn.split_heard()
+        budget = len(heard)
         spoken_in_messages = 0
         for i in range(turn.history_start, len(self._history)):
             message = self._history[i]
@@ -625,7 +764,19 @@ class CallEngine:
                 self._history.replace(
                     i, message.model_copy(update={"content": message.content[:keep].strip()})
                 )
-        remaining = turn.heard_text()[spoken_in_messages:].strip() if budget > spoken_in_messages else ""
+        remaining = heard[spoken_in_messages:].strip() if budget > spoken_in_messages else ""
+        if heard_ack:
+            first = next(
+                (i for i in range(turn.history_start, len(self._history))
+                 if self._history[i].role == "assistant"),
+                None,
+            )  # fmt: skip
+            if first is not None:
+                message = self._history[first]
+                content = f"{heard_ack} {message.content}".strip()
+                self._history.replace(first, message.model_copy(update={"content": content}))
+            else:
+                remaining = f"{heard_ack} {remaining}".strip()
         if remaining:
             self._history.append(ChatMessage(role="assistant", content=remaining))
 
@@ -661,6 +812,31 @@ class CallEngine:
         )
 
     # ---- helpers ----
+
+    def _acknowledge_tool_start(self, turn: Turn) -> None:
+        """A turn that opens with a tool call keeps the caller waiting for a second model round trip."""
+        if (
+            turn.ack_text
+            or turn.spoken
+            or turn.step_text
+            or turn.steps != 1
+            or turn.state is TurnState.ROUTING
+        ):
+            return
+        tier = turn.decision.tier if turn.decision else "triage"
+        waited_ms = self.clock.now_ms() - turn.started_ms
+        if self._acknowledger.on_tool_call_start(self.config, tier, turn.model, waited_ms):
+            self._acknowledge(turn)
+
+    def _acknowledge(self, turn: Turn) -> None:
+        """Say the next acknowledgement now, ahead of the answer: the answer's speech queues after it."""
+        if turn.ack_text or turn.spoken:
+            return
+        phrase = self._acknowledger.next_phrase()
+        turn.ack_text = phrase + " "
+        turn.spoken += turn.ack_text
+        self._emit(ev.AgentText, turn_id=turn.turn_id, text=phrase, final=False)
+        self._actions.append(io.Speak(turn_id=turn.turn_id, text=turn.ack_text, acknowledgement=True))
 
     def _speak(self, turn: Turn, text: str) -> None:
         if not text.strip():

@@ -153,6 +153,7 @@ class StartGeneration:
     tier: str
     request: ChatRequest
     purpose: str = "answer"  # or "classify": the small model labels a low-confidence turn (ROUTING)
+    preemptive: bool = False  # started at a pause, before the turn `turn_id` is confirmed (may be cancelled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +183,12 @@ class CancelTool:
 
 @dataclass(frozen=True, slots=True)
 class Speak:
-    """Say this text next (appended to the turn's speech); text transports show it at once."""
+    """Say this text next (appended to the turn's speech); text transports show it at once.
+    `acknowledgement`: a filler said while the model works (not the answer itself)."""
 
     turn_id: int
     text: str
+    acknowledgement: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,55 @@
+"""The caller-side stages between the end of speech and the agent's first audio, as the simulator models them.
+
+A live call waits for the VAD hangover, the end-of-turn silence (held longer on unfinished words, shorter on
+clearly finished ones, as the endpointer does), the final transcript and the first synthesised audio. Pure
+numbers from the audio config and the transcript; it never schedules anything itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voicerouter.audio.settings import AudioConfig
+from voicerouter.audio.turn_cues import classify_turn_text
+
+# The offline recogniser decodes the utterance when the VAD says speech stopped: 0.09x real time with the
+# agent's domain model in bench_speech on this class of machine (a second pass with the stock model, taken on
+# low confidence, is not modelled). The final transcript is ready at the end of turn or when that decode
+# finishes, whichever is later (168-589 ms after the end of turn was measured live for phone sentences).
+STT_BASE_MS = 30.0
+STT_REALTIME_FACTOR = 0.09
+# espeak-ng's first audio chunk for a short sentence, resampled and framed.
+TTS_START_MS = 80.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallerStages:
+    """Offsets from the caller's end of speech (ms): VAD stop, the recogniser's hypothesis of the words so
+    far (decoded from the VAD stop), end of turn, final transcript."""
+
+    vad_stop_ms: float
+    hypothesis_ms: float
+    end_of_turn_ms: float
+    transcript_ms: float
+
+
+def stt_decode_ms(speech_ms: float) -> float:
+    """How long the offline recogniser takes over an utterance of `speech_ms`."""
+    return STT_BASE_MS + STT_REALTIME_FACTOR * speech_ms
+
+
+def caller_stages(text: str, audio: AudioConfig, *, speech_ms: float) -> CallerStages:
+    """When a caller who just said `text` (for `speech_ms`) is heard to stop, is recognised, is heard to
+    have finished, and has a final transcript."""
+    endpoint = audio.endpoint
+    cue = classify_turn_text(text, endpoint)
+    silence_ms = {
+        "complete": endpoint.complete_silence_ms,
+        "unfinished": endpoint.hold_silence_ms,
+    }.get(cue.kind, endpoint.silence_ms)
+    vad_stop_ms = float(audio.vad.hangover_ms)
+    hypothesis_ms = vad_stop_ms + stt_decode_ms(speech_ms)
+    # the pause is held for its words (up to the hold), then lasts what they call for
+    words_known_ms = min(hypothesis_ms, float(endpoint.hold_silence_ms))
+    end_of_turn_ms = max(vad_stop_ms, float(silence_ms), words_known_ms)
+    return CallerStages(vad_stop_ms, hypothesis_ms, end_of_turn_ms, max(end_of_turn_ms, hypothesis_ms))

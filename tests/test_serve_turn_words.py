@@ -1,0 +1,70 @@
+"""Through a live `/twilio` call: a caller who pauses mid-sentence is held, and the model started on the
+pause's words is cancelled when they go on. Real espeak-ng speech, the real app with offline speech."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp import web
+
+from tests.serve_kit import ServerHandle, needs_espeak, spoken
+from voicerouter.caller.client import CallerClient
+from voicerouter.caller.run import fetch_call
+from voicerouter.server import ServeSettings, create_app
+
+pytestmark = needs_espeak
+
+FIRST, SECOND = "I'd like to book an appointment for", "next Tuesday morning"
+PAUSE_S = 2.5  # long enough for the pause's words to be decoded on a busy machine
+HOLD_MS = 5000  # the hold for unfinished words, stretched to match
+
+
+@asynccontextmanager
+async def held_server(directory: Path) -> AsyncIterator[ServerHandle]:
+    config = directory / "voicerouter.toml"
+    config.write_text(f"[audio.endpoint]\nhold_silence_ms = {HOLD_MS}\n")
+    settings = ServeSettings(host="127.0.0.1", port=0, recordings_dir=directory / "recordings",
+                             speech="offline", config_path=str(config))  # fmt: skip
+    app = create_app(settings, env={})
+    runner = web.AppRunner(app, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield ServerHandle(url=f"http://{host}:{port}", app=app, recordings=settings.recordings_dir)
+    finally:
+        await runner.cleanup()
+
+
+async def test_twilio_caller_pausing_after_for_is_one_turn_and_the_preemptive_request_is_cancelled(
+    tmp_path: Path,
+) -> None:
+    first, second = spoken(FIRST, tmp_path, 8000), spoken(SECOND, tmp_path, 8000)
+    async with held_server(tmp_path) as server:
+        async with CallerClient(server.url, twilio=True, agent="clinic") as call:
+            assert await call.wait_for_agent_silence(0.7, timeout_s=30.0), "the greeting never finished"
+            await call.say(first)
+            await call.pause(PAUSE_S)
+            await call.say(second)
+            assert await call.wait_for_agent_audio(timeout_s=30.0), "no answer"
+            await call.wait_for_agent_silence(0.7, timeout_s=30.0)
+        await server.wait_idle()
+        assert call.result.call_id is not None
+        recorded = await fetch_call(server.url, call.result.call_id)
+    assert recorded is not None
+    events = recorded["events"]
+    kinds = [e["type"] for e in events]
+    turns = [e for e in events if e["type"] == "turn.started"]
+    assert len(turns) == 1, [t["text"] for t in turns]  # the pause after "for" did not end the turn
+    # the words of the pause came as a partial transcript, and the model was started on them ...
+    partial = next(e for e in events if e["type"] == "user.transcript" and not e["final"])
+    assert partial["t_ms"] < turns[0]["t_ms"] and len(partial["text"]) < len(turns[0]["text"])
+    # ... then cancelled when the caller went on: no audio, no tool, only the waste recorded
+    discarded = next(e for e in events if e["type"] == "llm.discarded")
+    assert discarded["reason"] == "the caller went on speaking" and discarded["tokens_in"] > 0
+    assert kinds.index("llm.discarded") < kinds.index("turn.started")
+    assert not any(e["type"] in ("tool.called", "agent.audio_started") and e.get("turn_id") == 1
+                   and e["t_ms"] < turns[0]["t_ms"] for e in events)  # fmt: skip

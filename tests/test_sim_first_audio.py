@@ -1,0 +1,60 @@
+"""First audio as the caller hears it, in the simulator: end of speech, endpoint, transcript, first audio."""
+
+from __future__ import annotations
+
+from sim.faults import Faults
+from sim.gate import compare
+from sim.replay import RunOptions, _Context
+from sim.report import build_report
+from sim.runner import SPEECH_CHARS_PER_S
+from sim.script import CallScript, UserTurn
+from sim.stages import TTS_START_MS, caller_stages
+from voicerouter import events as ev
+from voicerouter.audio.settings import AudioConfig, EndpointConfig
+from voicerouter.config import GatePolicy
+
+COMPLAINT = (
+    "the order system has been down since this morning and I've got forty orders waiting, this is ridiculous"
+)
+
+
+def _score(*texts: str) -> tuple[object, list[ev.Event]]:
+    script = CallScript(call_id="fa1", agent="helpdesk", turns=[UserTurn(text=t) for t in texts],
+                        faults=Faults(), source="test")  # fmt: skip
+    score = _Context(RunOptions(seed=0, keep_events=True)).run(script)
+    return score, score.events
+
+
+def test_reasoning_turn_is_acknowledged_at_end_of_turn_and_the_answer_audio_follows_the_acknowledgement() -> (
+    None
+):
+    score, events = _score(COMPLAINT)
+    turn = score.turns[0]  # type: ignore[attr-defined]
+    assert turn.tier_routed == "reasoning" and turn.model == "claude-opus"
+    # the final transcript (end of turn or the end of the decode, the later), then the acknowledgement's audio
+    stages = caller_stages(COMPLAINT, AudioConfig(), speech_ms=UserTurn(text=COMPLAINT).duration_ms())
+    assert stages.end_of_turn_ms >= EndpointConfig().silence_ms  # a neutral ending, held for its words
+    assert turn.first_audio_ms == round(stages.transcript_ms + TTS_START_MS)
+    ack = next(e.text for e in events if isinstance(e, ev.AgentText) and e.turn_id == 1 and not e.final)
+    ack_ms = (len(ack) + 1) / SPEECH_CHARS_PER_S * 1000
+    assert turn.first_answer_audio_ms >= turn.first_audio_ms + ack_ms - 1  # queued behind it, never over it
+    assert turn.first_answer_audio_ms > turn.first_token_ms  # the model's wait is hidden behind the line
+
+
+def test_unfinished_turn_waits_the_hold_silence_and_the_report_gives_first_audio_by_tier() -> None:
+    score, _events = _score("my employee ID is E one oh six eight", "thanks bye")
+    held = score.turns[0]  # type: ignore[attr-defined]
+    assert held.first_audio_ms >= EndpointConfig().hold_silence_ms + TTS_START_MS
+    report = build_report([score])  # type: ignore[list-item]
+    assert report["p95_first_audio_ms"] is not None and report["p95_first_answer_audio_ms"] is not None
+    for tier in {t.tier_routed for t in score.turns}:  # type: ignore[attr-defined]
+        assert report["per_tier"][tier]["p95_first_audio_ms"] is not None
+
+
+def test_gate_on_first_audio_judges_latency_by_what_the_caller_hears() -> None:
+    base = {"p95_first_token_ms": 1000.0, "p95_first_audio_ms": 2000.0, "tool_arg_accuracy": 0.9,
+            "refusal_on_missing_rate": 0.9, "cost_per_session_usd": 0.01}  # fmt: skip
+    acknowledged = {**base, "p95_first_token_ms": 1500.0, "p95_first_audio_ms": 900.0}
+    assert not compare(base, acknowledged, GatePolicy()).passed  # first token 500 ms worse: past the margin
+    verdict = compare(base, acknowledged, GatePolicy(latency="first_audio"))
+    assert verdict.passed and verdict.metrics[0].metric == "p95_first_audio_ms"
