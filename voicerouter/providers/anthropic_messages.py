@@ -245,7 +245,8 @@ class AnthropicMessagesProvider:
             raise ProviderError("connection", f"{self.name}: stream() called after aclose()")
         tools = to_wire_tools(request.tools)
         messages = to_wire_messages(request.messages, request.assistant_prefix)
-        mark_cache_breakpoints(tools, messages)
+        prefilled = bool(request.assistant_prefix.strip()) and len(messages) > 1
+        mark_cache_breakpoints(tools, messages[:-1] if prefilled else messages)  # a prefill is never stable
         try:
             sdk_stream = await self._client.messages.create(
                 model=request.model,
