@@ -102,9 +102,16 @@ def build_engines(stt: str, tts: str, env: Mapping[str, str]) -> SpeechEngines:
     return SpeechEngines(voice, stt_service.build, closers=tuple(closers))
 
 
-def offline_engines() -> SpeechEngines:
-    """pocketsphinx with a domain language model per agent (one shared worker pool) and espeak-ng."""
-    return build_engines("offline", "offline", {})
+def offline_engines(*, workers: int | None = None, queue_deadline_s: float | None = None) -> SpeechEngines:
+    """pocketsphinx with a domain language model per agent (one shared worker pool) and espeak-ng.
+
+    `workers` defaults to what the machine affords, `queue_deadline_s` to the pool's (see SphinxPool)."""
+    env = {}
+    if workers is not None:
+        env["VOICEROUTER_STT_WORKERS"] = str(workers)
+    if queue_deadline_s is not None:
+        env["VOICEROUTER_STT_QUEUE_S"] = str(queue_deadline_s)
+    return build_engines("offline", "offline", env)
 
 
 def openai_engines(api_key: str, base_url: str | None = None) -> SpeechEngines:
