@@ -78,6 +78,13 @@ def tone_fraction(pcm16: bytes, rate_hz: int, tone_hz: float = TONE_HZ) -> float
     return float(power[band].sum() / power.sum())
 
 
+def voiced(pcm16: bytes, rate_hz: int = RATE_HZ, floor_dbfs: float = -50.0) -> bytes:
+    """The 20 ms frames of a signal louder than `floor_dbfs`, joined: what was heard, without the gaps."""
+    frame = 2 * rate_hz // 50
+    frames = [pcm16[i : i + frame] for i in range(0, len(pcm16) - frame + 1, frame)]
+    return b"".join(f for f in frames if loudness_dbfs(f) > floor_dbfs)
+
+
 def turn_audio(recordings: Path, result: CallResult, turn_id: int, rate_hz: int = RATE_HZ) -> bytes:
     """What the server sent as the agent's voice in one turn, from the call's recorded agent track."""
     started = of_turn(result, "agent.audio_started", turn_id)[0]["t_ms"]
@@ -164,8 +171,11 @@ async def test_speech_turn_commits_the_streamed_audio_and_the_caller_hears_the_r
     assert conn.commits[0].audio_ms < spoken_ms + 2500  # not the greeting's silence before it
     # the caller hears the server's tone, not synthesised speech: no TTS for this turn
     voice = turn_audio(two_tier_call.recordings, result, 1)
-    assert len(voice) >= RATE_HZ * 2 * 2.0  # the scripted 2.5 s, give or take the playout estimate
-    assert loudness_dbfs(voice) > -15.0
+    # the scripted 2.5 s of tone, give or take the playout estimate; the window may end in silence (the
+    # playout estimate runs on when a busy machine sends late), so loudness is read where there is sound
+    heard = voiced(voice)
+    assert len(heard) >= RATE_HZ * 2 * 2.0
+    assert loudness_dbfs(heard) > -15.0
     assert tone_fraction(voice, RATE_HZ) > 0.9
     assert answer_text(result, 1) == WELCOME
     completed = of_turn(result, "turn.completed", 1)[0]
