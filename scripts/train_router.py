@@ -40,8 +40,6 @@ from voicerouter.router.features import DENSE_NAMES, DIMENSION, FEATURE_VERSION,
 
 # The independent dev set of multi-turn cases trains too; only our own multi-turn test split is held out.
 DEV_MULTITURN_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "routing_multiturn_dev.jsonl"
-# Hand-written separately from the router's code (see router/data/README.md); all of it trains.
-WRITTEN_MULTITURN_PATH = MULTITURN_PATH.with_name("multiturn_written.jsonl")
 L2_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 TEMPERATURE_GRID = np.geomspace(0.25, 4.0, 97)
 CLASSES = TIERS
@@ -301,11 +299,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "--multiturn",
         type=Path,
         nargs="*",
-        default=[
-            MULTITURN_PATH,
-            *(p for p in (DEV_MULTITURN_PATH, WRITTEN_MULTITURN_PATH) if p.is_file()),
-        ],
-        help="multi-turn case files (a line without a split counts as train here)",
+        default=[MULTITURN_PATH, *([DEV_MULTITURN_PATH] if DEV_MULTITURN_PATH.is_file() else [])],
+        help="multi-turn case files (a line without a split counts as train here); "
+        "router/data/multiturn_written.jsonl is not in the default yet (see router/data/README.md)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS_PATH)
     parser.add_argument("--seed", type=int, default=7)
