@@ -300,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         type=Path,
         nargs="*",
         default=[MULTITURN_PATH, *([DEV_MULTITURN_PATH] if DEV_MULTITURN_PATH.is_file() else [])],
-        help="multi-turn case files (a line without a split counts as train here)",
+        help="multi-turn case files (a line without a split counts as train here); "
+        "router/data/multiturn_written.jsonl is not in the default yet (see router/data/README.md)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS_PATH)
     parser.add_argument("--seed", type=int, default=7)
