@@ -159,7 +159,9 @@ def _collect_and_trim(workdir: Path) -> None:
     gc.collect()
     if tracemalloc.is_tracing():
         taken = len(list(workdir.glob("heap-*.snapshot")))
-        tracemalloc.take_snapshot().dump(str(workdir / f"heap-{taken + 1}.snapshot"))
+        partial = workdir / f"heap-{taken + 1}.partial"
+        tracemalloc.take_snapshot().dump(str(partial))
+        partial.rename(workdir / f"heap-{taken + 1}.snapshot")
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
@@ -401,16 +403,20 @@ def _mib(kib: int) -> float:
     return round(kib / 1024, 1)
 
 
-def _trimmed_rss(pid: int) -> int:
+def _trimmed_rss(pid: int, workdir: Path, tracing: bool) -> int:
+    snapshots = len(list(workdir.glob("heap-*.snapshot")))
     os.kill(pid, signal.SIGUSR1)
     time.sleep(1.0)
+    deadline = time.monotonic() + 120.0  # a traced heap takes a while to dump; the server is busy meanwhile
+    while tracing and len(list(workdir.glob("heap-*.snapshot"))) <= snapshots and time.monotonic() < deadline:
+        time.sleep(0.5)
     return _process_figures(pid)[1]
 
 
 def _get_json(url: str) -> Any:
     import urllib.request
 
-    with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
+    with urllib.request.urlopen(url, timeout=30) as response:  # loopback only; a traced server is slow
         return json.loads(response.read())
 
 
@@ -519,13 +525,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             _wait_idle(url, 30.0)
             time.sleep(args.settle)
             fds_before, rss_before = _process_figures(pid)
-            rss_trimmed_before = _trimmed_rss(pid)
+            rss_trimmed_before = _trimmed_rss(pid, workdir, bool(args.trace_heap))
             result = asyncio.run(_soak(url, pid, args.sip_port, args.calls, args.concurrency, args.seed,
                                        workdir, audio))  # fmt: skip
             still_active = _wait_idle(url, IDLE_WAIT_S)
             time.sleep(args.settle)
             fds_after, rss_after = _process_figures(pid)
-            rss_trimmed_after = _trimmed_rss(pid)
+            rss_trimmed_after = _trimmed_rss(pid, workdir, bool(args.trace_heap))
             rows = _get_json(f"{url}/calls?limit=1000")["calls"]
         finally:
             server.send_signal(signal.SIGTERM)
