@@ -57,6 +57,8 @@ IDLE_WAIT_S = 10.0  # every call must have ended this long after the last caller
 # Closed WebSockets stay referenced by aiohttp's heartbeat timers (30 s heartbeat, then the pong wait) for up
 # to a minute before they are freed: measure after that, or the figure counts sockets about to go.
 SETTLE_S = 65.0
+TRACE_HEAP_ENV = "BENCH_SOAK_TRACE_HEAP"
+TRACE_FRAMES = 12
 TOLERANCE = 0.05
 
 SIP_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -138,17 +140,28 @@ async def _serve(http_port: int, sip_port: int, workdir: Path) -> None:
     def ready(address: str) -> None:
         print(f"READY {address.split()[0]} {os.getpid()}", flush=True)
 
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _collect_and_trim)
+    if os.environ.get(TRACE_HEAP_ENV):
+        import tracemalloc
+
+        tracemalloc.start(TRACE_FRAMES)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _collect_and_trim, workdir)
     await run_server(settings, app=app, ready=ready)
 
 
-def _collect_and_trim() -> None:
+def _collect_and_trim(workdir: Path) -> None:
     """SIGUSR1 in the server: free what is garbage and hand free heap pages back to the kernel, so that RSS
-    shows the memory still held rather than what the allocator keeps cached from the busiest moment."""
+    shows the memory still held rather than what the allocator keeps cached from the busiest moment. With
+    `--trace-heap`, also save a tracemalloc snapshot (heap-1 is the baseline, heap-2 after the soak)."""
     import ctypes
     import gc
+    import tracemalloc
 
     gc.collect()
+    if tracemalloc.is_tracing():
+        taken = len(list(workdir.glob("heap-*.snapshot")))
+        partial = workdir / f"heap-{taken + 1}.partial"
+        tracemalloc.take_snapshot().dump(str(partial))
+        partial.rename(workdir / f"heap-{taken + 1}.snapshot")
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
@@ -390,16 +403,20 @@ def _mib(kib: int) -> float:
     return round(kib / 1024, 1)
 
 
-def _trimmed_rss(pid: int) -> int:
+def _trimmed_rss(pid: int, workdir: Path, tracing: bool) -> int:
+    snapshots = len(list(workdir.glob("heap-*.snapshot")))
     os.kill(pid, signal.SIGUSR1)
     time.sleep(1.0)
+    deadline = time.monotonic() + 120.0  # a traced heap takes a while to dump; the server is busy meanwhile
+    while tracing and len(list(workdir.glob("heap-*.snapshot"))) <= snapshots and time.monotonic() < deadline:
+        time.sleep(0.5)
     return _process_figures(pid)[1]
 
 
 def _get_json(url: str) -> Any:
     import urllib.request
 
-    with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
+    with urllib.request.urlopen(url, timeout=30) as response:  # loopback only; a traced server is slow
         return json.loads(response.read())
 
 
@@ -437,6 +454,20 @@ def _check_recordings(directory: Path) -> dict[str, Any]:
     return {"jsonl": len(jsonl), "wav": len(wavs), "invalid": len(bad), "invalid_examples": bad[:5]}
 
 
+def _print_heap_growth(workdir: Path, top: int) -> None:
+    """The allocation sites whose live memory grew most between the baseline and the end (to stderr)."""
+    import tracemalloc
+
+    before = tracemalloc.Snapshot.load(str(workdir / "heap-1.snapshot"))
+    after = tracemalloc.Snapshot.load(str(workdir / "heap-2.snapshot"))
+    total = sum(s.size for s in after.traces) - sum(s.size for s in before.traces)
+    print(f"traced heap grew {total / 1024:.0f} KiB", file=sys.stderr)
+    for stat in after.compare_to(before, "traceback")[:top]:
+        print(f"{stat.size_diff / 1024:+.0f} KiB in {stat.count_diff:+d} blocks", file=sys.stderr)
+        for line in stat.traceback.format(limit=TRACE_FRAMES, most_recent_first=True)[:12]:
+            print("   ", line, file=sys.stderr)
+
+
 # ---------------------------------------------------------------- orchestration
 
 
@@ -459,6 +490,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--port", type=int, default=18491)
     parser.add_argument("--sip-port", type=int, default=15491)
     parser.add_argument("--workdir", default="")
+    parser.add_argument("--trace-heap", type=int, default=0, metavar="N",
+                        help="trace the server heap; print the N sites that grew most")  # fmt: skip
     args = parser.parse_args(argv or [])
     if args.role == "server":
         asyncio.run(_serve(args.port, args.sip_port, Path(args.workdir)))
@@ -468,6 +501,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {"skipped": "espeak-ng or sox missing"}
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env["PYTHONPATH"] = str(ROOT)
+    if args.trace_heap:
+        env[TRACE_HEAP_ENV] = "1"
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         audio = _spoken_question(workdir)
@@ -490,13 +525,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             _wait_idle(url, 30.0)
             time.sleep(args.settle)
             fds_before, rss_before = _process_figures(pid)
-            rss_trimmed_before = _trimmed_rss(pid)
+            rss_trimmed_before = _trimmed_rss(pid, workdir, bool(args.trace_heap))
             result = asyncio.run(_soak(url, pid, args.sip_port, args.calls, args.concurrency, args.seed,
                                        workdir, audio))  # fmt: skip
             still_active = _wait_idle(url, IDLE_WAIT_S)
             time.sleep(args.settle)
             fds_after, rss_after = _process_figures(pid)
-            rss_trimmed_after = _trimmed_rss(pid)
+            rss_trimmed_after = _trimmed_rss(pid, workdir, bool(args.trace_heap))
             rows = _get_json(f"{url}/calls?limit=1000")["calls"]
         finally:
             server.send_signal(signal.SIGTERM)
@@ -506,6 +541,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 server.kill()
                 exit_code = server.wait()
         recordings = _check_recordings(workdir / "recordings")
+        if args.trace_heap:
+            _print_heap_growth(workdir, args.trace_heap)
     unended = sum(1 for row in rows if not row.get("ended"))
     fds_ratio = fds_after / fds_before
     rss_ratio = rss_after / rss_before

@@ -21,6 +21,7 @@ from voicerouter.audio.g711 import alaw2lin, lin2alaw, lin2ulaw, ulaw2lin
 from voicerouter.call.pipeline import AudioCallPipeline
 from voicerouter.config import SipConfig
 from voicerouter.engine import io
+from voicerouter.media.backpressure import StreamGate
 from voicerouter.media.context import ServeContext
 from voicerouter.media.sip.offer_answer import NegotiatedMedia
 from voicerouter.media.sip.rtp_session import RtpSession
@@ -92,6 +93,13 @@ class SipTransport:
         self._leg.control.hangup(self._leg.call_id)
 
 
+def rtp_audio_ms(packet: bytes) -> float:
+    """The audio one G.711 RTP packet carries (8 samples a ms, one byte each), past its fixed header and
+    CSRCs; extensions and padding are rare enough to leave in an estimate used only to spot floods."""
+    csrc_bytes = 4 * (packet[0] & 0x0F) if packet else 0
+    return max(0, len(packet) - 12 - csrc_bytes) / 8.0
+
+
 class SipCallLeg:
     def __init__(self, control: SipCallControl, incoming: IncomingCall, agent: str) -> None:
         loop = asyncio.get_running_loop()
@@ -109,6 +117,7 @@ class SipCallLeg:
         self._established: asyncio.Future[NegotiatedMedia] = loop.create_future()
         self._ended: asyncio.Future[str] = loop.create_future()
         self._last_rtp_ms = 0.0
+        self.gate = StreamGate.for_registry("sip", control.context.services.metrics.registry)
         self.task: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
 
@@ -270,6 +279,12 @@ class SipCallLeg:
         self.control.metrics.rtp_packets_received.inc()
         now_ms = self.control.now_ms()
         self._last_rtp_ms = now_ms
+        if not self.gate.screen(rtp_audio_ms(data)):
+            if self.gate.flooding:
+                log.warning("sip call %s: %s, hanging up", self.call_id, self.gate.flood_message())
+                self.end("media_flood")
+                self.control.hangup(self.call_id)  # BYE
+            return
         for digit in session.receive_rtp(data, source, now_ms):
             self._on_digit(digit.digit)
 

@@ -21,6 +21,7 @@ from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateErr
 from aiortc.mediastreams import MediaStreamTrack
 
 from voicerouter.call.pipeline import AudioCallPipeline
+from voicerouter.media.backpressure import StreamGate
 from voicerouter.media.context import ServeContext
 from voicerouter.media.webrtc.events import EVENTS_LABEL, EventChannel
 from voicerouter.media.webrtc.inbound import pump_caller_audio
@@ -96,6 +97,7 @@ class WebRTCCall:
         self._runner: asyncio.Task[None] | None = None
         self._caller_track_id: str | None = None
         self.caller_frames_dropped = 0  # arrived before the pipeline opened
+        self.gate = StreamGate.for_registry("webrtc", context.services.metrics.registry)
         self.done = asyncio.Event()
 
     # ---- signalling ----
@@ -213,6 +215,11 @@ class WebRTCCall:
         self._spawn(pump_caller_audio(track, self._caller_audio), f"caller audio {self.peer_id}")
 
     def _caller_audio(self, pcm16: bytes) -> None:
+        if not self.gate.screen(len(pcm16) / 2 / RATE_HZ * 1000.0):
+            if self.gate.flooding and not self._ended.done():
+                log.info("webrtc call %s closed: %s", self.peer_id, self.gate.flood_message())
+                self.end("media_flood")
+            return
         if self.pipeline is None:
             self.caller_frames_dropped += 1
             return

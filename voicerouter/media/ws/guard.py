@@ -8,70 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiohttp import WSCloseCode
 
 from voicerouter.call.pipeline import AudioCallPipeline
+from voicerouter.media.backpressure import (  # noqa: F401 (re-exported for the transports and tests)
+    FLOOD_CLOSE_MS,
+    MEDIA_BURST_MS,
+    MEDIA_RATE,
+    InboundMediaGuard,
+    StreamGate,
+)
 from voicerouter.media.context import ServeContext
-from voicerouter.media.limits import EdgeMetrics, edge_metrics
+from voicerouter.media.limits import edge_metrics
 from voicerouter.media.ws.common import ProtocolViolation, policy
 
 log = logging.getLogger(__name__)
 
-MEDIA_RATE = 1.5  # audio ms admitted per wall-clock ms: real time plus room for clock drift and catch-up
-MEDIA_BURST_MS = 1000.0  # audio ahead of real time admitted at once (a jitter buffer flushing after a stall)
-FLOOD_CLOSE_MS = 5000.0  # a stream that has had this much audio dropped keeps flooding: close it
-
-
-class InboundMediaGuard:
-    """A token bucket counted in audio milliseconds, for one stream: admits `rate`× real time past a burst,
-    counts what it drops and says when a stream keeps flooding. Sans-I/O: it is given `now_s`."""
-
-    def __init__(
-        self,
-        now_s: float,
-        *,
-        rate: float = MEDIA_RATE,
-        burst_ms: float = MEDIA_BURST_MS,
-        close_after_dropped_ms: float = FLOOD_CLOSE_MS,
-    ) -> None:
-        self.rate = rate
-        self.burst_ms = burst_ms
-        self.close_after_dropped_ms = close_after_dropped_ms
-        self._tokens_ms = burst_ms
-        self._updated_s = now_s
-        self.dropped_ms = 0.0
-        self.dropped_frames = 0
-
-    def admit(self, audio_ms: float, now_s: float) -> bool:
-        elapsed_ms = max(0.0, now_s - self._updated_s) * 1000.0
-        self._updated_s = now_s
-        self._tokens_ms = min(self.burst_ms, self._tokens_ms + elapsed_ms * self.rate)
-        if audio_ms <= self._tokens_ms:
-            self._tokens_ms -= audio_ms
-            return True
-        self.dropped_ms += audio_ms
-        self.dropped_frames += 1
-        return False
-
-    @property
-    def flooding(self) -> bool:
-        return self.dropped_ms >= self.close_after_dropped_ms
-
-
-class MediaGate:
-    """The guard of one live stream wired to the server's metrics; `await gate.admit(ms)` before decoding."""
-
-    def __init__(
-        self, transport: str, metrics: EdgeMetrics, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.transport = transport
-        self.metrics = metrics
-        self.clock = clock
-        self.guard = InboundMediaGuard(clock())
+class MediaGate(StreamGate):
+    """A WebSocket stream's gate: `await gate.admit(ms)` before decoding; a flood closes the socket."""
 
     @classmethod
     def for_context(cls, transport: str, context: ServeContext) -> MediaGate:
@@ -80,15 +37,10 @@ class MediaGate:
     async def admit(self, audio_ms: float) -> bool:
         """True: feed this frame. False: it was dropped (and the loop was given a turn, so a flood of messages
         already buffered cannot hold it). Raises once the stream keeps flooding."""
-        if self.guard.admit(audio_ms, self.clock()):
+        if self.screen(audio_ms):
             return True
-        self.metrics.media_dropped_ms.inc(audio_ms, self.transport)
-        if self.guard.flooding:
-            self.metrics.floods_closed.inc(1, self.transport)
-            raise policy(
-                f"media arrives faster than real time: {self.guard.dropped_ms / 1000:.1f} s of audio dropped "
-                f"(limit {self.guard.rate:g}x real time)"
-            )
+        if self.flooding:
+            raise policy(self.flood_message())
         await asyncio.sleep(0)
         return False
 
