@@ -39,3 +39,12 @@ def test_frames_of_the_outbound_track_are_skipped_not_fed_as_the_caller() -> Non
 def test_a_malformed_frame_names_the_field_that_is_wrong(message: dict[str, object], field: str) -> None:
     with pytest.raises(MediaFrameError, match=field):
         media_frame(message)
+
+
+def test_telephony_rates_are_listened_to_as_they_arrive_and_faster_ones_at_16_khz() -> None:
+    from voicerouter.audio.listener import listening_rate_hz
+
+    assert listening_rate_hz(8000) == 8000  # Twilio and G.711 RTP: VAD runs with no per-frame resampling
+    assert listening_rate_hz(16000) == 16000
+    assert listening_rate_hz(48000) == 16000  # WebRTC: resampled once, so utterances stay small
+    assert listening_rate_hz(24000) == 16000  # webrtcvad does not take 24 kHz
