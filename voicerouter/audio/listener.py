@@ -12,12 +12,21 @@ from dataclasses import dataclass
 from voicerouter.audio.bargein import BargeInDetector
 from voicerouter.audio.endpoint import EndpointDecision, Endpointer
 from voicerouter.audio.settings import AudioConfig
-from voicerouter.audio.vad import SpeechStarted, SpeechStopped, VadFrame, VoiceActivityDetector
+from voicerouter.audio.vad import VAD_RATES_HZ, SpeechStarted, SpeechStopped, VadFrame, VoiceActivityDetector
 
-ANALYSIS_RATE_HZ = 16_000  # VAD and recognisers both work at 16 kHz; transports are resampled to it
+ANALYSIS_RATE_HZ = 16_000  # the listening rate for transports faster than this (WebRTC's 48 kHz)
 PREROLL_MS = 300  # audio kept before the first voiced frame: VAD onsets are late and recognisers want lead-in
 MAX_UTTERANCE_MS = 30_000  # a caller who never pauses still gets an answer
 _IDLE_KEEP_MS = 1_500  # audio kept while nobody speaks: pre-roll plus the barge-in confirmation window
+
+
+def listening_rate_hz(transport_rate_hz: int) -> int:
+    """The rate a call's listener runs at: the transport's own when webrtcvad takes it and it is no faster
+    than `ANALYSIS_RATE_HZ` (8 kHz telephony needs no per-frame resampling), else `ANALYSIS_RATE_HZ`.
+    Recognisers take any rate (they resample the finished utterance once, off the event loop)."""
+    if transport_rate_hz in VAD_RATES_HZ and transport_rate_hz <= ANALYSIS_RATE_HZ:
+        return transport_rate_hz
+    return ANALYSIS_RATE_HZ
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +66,8 @@ ListenerOutput = CallerSpeechStarted | BargeInConfirmed | CallerSpeechStopped | 
 
 
 class CallerListener:
-    """One call's inbound audio at `ANALYSIS_RATE_HZ`. The pipeline tells it when the agent is busy
-    (speaking or preparing an answer): speech then only counts once a barge-in is confirmed."""
+    """One call's inbound audio at `rate_hz` (see `listening_rate_hz`). The pipeline tells it when the agent
+    is busy (speaking or preparing an answer): speech then only counts once a barge-in is confirmed."""
 
     def __init__(self, config: AudioConfig | None = None, *, rate_hz: int = ANALYSIS_RATE_HZ) -> None:
         self.config = config or AudioConfig()

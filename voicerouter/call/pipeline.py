@@ -16,13 +16,13 @@ from typing import Any, Protocol
 
 from voicerouter import events as ev
 from voicerouter.audio.listener import (
-    ANALYSIS_RATE_HZ,
     BargeInConfirmed,
     CallerListener,
     CallerSpeechStarted,
     CallerSpeechStopped,
     CallerTurnEnded,
     ListenerOutput,
+    listening_rate_hz,
 )
 from voicerouter.audio.resample import Resampler
 from voicerouter.call.metrics import ServeMetrics
@@ -105,8 +105,9 @@ class AudioCallPipeline:
             store=services.store,
             errors=services.metrics.recording_errors,
         )
-        self.listener = CallerListener(audio)
-        self._inbound = Resampler(rate_hz, ANALYSIS_RATE_HZ)
+        listen_hz = listening_rate_hz(rate_hz)
+        self.listener = CallerListener(audio, rate_hz=listen_hz)
+        self._inbound = Resampler(rate_hz, listen_hz) if listen_hz != rate_hz else None
         self.outbound = VoicedOutbound(
             services.tts,
             transport,
@@ -228,7 +229,8 @@ class AudioCallPipeline:
         self._last_audio_ms = self._fed_until_ms = self.clock.now_ms()
         if self.voice is not None:
             self.voice.push_audio(pcm16)
-        self._handle(self.listener.push(self._inbound.process_pcm16(pcm16)))
+        heard = pcm16 if self._inbound is None else self._inbound.process_pcm16(pcm16)
+        self._handle(self.listener.push(heard))
         self._arm_endpoint_timer()
 
     def _watch_media(self) -> None:
@@ -248,7 +250,7 @@ class AudioCallPipeline:
             self._fed_until_ms = now
             if self.voice is not None:
                 self.voice.push_audio(bytes(2 * round(gap_ms * self.rate_hz / 1000.0)))
-            self._handle(self.listener.push(bytes(2 * round(gap_ms * ANALYSIS_RATE_HZ / 1000.0))))
+            self._handle(self.listener.push(bytes(2 * round(gap_ms * self.listener.rate_hz / 1000.0))))
             self._arm_endpoint_timer()
         self._media_watch = self._loop.call_later(MEDIA_FRAME_MS / 1000.0, self._watch_media)
 
@@ -318,7 +320,7 @@ class AudioCallPipeline:
 
     async def _transcribe(self, utterance: bytes, version: int) -> Transcription | None:
         try:
-            result = await self.stt.transcribe(utterance, ANALYSIS_RATE_HZ)
+            result = await self.stt.transcribe(utterance, self.listener.rate_hz)
         except (SpeechError, ProviderError) as exc:
             log.warning("call %s: speech recognition failed: %s", self.call_id, exc)
             if not self._closing:

@@ -64,7 +64,9 @@ def check_message(msg: Any, limit: int = MAX_MESSAGE_BYTES) -> None:
         exc = msg.data
         raise ProtocolViolation(getattr(exc, "code", WSCloseCode.PROTOCOL_ERROR), f"websocket error: {exc}")
     if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-        size = len(msg.data.encode("utf-8")) if isinstance(msg.data, str) else len(msg.data)
+        size = len(msg.data)
+        if isinstance(msg.data, str) and size * 4 > limit:  # UTF-8 takes ≤ 4 bytes a character
+            size = len(msg.data.encode("utf-8"))
         if size > limit:
             raise too_big(size, limit)
 

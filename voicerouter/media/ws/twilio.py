@@ -40,16 +40,18 @@ from voicerouter.media.ws.twilio_messages import (
     Connected,
     Dtmf,
     Mark,
-    Media,
+    MediaFrameError,
     Start,
     Stop,
     clear_message,
     mark_message,
+    media_frame,
     media_message,
     parse_inbound,
 )
 
 log = logging.getLogger(__name__)
+_MS_PER_SAMPLE = 1000.0 / TWILIO_RATE_HZ
 
 
 class TwilioTransport:
@@ -114,16 +116,28 @@ async def handle_twilio(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _next_message(ws: web.WebSocketResponse, limit: int, timeout_s: float | None = None) -> Any:
-    """The next Twilio message, or None once the socket closes."""
+async def _next_message(
+    ws: web.WebSocketResponse, limit: int, timeout_s: float | None = None, *, fast_media: bool = False
+) -> Any:
+    """The next Twilio message, or None once the socket closes.
+
+    With `fast_media` (after `start`) a `media` message comes back as its caller µ-law bytes (b"" for another
+    track) instead of a pydantic model: the per-frame path builds no model objects.
+    """
     msg = await ws.receive(timeout=timeout_s)
     if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
         return None
     check_message(msg, limit)
     if msg.type is not WSMsgType.TEXT:
         raise unsupported("Twilio Media Streams messages are JSON text, got a binary frame")
+    data = parse_json_object(msg.data)
+    if fast_media and data.get("event") == "media":
+        try:
+            return media_frame(data)
+        except MediaFrameError as exc:
+            raise invalid(f"bad Twilio message: {exc}") from exc
     try:
-        return parse_inbound(parse_json_object(msg.data))
+        return parse_inbound(data)
     except ValidationError as exc:
         raise invalid(f"bad Twilio message: {describe_validation(exc)}") from exc
 
@@ -153,18 +167,12 @@ async def _receive_loop(
     ws: web.WebSocketResponse, pipeline: AudioCallPipeline, limit: int, gate: MediaGate
 ) -> str:
     while True:
-        message = await _next_message(ws, limit)
+        message = await _next_message(ws, limit, fast_media=True)
         if message is None:
             return "caller hung up"
-        if isinstance(message, Media):
-            if message.media.track not in ("inbound", "inbound_track"):
-                continue  # a both_tracks stream also carries our own audio back: never feed it as the caller
-            try:
-                ulaw = message.media.audio()
-            except ValueError as exc:
-                raise invalid(str(exc)) from exc
-            if await gate.admit(len(ulaw) / TWILIO_RATE_HZ * 1000.0):
-                pipeline.push_audio(ulaw2lin(ulaw))
+        if isinstance(message, bytes):
+            if message and await gate.admit(len(message) * _MS_PER_SAMPLE):
+                pipeline.push_audio(ulaw2lin(message))
         elif isinstance(message, Mark):
             pipeline.mark_echoed(message.mark.name)
         elif isinstance(message, Stop):
