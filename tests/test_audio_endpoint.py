@@ -76,6 +76,8 @@ def test_clearly_complete_turn_ends_after_300_ms(text: str) -> None:
         "my email is jane dot doe at example dot com",
         "I am at home",
         "yeah I think so",
+        "this is ridiculous, what is going on",
+        "okay I will hold on",
         "book me for 3",
         "I want the second one.",
     ],

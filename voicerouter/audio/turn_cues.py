@@ -35,8 +35,21 @@ QUESTION_OPENERS = frozenset(
     "should shall may might have has".split()
 )
 
-# A hold word that closes a common phrase ("I think so") does not leave the sentence hanging.
-CLOSED_BY_HOLD_WORD = frozenset({"think so", "hope so", "guess so", "believe so", "suppose so", "or so"})
+# A hold word closing a common phrase ("I think so", "what is going on") leaves no sentence hanging.
+CLOSED_BY_HOLD_WORD = frozenset(
+    {
+        "think so",
+        "hope so",
+        "guess so",
+        "believe so",
+        "suppose so",
+        "or so",
+        "going on",
+        "hold on",
+        "come on",
+        "carry on",
+    }
+)
 
 _SPELLED_HYPHENS = re.compile(r"^(?:[a-z]-)+[a-z]-?$")
 
