@@ -36,6 +36,8 @@ def test_neutral_turn_ends_after_the_default_500_ms() -> None:
     [
         "I want to book an appointment and",
         "it's for my daughter but",
+        "I restarted it and then",
+        "if it crashes again then",
         "so",
         "I'd like to um",
         "the problem is uh",
@@ -78,6 +80,8 @@ def test_clearly_complete_turn_ends_after_300_ms(text: str) -> None:
         "yeah I think so",
         "this is ridiculous, what is going on",
         "okay I will hold on",
+        "okay, saturday at ten with Doctor Ortiz then",
+        "never mind then",
         "book me for 3",
         "I want the second one.",
     ],
