@@ -90,6 +90,13 @@ def _common(func: Any) -> Any:
         ),
         click.option("--quiet", is_flag=True, help="no progress bar"),
         click.option(
+            "--stt",
+            type=click.Choice(["batch", "streaming"]),
+            default="batch",
+            show_default=True,
+            help="recogniser timing: batch decodes at the VAD stop (offline, as now); streaming as it hears",
+        ),
+        click.option(
             "--record",
             "record_dir",
             type=click.Path(file_okay=False),
@@ -204,6 +211,7 @@ def _run(scripts: list[CallScript], opts: dict[str, Any], *, kind: str, inputs: 
         faults=faults,
         keep_events=bool(opts["record_dir"]),
         cassette=opts["cassette"],
+        stt_streaming=opts["stt"] == "streaming",
     )
     runs = len(scripts) * opts["seeds"]
     started = time.perf_counter()

@@ -34,6 +34,7 @@ class RunOptions:
     faults: Faults = field(default_factory=Faults)
     keep_events: bool = False
     cassette: str | None = None  # a folder of recorded provider exchanges: record (--live) or replay them
+    stt_streaming: bool = False  # model a recogniser fed as the caller speaks (live decodes at the VAD stop)
 
 
 class _Context:
@@ -70,6 +71,7 @@ class _Context:
             faults=self.options.faults,
             offline=self.offline_model(script.agent),
             cassette=self.cassette,
+            stt_streaming=self.options.stt_streaming,
         )
         result = call.run()
         labels = script.labels()

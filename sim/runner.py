@@ -78,8 +78,10 @@ class SimulatedCall:
         faults: Faults,
         offline: OfflineAgentModel | None = None,
         cassette: Cassette | None = None,
+        stt_streaming: bool = False,
     ) -> None:
         self.script = script
+        self.stt_streaming = stt_streaming
         self.cassette = cassette
         self.config = config
         self.faults = script.faults.merged(faults)
@@ -314,7 +316,9 @@ class SimulatedCall:
         self._speaking_user = False
         self.result.speech_end_ms[index + 1] = self.loop.now_ms()
         text = heard or turn.text
-        stages = caller_stages(text, self.config.audio, speech_ms=turn.duration_ms())
+        stages = caller_stages(
+            text, self.config.audio, speech_ms=turn.duration_ms(), streaming=self.stt_streaming
+        )
         final = io.Transcript(text=text, confidence=max(0.0, 1.0 - self.faults.wer))
         self.loop.call_later(stages.vad_stop_ms, lambda: self._feed(io.SpeechStopped()))
         if stages.hypothesis_ms < stages.transcript_ms:  # the words are known before the turn is over

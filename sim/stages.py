@@ -18,6 +18,12 @@ from voicerouter.audio.turn_cues import classify_turn_text
 # finishes, whichever is later (168-589 ms after the end of turn was measured live for phone sentences).
 STT_BASE_MS = 30.0
 STT_REALTIME_FACTOR = 0.09
+# A streaming recogniser (frames fed to the decoder as they arrive) keeps up with the caller: its
+# hypothesis of the words so far trails the end of speech by one decode step, and the final at the VAD stop
+# costs only the tail (end of utterance over the hangover's frames). Modelled values: the live offline
+# decoder does not stream yet, so `sim replay` uses the batch timing above unless given `--stt streaming`.
+STREAM_HYPOTHESIS_LAG_MS = 60.0
+STREAM_FINAL_TAIL_MS = 60.0
 # espeak-ng's first audio chunk for a short sentence, resampled and framed.
 TTS_START_MS = 80.0
 
@@ -38,9 +44,11 @@ def stt_decode_ms(speech_ms: float) -> float:
     return STT_BASE_MS + STT_REALTIME_FACTOR * speech_ms
 
 
-def caller_stages(text: str, audio: AudioConfig, *, speech_ms: float) -> CallerStages:
+def caller_stages(
+    text: str, audio: AudioConfig, *, speech_ms: float, streaming: bool = False
+) -> CallerStages:
     """When a caller who just said `text` (for `speech_ms`) is heard to stop, is recognised, is heard to
-    have finished, and has a final transcript."""
+    have finished, and has a final transcript; `streaming` models a recogniser fed while the caller speaks."""
     endpoint = audio.endpoint
     cue = classify_turn_text(text, endpoint)
     silence_ms = {
@@ -48,8 +56,13 @@ def caller_stages(text: str, audio: AudioConfig, *, speech_ms: float) -> CallerS
         "unfinished": endpoint.hold_silence_ms,
     }.get(cue.kind, endpoint.silence_ms)
     vad_stop_ms = float(audio.vad.hangover_ms)
-    hypothesis_ms = vad_stop_ms + stt_decode_ms(speech_ms)
+    if streaming:
+        hypothesis_ms = STREAM_HYPOTHESIS_LAG_MS
+        final_ms = vad_stop_ms + STREAM_FINAL_TAIL_MS
+    else:
+        hypothesis_ms = vad_stop_ms + stt_decode_ms(speech_ms)
+        final_ms = hypothesis_ms
     # the pause is held for its words (up to the hold), then lasts what they call for
     words_known_ms = min(hypothesis_ms, float(endpoint.hold_silence_ms))
     end_of_turn_ms = max(vad_stop_ms, float(silence_ms), words_known_ms)
-    return CallerStages(vad_stop_ms, hypothesis_ms, end_of_turn_ms, max(end_of_turn_ms, hypothesis_ms))
+    return CallerStages(vad_stop_ms, hypothesis_ms, end_of_turn_ms, max(end_of_turn_ms, final_ms))

@@ -8,7 +8,7 @@ from sim.replay import RunOptions, _Context
 from sim.report import build_report
 from sim.runner import SPEECH_CHARS_PER_S
 from sim.script import CallScript, UserTurn
-from sim.stages import TTS_START_MS, caller_stages
+from sim.stages import STREAM_FINAL_TAIL_MS, TTS_START_MS, caller_stages
 from voicerouter import events as ev
 from voicerouter.audio.settings import AudioConfig, EndpointConfig
 from voicerouter.config import GatePolicy
@@ -58,3 +58,25 @@ def test_gate_on_first_audio_judges_latency_by_what_the_caller_hears() -> None:
     assert not compare(base, acknowledged, GatePolicy()).passed  # first token 500 ms worse: past the margin
     verdict = compare(base, acknowledged, GatePolicy(latency="first_audio"))
     assert verdict.passed and verdict.metrics[0].metric == "p95_first_audio_ms"
+
+
+def test_streaming_recogniser_has_the_words_before_the_vad_stop_and_the_final_right_after_it() -> None:
+    speech_ms = UserTurn(text=COMPLAINT).duration_ms()
+    batch = caller_stages(COMPLAINT, AudioConfig(), speech_ms=speech_ms)
+    streaming = caller_stages(COMPLAINT, AudioConfig(), speech_ms=speech_ms, streaming=True)
+    assert streaming.hypothesis_ms < streaming.vad_stop_ms < batch.hypothesis_ms  # decoded as it was heard
+    assert streaming.transcript_ms == max(
+        streaming.end_of_turn_ms, streaming.vad_stop_ms + STREAM_FINAL_TAIL_MS
+    )
+    # a long utterance no longer delays its own transcript: the end of turn is what the words call for
+    assert streaming.end_of_turn_ms == EndpointConfig().silence_ms < batch.transcript_ms
+
+
+def test_streaming_recogniser_brings_a_reasoning_turns_first_audio_to_the_end_of_turn() -> None:
+    script = CallScript(call_id="fa2", agent="helpdesk", turns=[UserTurn(text=COMPLAINT)], faults=Faults(),
+                        source="test")  # fmt: skip
+    batch = _Context(RunOptions(seed=0)).run(script).turns[0]
+    streaming = _Context(RunOptions(seed=0, stt_streaming=True)).run(script).turns[0]
+    assert streaming.tier_routed == batch.tier_routed == "reasoning"
+    assert streaming.first_audio_ms == EndpointConfig().silence_ms + TTS_START_MS < batch.first_audio_ms
+    assert streaming.first_answer_audio_ms < batch.first_answer_audio_ms

@@ -35,9 +35,24 @@ QUESTION_OPENERS = frozenset(
     "should shall may might have has".split()
 )
 
-# A hold word that closes a common phrase ("I think so") does not leave the sentence hanging.
-CLOSED_BY_HOLD_WORD = frozenset({"think so", "hope so", "guess so", "believe so", "suppose so", "or so"})
+# A hold word closing a common phrase ("I think so", "what is going on") leaves no sentence hanging.
+CLOSED_BY_HOLD_WORD = frozenset(
+    {
+        "think so",
+        "hope so",
+        "guess so",
+        "believe so",
+        "suppose so",
+        "or so",
+        "going on",
+        "hold on",
+        "come on",
+        "carry on",
+    }
+)
 
+THEN_OPENS_CLAUSE = frozenset({"and", "but", "so", "since", "just", "until", "till", "by", "only"})
+CONDITIONALS = frozenset({"if", "when", "once", "unless", "whenever"})
 _SPELLED_HYPHENS = re.compile(r"^(?:[a-z]-)+[a-z]-?$")
 
 
@@ -130,9 +145,22 @@ def trailing_email_joiner(said: Transcript, config: EndpointConfig) -> TurnCue |
     return TurnCue("unfinished", _email_in_progress(said.tokens) or f"trailing '{said.last}'")
 
 
+def _closing_then(tokens: Sequence[str]) -> bool:
+    """A closing "then" ("never mind then", "saturday at ten then") sums up; one that answers an "if" or
+    follows "and" ("and then") still has its clause to come."""
+    return (
+        tokens[-1] == "then"
+        and len(tokens) >= 2
+        and tokens[-2] not in THEN_OPENS_CLAUSE
+        and not CONDITIONALS.intersection(tokens)
+    )
+
+
 def trailing_hold_word(said: Transcript, config: EndpointConfig) -> TurnCue | None:
     """A configured hold word ("and", "the", "um") at the end is mid-sentence, unless it closes a phrase."""
-    if said.last in config.hold_words and " ".join(said.tokens[-2:]) not in CLOSED_BY_HOLD_WORD:
+    if said.last not in config.hold_words or _closing_then(said.tokens):
+        return None
+    if " ".join(said.tokens[-2:]) not in CLOSED_BY_HOLD_WORD:
         return TurnCue("unfinished", f"trailing '{said.last}'")
     return None
 
