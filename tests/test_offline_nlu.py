@@ -208,3 +208,14 @@ def test_no_transfer_on_a_guess() -> None:
     call = Call("clinic")
     call.say("alright, I'll talk to billing then, thinks")
     assert all(name != "transfer_to_human" for name, _ in call.called())
+
+
+def test_a_surname_that_is_a_keyword_is_no_request_when_the_name_is_all_that_was_said() -> None:
+    call = Call("clinic")
+    call.say("hi this is Jon Park")
+    assert call.called() == []
+    call.say("when is my next appointment")
+    assert call.called()[-1] == ("list_appointments", {"patient_id": "P1040"})
+    call = Call("clinic")
+    call.say("hi it's Jon Park, where do I park")
+    assert call.called() == [("clinic_info", {"topic": "parking"})]
