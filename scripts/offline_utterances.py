@@ -125,6 +125,7 @@ class Slots:
         self.last = sorted({p["last_name"].lower() for p in people} | set(EXTRA_LAST))
         self.services = [a for s in helpdesk["services"] for a in [s["id"].replace("_", " "), *s["aliases"]]]
         self.departments = [d.lower() for d in helpdesk["departments"]]
+        self.reasons = sorted({a["reason"].replace("-", " ") for a in clinic["appointments"]})
 
     def pick(self, options: list[str] | tuple[str, ...]) -> str:
         return options[self.rng.randrange(len(options))]
@@ -212,6 +213,15 @@ class Slots:
 
     def service(self) -> str:
         return self.pick(self.services)
+
+    def reason(self) -> str:
+        """Why a patient comes in, as the bundled appointments say it (a flu shot, a school physical)."""
+        return self.pick(self.reasons)
+
+    def who(self) -> str:
+        """Who the visit is for, as a caller says it: often someone else than the caller."""
+        return self.pick(["she", "he", "my son", "my daughter", "my wife", "my husband", "my mom", "my dad",
+                          "my kid", "my little one", "my father", "my mother"])
 
 
 Template = tuple[str, list[str]]  # (label, phrasings with {slot} holes)
@@ -388,6 +398,11 @@ def clinic_templates() -> list[Template]:
                 "how long since my last checkup",
                 "i was charged even though i came in",
                 "can you check my visit history",
+                "what did the doctor say last time i came in",
+                "when was i last in",
+                "what was my last visit for",
+                "did i come in for my {reason} last time",
+                "when did {who} last come in",
             ],
         ),
         (
@@ -464,6 +479,25 @@ def clinic_templates() -> list[Template]:
                 "i want an appointment {date} around {time}",
                 "can i see someone about my cough",
                 "i'd like to get a vaccine appointment",
+                "{who} needs a {reason}",
+                "{who} needs a {reason} {date}",
+                "{who} needs to come in for a {reason}",
+                "i need my {reason}",
+                "it's for a {reason}",
+                "can i get a {reason} {date}",
+                "i'd like to bring my son in for his {reason}",
+                "she's due for her {reason}",
+                "he's due for a {reason}",
+                "could we do a video visit {date}",
+                "can i do a telehealth visit instead",
+                "is a video call with {provider} possible {date}",
+                "could someone see my daughter about a {reason}",
+                "we'd need a slot for a {reason}",
+                "i need my {reason} looked at",
+                "i need my {reason} checked",
+                "my wife needs her {reason} looked at",
+                "my husband needs his {reason} checked",
+                "can someone take a look at my {reason}",
             ],
         ),
         (
@@ -566,6 +600,10 @@ def helpdesk_templates() -> list[Template]:
                 "i want a person, not a machine",
                 "can a technician call me",
                 "put me through to the service desk staff",
+                "who do i talk to about {system}",
+                "is there someone i can talk to about {system}",
+                "i'd like to talk to somebody about {system}",
+                "can i get someone on the phone",
             ],
         ),
         (
@@ -1032,6 +1070,8 @@ def _fill(template: str, s: Slots) -> str:
         "system": lambda: s.pick(SYSTEMS),
         "device": lambda: s.pick(DEVICES),
         "insurer": lambda: s.pick(INSURERS),
+        "reason": s.reason,
+        "who": s.who,
     }
     out = template
     for key, make in fills.items():

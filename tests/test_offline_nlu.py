@@ -169,6 +169,15 @@ def test_a_narrower_question_asks_the_answered_request_again() -> None:
     assert call.called() == [("clinic_info", {"topic": "hours"}), ("clinic_info", {"topic": "hours"})]
 
 
+def test_hours_narrowed_to_a_day_answer_only_that_day_and_asking_again_answers_all() -> None:
+    call = Call("clinic")
+    assert "Monday" in call.say("what are your opening times")
+    narrowed = call.say("sorry, just saturdays")
+    assert "Saturdays" in narrowed and "9 am to noon" in narrowed and "Monday" not in narrowed
+    assert "closed on Sundays" in call.say("and sundays?")
+    assert "Monday" in call.say("what are your hours")
+
+
 def test_a_name_given_before_the_request_is_kept() -> None:
     call = Call("clinic")
     call.say("hi there, well, this is Elena Rossi calling")
@@ -199,3 +208,14 @@ def test_no_transfer_on_a_guess() -> None:
     call = Call("clinic")
     call.say("alright, I'll talk to billing then, thinks")
     assert all(name != "transfer_to_human" for name, _ in call.called())
+
+
+def test_a_surname_that_is_a_keyword_is_no_request_when_the_name_is_all_that_was_said() -> None:
+    call = Call("clinic")
+    call.say("hi this is Jon Park")
+    assert call.called() == []
+    call.say("when is my next appointment")
+    assert call.called()[-1] == ("list_appointments", {"patient_id": "P1040"})
+    call = Call("clinic")
+    call.say("hi it's Jon Park, where do I park")
+    assert call.called() == [("clinic_info", {"topic": "parking"})]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from tools.clinic_schedule import ClinicCalendar
-from tools.clinic_topics import clinic_answer
+from tools.clinic_topics import clinic_answer, hours_by_day
 from tools.handoff import transfer_tool
 from tools.store import (
     ClockTime,
@@ -129,6 +129,9 @@ class ClinicInfoResult(ToolResult):
     topic: Topic
     answer: str = Field(description="A short spoken answer.")
     facts: list[str] = Field(description="The underlying facts, one per line.")
+    by_day: dict[str, str] = Field(
+        default_factory=dict, description="For hours: one spoken sentence per weekday, keyed 'monday'..."
+    )
 
 
 # -- handlers -------------------------------------------------------------------------------------
@@ -281,8 +284,10 @@ class ClinicDesk:
         return appt
 
     def clinic_info(self, args: ClinicInfoArgs) -> ClinicInfoResult:
-        answer, facts = clinic_answer(self.data["clinic"], self.calendar.today, args.topic)
-        return ClinicInfoResult(topic=args.topic, answer=answer, facts=facts)
+        clinic = self.data["clinic"]
+        answer, facts = clinic_answer(clinic, self.calendar.today, args.topic)
+        by_day = hours_by_day(clinic) if args.topic == "hours" else {}
+        return ClinicInfoResult(topic=args.topic, answer=answer, facts=facts, by_day=by_day)
 
 
 def create_tools() -> list[Tool]:

@@ -53,3 +53,17 @@ def _hours(clinic: dict[str, Any], today: dt.date) -> tuple[str, list[str]]:
     if upcoming:
         answer += f" We're also closed for {join_words([c['reason'] for c in upcoming])}."
     return answer, facts
+
+
+def hours_by_day(clinic: dict[str, Any]) -> dict[str, str]:
+    """One spoken sentence per weekday, so that a caller who narrows the question ("just saturdays")
+    hears only the day asked about."""
+    said = {}
+    for day in WEEKDAYS:
+        span = clinic["hours"][day]
+        said[day] = (
+            f"On {day.capitalize()}s we're open {spoken_clock(span[0])} to {spoken_clock(span[1])}."
+            if span
+            else f"We're closed on {day.capitalize()}s."
+        )
+    return said

@@ -182,7 +182,8 @@ class Dialogue:
         carried = (
             dict(episode.slots) if episode is not None and episode.intent.follow_up == target.name else {}
         )
-        if state.episode is not None and not carried:  # "close that ticket": the one just looked at
+        # "close that ticket": the one just looked at; the same request asked again starts from what it says
+        if state.episode is not None and not carried and state.episode.intent is not target:
             carried = {
                 k: v
                 for k, v in state.episode.slots.items()

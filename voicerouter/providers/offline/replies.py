@@ -2,6 +2,8 @@
 
 Renders only values that are in the context (what the caller said, what a tool returned); a section in
 `[[...]]` disappears when one of its values is missing, so a reply never states a fact it does not have.
+`{a||b}` says the first of its paths that has a value; a path step `$slot` is that slot's value (a date's
+weekday), so `{clinic_info.by_day.$date||clinic_info.answer}` answers the day the caller asked about.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import datetime as dt
 import re
 from typing import Any
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.]+)(?:\|([a-z]+)(?::(\d+))?)?\}")
+_PATH = r"[A-Za-z0-9_.$]+"
+_PLACEHOLDER = re.compile(rf"\{{({_PATH}(?:\|\|{_PATH})*)(?:\|([a-z]+)(?::(\d+))?)?\}}")
 _OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
 _ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 _CLOCK = re.compile(r"\b([01]\d|2[0-3]):([0-5]\d)\b")
@@ -51,7 +54,10 @@ def render(template: str, context: dict[str, Any]) -> str:
 
 def _fill(template: str, context: dict[str, Any], *, strict: bool) -> str:
     def one(match: re.Match[str]) -> str:
-        value = lookup(context, match.group(1))
+        value = next(
+            (v for path in match.group(1).split("||") if (v := lookup(context, path)) not in (None, "", [])),
+            None,
+        )
         if value is None or value == "" or value is False or value == []:
             if strict:
                 raise _Missing(match.group(1))
@@ -65,6 +71,8 @@ def lookup(context: dict[str, Any], path: str) -> Any:
     """`find_patient.picked.full_name` -> the value, or None when any step of the path is missing."""
     value: Any = context
     for part in path.split("."):
+        if part.startswith("$"):
+            part = _step_value(context.get(part[1:]))
         if isinstance(value, dict):
             value = value.get(part)
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
@@ -74,6 +82,14 @@ def lookup(context: dict[str, Any], path: str) -> Any:
         if value is None:
             return None
     return value
+
+
+def _step_value(value: Any) -> str:
+    """A slot used as a path step: an ISO date steps by its weekday ("2026-12-05" -> "saturday")."""
+    try:
+        return _DAYS[dt.date.fromisoformat(str(value)).weekday()].lower()
+    except ValueError:
+        return str(value)
 
 
 def apply_filter(value: Any, name: str | None, arg: int | None) -> str:

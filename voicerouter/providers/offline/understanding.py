@@ -239,12 +239,16 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     phrases: dict[str, int] = {}
     first_said: dict[str, int] = {}
     named = _name_words(tokens)
+    in_name_only: set[str] = set()  # requests whose only keywords are inside the caller's name
     for intent in hints.intents:  # each request matches on its own, so no request hides another's words
+        matched = phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
         said = [
             (label, begin, end)
-            for label, begin, end in phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
+            for label, begin, end in matched
             if not named & set(range(begin, end))  # "it's Jon Park" asks nothing about parking
         ]
+        if matched and not said:
+            in_name_only.add(intent.name)
         if said:
             scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.slots, hints))
             phrases[intent.name] = len(said)
@@ -272,6 +276,10 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         likeliest = max(requests, key=lambda k: requests[k]) if requests else None
         if best is None and likeliest is not None and requests[likeliest] >= _HUNCH:
             hunch = likeliest  # with no request under way, an utterance is likelier a request than none
+        if best in in_name_only:  # the model heard "park" in "Jon Park": the name is no request
+            best = None
+        if hunch in in_name_only:
+            hunch = None
     guess = None
     if best is None:
         given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}

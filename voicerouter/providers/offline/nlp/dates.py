@@ -40,7 +40,7 @@ MONTHS = {
     "december": 12,
     "dec": 12,
 }
-WEEKDAYS = {
+WEEKDAYS = {  # and their plurals ("just saturdays"), added below
     "monday": 0,
     "tuesday": 1,
     "tues": 1,
@@ -52,6 +52,7 @@ WEEKDAYS = {
     "saturday": 5,
     "sunday": 6,
 }
+WEEKDAYS.update({f"{name}s": day for name, day in list(WEEKDAYS.items()) if name.endswith("day")})
 BIRTH_CUES = {"born", "birth", "birthday", "dob", "birthdate"}
 _AMBIGUOUS_BARE_ORDINALS = {1, 2}  # "first", "second" are ordinary words unless "the" or a month is near
 _DAY_MAY_PRECEDE = {
