@@ -59,3 +59,31 @@ async def test_outbound_messages_are_twilio_media_and_marks_for_the_stream(tmp_p
     assert len(media) > 10
     assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media[:-1])  # type: ignore[index]
     assert outbound[-1]["mark"] == {"name": "0:0"}  # after the greeting's only sentence
+
+
+async def test_a_both_tracks_stream_echoing_our_audio_keeps_the_call_open(tmp_path: Path) -> None:
+    """A `both_tracks` stream carries our own audio back on the outbound track: it is skipped, never taken
+    for the caller and never for the end of the stream."""
+    echo = {"event": "media", "streamSid": "MZ2",
+            "media": {"track": "outbound", "chunk": "1", "timestamp": "0", "payload": "//8="}}  # fmt: skip
+    async with running_server(tmp_path) as server, aiohttp.ClientSession() as session:
+        async with session.ws_connect(server.url.replace("http", "ws", 1) + "/twilio") as ws:
+            await ws.send_json({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+            await ws.send_json({
+                "event": "start", "sequenceNumber": "1", "streamSid": "MZ2",
+                "start": {"streamSid": "MZ2", "accountSid": "AC1", "callSid": "CAraw2",
+                          "tracks": ["inbound", "outbound"], "customParameters": {"agent": "helpdesk"},
+                          "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}},
+            })  # fmt: skip
+            await ws.send_json(echo)
+            events: list[str] = []
+            while "mark" not in events:
+                msg = await ws.receive(timeout=10.0)
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                events.append(json.loads(msg.data)["event"])
+                if events[-1] == "media":
+                    await ws.send_json(echo)
+            await ws.send_json({"event": "stop", "sequenceNumber": "2", "streamSid": "MZ2", "stop": {}})
+        await server.wait_idle()
+    assert "mark" in events  # the greeting played out to its end: the echoed frames did not end the call

@@ -133,7 +133,7 @@ async def _next_message(
     data = parse_json_object(msg.data)
     if fast_media and data.get("event") == "media":
         try:
-            return media_frame(data)
+            return media_frame(data) or b""  # None (another track) would read as the socket closing
         except MediaFrameError as exc:
             raise invalid(f"bad Twilio message: {exc}") from exc
     try:
