@@ -54,17 +54,19 @@ def render(template: str, context: dict[str, Any]) -> str:
 
 def _fill(template: str, context: dict[str, Any], *, strict: bool) -> str:
     def one(match: re.Match[str]) -> str:
-        value = next(
-            (v for path in match.group(1).split("||") if (v := lookup(context, path)) not in (None, "", [])),
-            None,
-        )
-        if value is None or value == "" or value is False or value == []:
+        value = next((v for path in match.group(1).split("||") if _said(v := lookup(context, path))), None)
+        if not _said(value):
             if strict:
                 raise _Missing(match.group(1))
             return ""
         return apply_filter(value, match.group(2), int(match.group(3)) if match.group(3) else None)
 
     return _PLACEHOLDER.sub(one, template)
+
+
+def _said(value: Any) -> bool:
+    """A value a reply can state: missing, empty and False values say nothing (0 does)."""
+    return value is not None and value is not False and value != "" and value != []
 
 
 def lookup(context: dict[str, Any], path: str) -> Any:
