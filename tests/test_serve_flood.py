@@ -18,7 +18,7 @@ from tests.edge_kit import edge_server, metric_value
 from tests.serve_kit import QUESTION, spoken
 from tests.test_serve_protocol import twilio_start
 from voicerouter.caller.client import CallerClient
-from voicerouter.media.ws.guard import FLOOD_CLOSE_MS, MEDIA_BURST_MS, InboundMediaGuard
+from voicerouter.media.backpressure import FLOOD_CLOSE_MS, MEDIA_BURST_MS, InboundMediaGuard
 
 FRAME_MS = 20.0
 

@@ -14,18 +14,13 @@ from typing import Protocol
 from aiohttp import WSCloseCode
 
 from voicerouter.call.pipeline import AudioCallPipeline
-from voicerouter.media.backpressure import (  # noqa: F401 (re-exported for the transports and tests)
-    FLOOD_CLOSE_MS,
-    MEDIA_BURST_MS,
-    MEDIA_RATE,
-    InboundMediaGuard,
-    StreamGate,
-)
+from voicerouter.media.backpressure import StreamGate
 from voicerouter.media.context import ServeContext
 from voicerouter.media.limits import edge_metrics
 from voicerouter.media.ws.common import ProtocolViolation, policy
 
 log = logging.getLogger(__name__)
+
 
 class MediaGate(StreamGate):
     """A WebSocket stream's gate: `await gate.admit(ms)` before decoding; a flood closes the socket."""
@@ -87,4 +82,3 @@ async def run_call(
             await asyncio.shield(context.close_call(slot.pipeline, reason))
         else:
             await transport.hang_up(reason)
-
