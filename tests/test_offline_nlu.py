@@ -56,7 +56,7 @@ def test_the_request_model_is_deterministic_and_knows_each_agents_requests() -> 
         model = request_model(agent)
         assert model is not None
         hints = parse_hints(load_agent(agent).offline, agent)
-        assert set(model.classes) == {i.name for i in hints.intents} | {"none"}
+        assert set(model.classes) == {i.name for i in hints.requests} | {"none"}
         first, second = (
             model.predict("i need to cancel my appointment"),
             model.predict("i need to cancel my appointment"),
@@ -213,9 +213,28 @@ def test_no_transfer_on_a_guess() -> None:
 def test_a_surname_that_is_a_keyword_is_no_request_when_the_name_is_all_that_was_said() -> None:
     call = Call("clinic")
     call.say("hi this is Jon Park")
-    assert call.called() == []
+    assert call.called() == [("find_patient", {"full_name": "Jon Park"})]  # who, not parking
     call.say("when is my next appointment")
     assert call.called()[-1] == ("list_appointments", {"patient_id": "P1040"})
     call = Call("clinic")
     call.say("hi it's Jon Park, where do I park")
     assert call.called() == [("clinic_info", {"topic": "parking"})]
+
+
+def test_a_caller_who_says_who_they_are_first_is_looked_up_at_once_and_only_once() -> None:
+    call = Call("clinic")
+    reply = call.say("hi there, well, this is Elena Rossi calling")
+    assert call.called() == [("find_patient", {"full_name": "Elena Rossi"})]
+    assert "How can I help" in reply
+    call.say("when am I due in next")
+    assert [name for name, _ in call.called()] == ["find_patient", "list_appointments"]  # no second lookup
+
+
+def test_a_caller_who_is_not_on_record_hears_so_when_they_give_their_name() -> None:
+    call = Call("helpdesk")
+    reply = call.say("hello, my name is Dana Whitfield-Oyelaran")
+    assert call.called() == [("find_employee", {"full_name": "Dana Whitfield-Oyelaran"})]
+    assert "couldn't find" in reply
+    call = Call("helpdesk")
+    call.say("yeah hi it's Jon Park from the warehouse")
+    assert call.called() == [("find_employee", {"full_name": "Jon Park"})]

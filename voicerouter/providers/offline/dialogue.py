@@ -166,6 +166,8 @@ class Dialogue:
             offered = [k for k in said if k in target.slots and not self.hints.slots[k].keep]
             if "yes" not in heard.acts and not offered:
                 target = None  # "thanks" after an answer does not start its follow-up
+        if target is None and episode is None:
+            target = self._identifies(said, state.kept)
         state.said = said
         known = self.planner.slots_of(episode, state.kept) if episode is not None else {}
         state.kept.update({k: v for k, v in said.items() if self.hints.slots[k].keep})
@@ -192,6 +194,21 @@ class Dialogue:
         carried.update(said)
         carried.update(self._described_before(target, carried, state.earlier))
         state.episode = Episode(intent=target, slots={k: v for k, v in carried.items() if k in target.slots})
+
+    def _identifies(self, said: dict[str, str], kept: dict[str, str]) -> IntentHint | None:
+        """ "Hi, it's Marcus Bell": who is calling, before why; the agent's `identify` request looks
+        them up at once, so the request that follows starts from the record."""
+        if self.hints.identify is None:
+            return None
+        for name, value in said.items():
+            spec = self.hints.slots[name]
+            if not spec.keep or kept.get(name) == value:
+                continue
+            if spec.kind == "name" and len(value.split()) < max(1, spec.min_words):
+                continue
+            if spec.kind in {"name", "id", "digits"}:
+                return self.hints.intent(self.hints.identify)
+        return None
 
     def _described_before(
         self, target: IntentHint, given: dict[str, str], earlier: list[Heard]
@@ -261,13 +278,23 @@ class Dialogue:
         """The intent this utterance is about: a new request, the one in progress, or its follow-up."""
         if heard.intent is not None:
             return self.hints.intent(heard.intent)
-        if episode is None:
+        # once the caller is looked up, no request is under way: what comes next is read as a first request
+        identified = (
+            episode is not None
+            and episode.intent.name == self.hints.identify
+            and before is not None
+            and before.terminal
+        )
+        if episode is None or identified:
             if heard.guess is not None:
                 return self.hints.intent(heard.guess)
             # no request under way: the likeliest one is meant, unless it would act at once on a hunch
             # (a transfer has no slot to ask and no question to confirm)
             hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
-            return hunch if hunch is not None and hunch.slots else None
+            if hunch is not None and hunch.slots:
+                return hunch
+            if episode is None:
+                return None
         if before is not None and before.succeeded:
             follow_up = episode.intent.follow_up
             if follow_up is not None:

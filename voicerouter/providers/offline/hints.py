@@ -113,6 +113,10 @@ class OfflineHints(_Strict):
     pm_below_hour: int = Field(default=7, ge=0, le=12, description="A bare 'three' means 15:00.")
     slots: dict[str, SlotHint] = Field(default_factory=dict)
     intents: list[IntentHint] = Field(default_factory=list)
+    identify: str | None = Field(
+        default=None,
+        description="Intent run when a caller says who they are before what they want: it looks them up at once.",
+    )
     replies: Replies = Field(default_factory=Replies)
 
     @property
@@ -154,11 +158,18 @@ class OfflineHints(_Strict):
                 if step.only_if_missing and not step.reply:
                     raise ValueError(f"{here}: only_if_missing needs a reply that asks for the slot")
                 earlier.add(step.tool)
+        if self.identify is not None and self.identify not in names:
+            raise ValueError(f"identify: unknown intent {self.identify!r}")
         return self
 
     def _slot(self, name: str, where: str) -> None:
         if name not in self.slots:
             raise ValueError(f"{where}: unknown slot {name!r}")
+
+    @property
+    def requests(self) -> list[IntentHint]:
+        """The intents a caller's words can start: all but `identify`, which only a name given starts."""
+        return [intent for intent in self.intents if intent.name != self.identify]
 
     def intent(self, name: str) -> IntentHint:
         """The intent called `name`; the validator has made sure every name referred to exists."""

@@ -240,7 +240,7 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     first_said: dict[str, int] = {}
     named = _name_words(tokens)
     in_name_only: set[str] = set()  # requests whose only keywords are inside the caller's name
-    for intent in hints.intents:  # each request matches on its own, so no request hides another's words
+    for intent in hints.requests:  # each request matches on its own, so no request hides another's words
         matched = phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
         said = [
             (label, begin, end)
@@ -255,8 +255,8 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
             first_said[intent.name] = said[0][1]
     # ties go to the request that leads into the other ("what's the earliest" before "book"), then to the
     # one said first ("what are your hours, in case we come in"), then to the earlier request of the hints
-    order = [intent.name for intent in hints.intents]
-    leads = {i.name: i.follow_up for i in hints.intents if i.follow_up is not None}
+    order = [intent.name for intent in hints.requests]
+    leads = {i.name: i.follow_up for i in hints.requests if i.follow_up is not None}
     rank = {
         name: (score, scores.get(leads.get(name, "")) == score, -first_said[name], -order.index(name))
         for name, score in scores.items()
@@ -282,7 +282,7 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
             hunch = None
     guess = None
     if best is None:
-        given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}
+        given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.requests}
         ranked = sorted(given.values(), reverse=True)
         top = [name for name in order if ranked and given[name] == ranked[0]]
         # a tie between a request and the one it leads into ("is Dr. Patel free tomorrow") is no tie
