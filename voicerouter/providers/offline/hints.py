@@ -115,7 +115,7 @@ class OfflineHints(_Strict):
     intents: list[IntentHint] = Field(default_factory=list)
     identify: str | None = Field(
         default=None,
-        description="Intent run when a caller says who they are before what they want: it looks them up at once.",
+        description="Intent run when a caller says who they are before why: it looks them up at once.",
     )
     replies: Replies = Field(default_factory=Replies)
 
