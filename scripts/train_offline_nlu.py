@@ -153,8 +153,9 @@ def _written_tagged(rows: list[dict[str, object]]) -> list[tuple[list[str], list
             said = [t.text for t in tokenize(str(name))]
             if set(said) <= staff:
                 continue
+            bare = [w.removesuffix("'s") for w in words]  # "jon park's": the name is jon park
             for i in range(len(words) - len(said) + 1):
-                if said and words[i : i + len(said)] == said:
+                if said and bare[i : i + len(said)] == said:
                     tags[i : i + len(said)] = ["B"] + ["I"] * (len(said) - 1)
                     break
         if words:

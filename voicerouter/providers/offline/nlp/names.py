@@ -109,16 +109,22 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
                 span = _name_span(tokens, _skip_fillers(tokens, end))
                 if len(span) >= 2 and not (cased and not span[0].raw[:1].isupper()):
                     found.append(_mention(span))
-    tagger = None if cased else name_tagger()
+    tagger = name_tagger()
     if tagger is not None and not found:  # lower case, as a recognizer writes: the trained tagger reads it
         words = [t.text for t in tokens]
-        found = [
+        tagged = [
             _mention(tokens[a:b], tagged=True)
             for a, b in tagger.spans(words)
             if _plausible(tokens[a:b], tokens[a - 1].text if a else "", tagger.known)
+            # in written text, a name the tagger finds is also capitalized ("move Ibrahim Diallo's visit")
+            and (not cased or all(_capitalized(t) for t in tokens[a:b]))
         ]
-        if found or not bare or (len(tokens) > 3 and not spelled_runs(heard)):
-            return found  # else a short answer, or a spelling: read it as the name asked for
+        if not cased:
+            found = tagged
+            if found or not bare or (len(tokens) > 3 and not spelled_runs(heard)):
+                return found  # else a short answer, or a spelling: read it as the name asked for
+        elif any(len(m.value.split()) >= 2 for m in tagged):
+            return [m for m in tagged if len(m.value.split()) >= 2]
     if bare and not found:
         for start in [0, *(end for _, end in correction_points(tokens))]:
             start = _skip_fillers(tokens, start)
@@ -209,10 +215,15 @@ def _name_span(tokens: list[Token], start: int) -> list[Token]:
             or (span and not _capitalized(tokens[k]) and word in _common_words())  # "costa, people always"
         ):
             break
+        if span and word == span[-1].text:  # "grace grace kim": a word said twice is one word
+            k += 1
+            continue
         if len(span) >= 2 and word == span[0].text:
             span = span[1:]  # "Park, Jon Park": the surname first, then the whole name
         span.append(tokens[k])
         k += 1
+        if word.endswith("'s"):  # "olivia harris's appointment": the name ends with its possessive
+            break
     return span
 
 
@@ -227,7 +238,10 @@ def _capitalized(token: Token) -> bool:
 
 
 def _mention(span: list[Token], *, tagged: bool = False) -> Mention:
-    value = " ".join(capitalize_name(t.raw) for t in span)
+    words = [t.raw for t in span if not t.raw.lower().endswith("'s")] + [
+        t.raw[:-2] for t in span[-1:] if t.raw.lower().endswith("'s")  # "Jon Park's": Jon Park
+    ]
+    value = " ".join(capitalize_name(w) for w in words)
     return Mention("name", value, span[0].index, span[-1].index + 1, frozenset({"tagged"} if tagged else ()))
 
 
