@@ -282,13 +282,11 @@ def main(argv: list[str] | None = None) -> int:
             [t for t, _ in data], [classes.index(lab) for _, lab in data], len(classes), args.seed
         )
         fresh = _data(agent, 3000, args.seed + 1)
+        held_out_pairs = [(str(r["text"]), str(r["request"])) for r in written_held_out]
         report[agent] = {
             "train": round(_accuracy(weights, bias, data[:4000], classes), 4),
             "fresh": round(_accuracy(weights, bias, fresh, classes), 4),
-            "written_held_out": round(
-                _accuracy(weights, bias, [(str(r["text"]), str(r["request"])) for r in written_held_out], classes),
-                4,
-            ),
+            "written_held_out": round(_accuracy(weights, bias, held_out_pairs, classes), 4),
         }
         arrays[f"{agent}.weights"] = weights.astype(np.float32)
         arrays[f"{agent}.bias"] = bias
