@@ -86,7 +86,7 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
     """Names said after a cue ("my name is ..."), or, with `bare`, the utterance read as an answer to
     "what is your name?". Letters spelled one by one become a word and correct the word before them."""
     heard = tokenize(text) if isinstance(text, str) else text
-    cased = any(t.raw != t.raw.lower() for t in heard if len(t.raw) > 1)  # spelled letters say nothing
+    cased = _written_in_case(heard)
     tokens = _merge_spelled(heard)
     found: list[Mention] = []
     i = 0
@@ -149,6 +149,16 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
                 if bare:
                     break
     return found
+
+
+def _written_in_case(tokens: list[Token]) -> bool:
+    """Whether capitals in the text carry meaning: a capital beyond spelled letters and the word "I"
+    ("hi it's marcus bell, I've had a cough" is lower case with the pronoun written as usual)."""
+    return any(
+        t.raw != t.raw.lower() and t.text != "i" and not t.text.startswith("i'")
+        for t in tokens
+        if len(t.raw) > 1
+    )
 
 
 _DETERMINERS = frozenset("my the a an your our their his her its some any old new".split())
