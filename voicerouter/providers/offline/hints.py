@@ -66,6 +66,7 @@ class StepHint(_Strict):
     args: dict[str, str] = Field(default_factory=dict)
     needs_one_of: list[str] = Field(default_factory=list, description="Ask for the first if all are missing.")
     only_if_missing: str | None = Field(default=None, description="Run only while this slot is unknown.")
+    only_if_said: str | None = Field(default=None, description="Run only when the caller gave this slot.")
     reply: str | None = Field(default=None, description="With only_if_missing: the reply that asks for it.")
     pick: PickHint | None = None
     confirm: str | None = Field(default=None, description="Question the caller must say yes to first.")
@@ -83,6 +84,13 @@ class IntentHint(_Strict):
     steps: list[StepHint] = Field(default_factory=list)
     done: str = Field(description="Reply once the last step succeeded.")
     follow_up: str | None = Field(default=None, description="Request a 'yes' or new values continue into.")
+
+    @property
+    def telling_slots(self) -> list[str]:
+        """The slots whose values say this is the request: not those it only checks along the way
+        (the service a problem report looks up first says nothing of a ticket to open)."""
+        checked = {step.only_if_said for step in self.steps if step.only_if_said}
+        return [slot for slot in self.slots if slot not in checked]
 
 
 class Replies(_Strict):
@@ -149,6 +157,7 @@ class OfflineHints(_Strict):
                 named: list[str | None] = [
                     *step.needs_one_of,
                     step.only_if_missing,
+                    step.only_if_said,
                     step.retry_slot,
                     step.pick.by if step.pick else None,
                 ]

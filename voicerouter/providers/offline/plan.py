@@ -118,6 +118,8 @@ class Planner:
         for step in episode.intent.steps:
             if step.only_if_missing and step.only_if_missing in slots:
                 continue
+            if step.only_if_said and step.only_if_said not in slots:
+                continue
             if step.needs_one_of and not any(name in slots for name in step.needs_one_of):
                 return self.ask(step.needs_one_of[0], context, expects=tuple(step.needs_one_of))
             args = self._args(step, slots, context)

@@ -250,7 +250,7 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         if matched and not said:
             in_name_only.add(intent.name)
         if said:
-            scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.slots, hints))
+            scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.telling_slots, hints))
             phrases[intent.name] = len(said)
             first_said[intent.name] = said[0][1]
     # ties go to the request that leads into the other ("what's the earliest" before "book"), then to the
@@ -282,7 +282,7 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
             hunch = None
     guess = None
     if best is None:
-        given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.requests}
+        given = {intent.name: len(_evidence(heard, intent.telling_slots, hints)) for intent in hints.requests}
         ranked = sorted(given.values(), reverse=True)
         top = [name for name in order if ranked and given[name] == ranked[0]]
         # a tie between a request and the one it leads into ("is Dr. Patel free tomorrow") is no tie
