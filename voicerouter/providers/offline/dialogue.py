@@ -149,6 +149,8 @@ class Dialogue:
         said = self._slots(heard, wanted, expects)
         if before is not None and before.choices and expects and expects[0] not in said:
             chosen = pick_from_list(heard.tokens, len(before.choices))  # "the second one"
+            if chosen is None and len(before.choices) == 1 and "yes" in heard.acts:
+                chosen = 0  # "I don't see one on Friday; you have Thursday at ten." "yes, that one"
             if chosen is not None:
                 said[expects[0]] = before.choices[chosen]
         for name, spec in self.hints.slots.items():  # a name kept once given is not lost to a guess
@@ -299,7 +301,14 @@ class Dialogue:
             follow_up = episode.intent.follow_up
             if follow_up is not None:
                 return self.hints.intent(follow_up)
-            return episode.intent if self._narrows(episode.intent, heard) else None
+            if self._narrows(episode.intent, heard):
+                return episode.intent
+            # the request is answered: what comes next is a new one, read as if none were under way
+            # ("and he's still got his asthma check later this month, right?")
+            if heard.guess is not None:
+                return self.hints.intent(heard.guess)
+            hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
+            return hunch if hunch is not None and hunch.slots else None
         return episode.intent
 
     def _narrows(self, intent: IntentHint, heard: Heard) -> bool:
