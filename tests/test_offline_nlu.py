@@ -238,3 +238,24 @@ def test_a_caller_who_is_not_on_record_hears_so_when_they_give_their_name() -> N
     call = Call("helpdesk")
     call.say("yeah hi it's Jon Park from the warehouse")
     assert call.called() == [("find_employee", {"full_name": "Jon Park"})]
+
+
+def test_the_first_name_said_again_to_tell_how_it_is_written_does_not_swap_the_name() -> None:
+    call = Call("clinic")
+    call.say("hey there, I forgot my appointment time, it's Jon Park, Jon without the H")
+    assert call.called()[0] == ("find_patient", {"full_name": "Jon Park"})
+
+
+def test_yep_thats_it_to_a_confirmation_is_a_yes_not_a_goodbye() -> None:
+    call = Call("clinic")
+    call.say("hi it's Jonathan Reyes, does Doctor Chen have anything open next monday")
+    call.say("the eight thirty")
+    call.say("yep, that's it")
+    assert call.called()[-1][0] == "book_appointment"
+
+
+def test_a_question_after_an_answered_request_is_read_as_a_new_request() -> None:
+    call = Call("clinic")
+    call.say("hi, the name's Robert Johnson")
+    call.say("can you tell me what I've got coming up")
+    assert call.called()[-1] == ("list_appointments", {"patient_id": "P1009"})

@@ -163,6 +163,7 @@ class Dialogue:
             target is not None
             and episode is not None
             and target is not episode.intent
+            and target.name == episode.intent.follow_up
             and heard.intent is None
         ):
             offered = [k for k in said if k in target.slots and not self.hints.slots[k].keep]
@@ -182,6 +183,13 @@ class Dialogue:
             # the value just asked for, said again ("W A L S H" after "I couldn't find Walsh")
             repeated = before is not None and any(k in said for k in before.expects)
             self._continue(episode, before, heard, news, repeated=repeated)
+            only_one = before is not None and len(before.choices) == 1 and before.kind != "confirm"
+            said_yes = "yes" in heard.acts and "no" not in heard.acts
+            if episode.active and only_one and said_yes and heard.intent == episode.intent.name:
+                # "you have Thursday at ten, which one?" "yes, that one, cancel it": the go-ahead too
+                ahead = self._plan(state, tools)
+                if ahead.kind == "confirm":
+                    episode.confirmed.add(ahead.key)
             return
         carried = (
             dict(episode.slots) if episode is not None and episode.intent.follow_up == target.name else {}
@@ -342,7 +350,8 @@ class Dialogue:
             return Action("reply", replies.hold)
         if "drop" in acts and heard.intent is None:
             return Action("reply", replies.dropped)
-        if "goodbye" in acts and heard.intent is None:
+        confirming = state.before is not None and state.before.kind == "confirm" and "yes" in acts
+        if "goodbye" in acts and heard.intent is None and not confirming:  # "yep, that's it" says yes
             return Action("reply", replies.goodbye)
         if episode is not None:
             action = self._plan(state, tools)

@@ -65,6 +65,7 @@ STOPWORDS = frozenset(
     "warehouse".split()
 )
 _MAX_NAME_WORDS = 4
+_SAID_ABOUT_A_WORD = frozenset("without with like as is spelled spelt no not".split())
 _BETWEEN_WORD_AND_SPELLING = frozenset(
     "that's thats that is it's its spelled spelt like um uh er with a an as".split()
 )
@@ -229,6 +230,8 @@ def _name_span(tokens: list[Token], start: int) -> list[Token]:
             k += 1
             continue
         if len(span) >= 2 and word == span[0].text:
+            if k + 1 < len(tokens) and tokens[k + 1].text in _SAID_ABOUT_A_WORD:
+                break  # "Jon Park, Jon without the H": the first name again, to say how it is written
             span = span[1:]  # "Park, Jon Park": the surname first, then the whole name
         span.append(tokens[k])
         k += 1
