@@ -218,7 +218,11 @@ def test_a_surname_that_is_a_keyword_is_no_request_when_the_name_is_all_that_was
     assert call.called()[-1] == ("list_appointments", {"patient_id": "P1040"})
     call = Call("clinic")
     call.say("hi it's Jon Park, where do I park")
-    assert call.called() == [("clinic_info", {"topic": "parking"})]
+    # who first (looked up in passing), then the parking answer: the surname asks nothing about parking
+    assert call.called() == [
+        ("find_patient", {"full_name": "Jon Park"}),
+        ("clinic_info", {"topic": "parking"}),
+    ]
 
 
 def test_a_caller_who_says_who_they_are_first_is_looked_up_at_once_and_only_once() -> None:
@@ -259,3 +263,14 @@ def test_a_question_after_an_answered_request_is_read_as_a_new_request() -> None
     call.say("hi, the name's Robert Johnson")
     call.say("can you tell me what I've got coming up")
     assert call.called()[-1] == ("list_appointments", {"patient_id": "P1009"})
+
+
+def test_a_caller_who_names_themself_with_a_ticket_request_is_looked_up_and_the_ticket_too() -> None:
+    call = Call("helpdesk")
+    call.say(
+        "hiya, it's Fiona Campbell in customer service, ticket four six one one is sorted, you can close it"
+    )
+    assert call.called() == [
+        ("find_employee", {"full_name": "Fiona Campbell"}),
+        ("get_ticket", {"ticket_id": "4611"}),
+    ]

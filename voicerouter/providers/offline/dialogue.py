@@ -169,8 +169,9 @@ class Dialogue:
             offered = [k for k in said if k in target.slots and not self.hints.slots[k].keep]
             if "yes" not in heard.acts and not offered:
                 target = None  # "thanks" after an answer does not start its follow-up
+        identity = self._identifies(said, state.kept)
         if target is None and episode is None:
-            target = self._identifies(said, state.kept)
+            target = identity
         state.said = said
         known = self.planner.slots_of(episode, state.kept) if episode is not None else {}
         state.kept.update({k: v for k, v in said.items() if self.hints.slots[k].keep})
@@ -204,6 +205,10 @@ class Dialogue:
         carried.update(said)
         carried.update(self._described_before(target, carried, state.earlier))
         state.episode = Episode(intent=target, slots={k: v for k, v in carried.items() if k in target.slots})
+        if identity is not None and not self._looks_up(target, identity):
+            # "hiya, it's Fiona Campbell, ticket four six one one can be closed": who first, then what
+            state.episode.prelude = tuple(identity.steps)
+            state.episode.prelude_slots = tuple(identity.slots)
 
     def _identifies(self, said: dict[str, str], kept: dict[str, str]) -> IntentHint | None:
         """ "Hi, it's Marcus Bell": who is calling, before why; the agent's `identify` request looks
@@ -219,6 +224,12 @@ class Dialogue:
             if spec.kind in {"name", "id", "digits"}:
                 return self.hints.intent(self.hints.identify)
         return None
+
+    def _looks_up(self, target: IntentHint, identity: IntentHint) -> bool:
+        """Whether the request (or the one it leads into) looks the caller up itself, when it needs to."""
+        tools = {step.tool for step in identity.steps}
+        chain = [target, *([self.hints.intent(target.follow_up)] if target.follow_up else [])]
+        return any(step.tool in tools for intent in chain for step in intent.steps)
 
     def _described_before(
         self, target: IntentHint, given: dict[str, str], earlier: list[Heard]
