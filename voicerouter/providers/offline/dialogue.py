@@ -37,6 +37,7 @@ class _State:
     said: dict[str, str] = field(default_factory=dict)
     last_text: str = ""
     earlier: list[Heard] = field(default_factory=list)  # the caller's utterances before this one
+    numbers: dict[str, str] = field(default_factory=dict)  # the last ticket, record... each request had
 
 
 def _keyed(text: str, keywords: list[str]) -> bool:
@@ -134,6 +135,14 @@ class Dialogue:
     # -- one caller utterance -----------------------------------------------------------------------
     def _hear(self, state: _State, text: str, tools: frozenset[str] | None) -> None:
         """Fold one utterance into the state: which request it is about, and what it says for it."""
+        if state.episode is not None:
+            state.numbers.update(
+                {
+                    k: v
+                    for k, v in state.episode.slots.items()
+                    if self.hints.slots[k].kind in {"digits", "id"} and not self.hints.slots[k].keep
+                }
+            )
         episode = state.episode if state.episode is not None and state.episode.active else None
         before = self._plan(state, tools) if episode is not None else None
         heard = self._understand(text)
@@ -202,6 +211,8 @@ class Dialogue:
                 for k, v in state.episode.slots.items()
                 if k in target.slots and self.hints.slots[k].kind in {"digits", "id", "date"}
             }
+            # ... or the one talked about before the request just made ("you can close that ticket")
+            carried.update({k: v for k, v in state.numbers.items() if k in target.slots and k not in carried})
         carried.update(said)
         carried.update(self._described_before(target, carried, state.earlier))
         state.episode = Episode(intent=target, slots={k: v for k, v in carried.items() if k in target.slots})

@@ -29,7 +29,10 @@ from voicerouter.providers.offline.nlp.times import TIME_CUES
 from voicerouter.providers.offline.nlp.words import spelled_runs
 from voicerouter.providers.offline.requests import NONE, RequestGuess, RequestModel
 
-_FILLERS = {"uh", "um", "er", "erm", "oh", "ah", "well", "so", "hmm", "okay", "ok", "alright"}
+_FILLERS = {"uh", "um", "er", "erm", "oh", "ah", "well", "so", "hmm", "hm", "mm", "okay", "ok", "alright"}
+# a yes only these words say, wherever it comes ("low is fine, yes, go ahead"); "right", "fine" or "sure"
+# say yes only at the start ("is that the right one?")
+_PLAIN_YES = frozenset({("yes",), ("yeah",), ("yep",), ("yup",), ("go", "ahead"), ("please", "do")})
 _ACTS: dict[str, tuple[str, ...]] = {
     "yes": (
         "yes",
@@ -229,8 +232,10 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     while start < len(tokens) and tokens[start].text in _FILLERS - {"okay", "ok"}:
         start += 1
     acts = set()
-    for label, start_at, _ in phrase_matches(tokens, _ACTS):
-        if label not in _LEADING_ACTS or start_at <= start or (label == "yes" and len(tokens) <= 3):
+    for label, start_at, end_at in phrase_matches(tokens, _ACTS):
+        said = tuple(t.text for t in tokens[start_at:end_at])
+        plain = label == "yes" and len(tokens) <= 8 and said in _PLAIN_YES
+        if label not in _LEADING_ACTS or start_at <= start or (label == "yes" and (len(tokens) <= 3 or plain)):
             acts.add(label)
     if not acts and 0 < len(tokens) <= 3 and tokens[0].text in _SOUNDS_LIKE_YES:
         acts.add("yes?")  # "des please", "ewe that's right": a yes a recognizer misheard, if a yes is wanted
