@@ -235,7 +235,8 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     for label, start_at, end_at in phrase_matches(tokens, _ACTS):
         said = tuple(t.text for t in tokens[start_at:end_at])
         plain = label == "yes" and len(tokens) <= 8 and said in _PLAIN_YES
-        if label not in _LEADING_ACTS or start_at <= start or (label == "yes" and (len(tokens) <= 3 or plain)):
+        anywhere = label == "yes" and (len(tokens) <= 3 or plain)
+        if label not in _LEADING_ACTS or start_at <= start or anywhere:
             acts.add(label)
     if not acts and 0 < len(tokens) <= 3 and tokens[0].text in _SOUNDS_LIKE_YES:
         acts.add("yes?")  # "des please", "ewe that's right": a yes a recognizer misheard, if a yes is wanted
