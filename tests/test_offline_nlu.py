@@ -274,3 +274,10 @@ def test_a_caller_who_names_themself_with_a_ticket_request_is_looked_up_and_the_
         ("find_employee", {"full_name": "Fiona Campbell"}),
         ("get_ticket", {"ticket_id": "4611"}),
     ]
+
+
+def test_a_first_name_spelled_after_a_miss_mends_the_first_name() -> None:
+    call = Call("clinic")
+    call.say("hi it's lin nguyen")
+    call.say("no, it's Linh, L I N H")
+    assert call.called()[-1] == ("find_patient", {"full_name": "Linh Nguyen"})

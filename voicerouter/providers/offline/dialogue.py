@@ -7,6 +7,7 @@ same move; it never carries state between requests or calls.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 
 from voicerouter.providers.base import ChatMessage
 from voicerouter.providers.offline.hints import IntentHint, OfflineHints, slot_reference
@@ -42,6 +43,16 @@ class _State:
 
 def _keyed(text: str, keywords: list[str]) -> bool:
     return bool(phrase_matches(tokenize(text), {"k": keywords}))
+
+
+def _mends_the_first_name(word: str, given: list[str]) -> bool:
+    """Whether a name word said alone corrects the first name given rather than the last: it starts
+    like the first name, not like the last, and is close to it ("Linh" for "Lin", "Jon" for "John")."""
+    first, last = given[0].lower(), given[-1].lower()
+    said = word.lower()
+    if said[:1] != first[:1] or said[:1] == last[:1] or said == first:
+        return False
+    return SequenceMatcher(None, said, first).ratio() >= 0.6
 
 
 class Dialogue:
@@ -282,7 +293,11 @@ class Dialogue:
                 continue
             surname = lone_surname(heard)
             if surname is not None:
-                said[name] = " ".join([*given.split()[:-1], surname])
+                words = given.split()
+                if _mends_the_first_name(surname, words):  # "Linh, L I N H" after "Lin Nguyen"
+                    said[name] = " ".join([surname, *words[1:]])
+                else:
+                    said[name] = " ".join([*words[:-1], surname])
 
     @staticmethod
     def _continue(
