@@ -233,8 +233,8 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         start += 1
     acts = set()
     for label, start_at, end_at in phrase_matches(tokens, _ACTS):
-        said = tuple(t.text for t in tokens[start_at:end_at])
-        plain = label == "yes" and len(tokens) <= 8 and said in _PLAIN_YES
+        phrase = tuple(t.text for t in tokens[start_at:end_at])
+        plain = label == "yes" and len(tokens) <= 8 and phrase in _PLAIN_YES
         anywhere = label == "yes" and (len(tokens) <= 3 or plain)
         if label not in _LEADING_ACTS or start_at <= start or anywhere:
             acts.add(label)
