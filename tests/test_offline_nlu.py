@@ -281,3 +281,10 @@ def test_a_first_name_spelled_after_a_miss_mends_the_first_name() -> None:
     call.say("hi it's lin nguyen")
     call.say("no, it's Linh, L I N H")
     assert call.called()[-1] == ("find_patient", {"full_name": "Linh Nguyen"})
+
+
+def test_asking_about_a_day_with_no_appointment_hears_so_and_what_there_is() -> None:
+    call = Call("clinic")
+    reply = call.say("hi it's Daniel Wojcik, is my appointment on friday?")
+    assert call.called()[-1] == ("list_appointments", {"patient_id": "P1028"})
+    assert reply.startswith("I don't see an appointment on Friday, December 4th.")

@@ -350,11 +350,23 @@ class Dialogue:
                 return episode.intent
             # the request is answered: what comes next is a new one, read as if none were under way
             # ("and he's still got his asthma check later this month, right?")
-            if heard.guess is not None:
-                return self.hints.intent(heard.guess)
-            hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
-            return hunch if hunch is not None and hunch.slots else None
+            return self._fresh(heard)
+        own = [n for n in episode.intent.slots if not self.hints.slots[n].keep]
+        answers = before is not None and bool(self._slots(heard, own, before.expects))
+        if before is not None and before.terminal and not answers:
+            # it failed or found nothing: a retry, unless the words are likelier another request
+            # ("huh, I never booked it then. who's free thursday morning?"); a new value for it retries
+            fresh = self._fresh(heard)
+            if fresh is not None and fresh is not episode.intent:
+                return fresh
         return episode.intent
+
+    def _fresh(self, heard: Heard) -> IntentHint | None:
+        """The request an utterance starts when none is under way: its values' or its likeliest one."""
+        if heard.guess is not None:
+            return self.hints.intent(heard.guess)
+        hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
+        return hunch if hunch is not None and hunch.slots else None
 
     def _narrows(self, intent: IntentHint, heard: Heard) -> bool:
         """ "sorry, just saturdays" after the hours: a value for the request just answered asks it again."""
