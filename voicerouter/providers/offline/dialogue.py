@@ -217,10 +217,12 @@ class Dialogue:
         )
         # "close that ticket": the one just looked at; the same request asked again starts from what it says
         if state.episode is not None and not carried and state.episode.intent is not target:
+            # and one left unfinished lends what it was about ("see Doctor Ortiz" ... "friday, if he's free")
+            kinds = {"digits", "id", "date"} | ({"choice"} if episode is not None else set())
             carried = {
                 k: v
                 for k, v in state.episode.slots.items()
-                if k in target.slots and self.hints.slots[k].kind in {"digits", "id", "date"}
+                if k in target.slots and self.hints.slots[k].kind in kinds
             }
             # ... or the one talked about before the request just made ("you can close that ticket")
             carried.update({k: v for k, v in state.numbers.items() if k in target.slots and k not in carried})
