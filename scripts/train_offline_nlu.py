@@ -17,6 +17,7 @@ import json
 import random
 import re
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,9 @@ from voicerouter.providers.offline.requests import (
 
 AGENTS_DIR = Path(__file__).resolve().parents[1] / "agents"
 NOISY_SHARE = 0.35
+WRITTEN_PATH = Path(__file__).resolve().parent / "data" / "offline_written_utterances.jsonl"
+WRITTEN_HELD_OUT = 0.15  # share of the written lines never trained on, to measure with
+WRITTEN_REPEATS = 3  # written lines are fewer than generated ones and worth more: each counts this often
 L2 = 1e-4
 STEPS = 300
 RATE = 0.05
@@ -96,6 +100,66 @@ def _data(agent: str, count: int, seed: int) -> list[tuple[str, str]]:
         out.append((text, label))
         if rng.random() < NOISY_SHARE:
             out.append((add_asr_noise(text, rng.choice([0.1, 0.15, 0.2]), rng), label))
+    return out
+
+
+def _written(agent: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The separately written lines of one agent, split once and for all by a hash of their words into
+    the lines trained on and the held-out ones."""
+    train, held_out = [], []
+    for line in WRITTEN_PATH.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row["agent"] != agent:
+            continue
+        share = zlib.crc32(str(row["text"]).encode("utf-8")) % 1000 / 1000
+        (held_out if share < WRITTEN_HELD_OUT else train).append(row)
+    return train, held_out
+
+
+def _written_data(rows: list[dict[str, object]], seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(f"written:{seed}")
+    out = []
+    for row in rows:
+        text, label = str(row["text"]), str(row["request"])
+        out += [(text, label)] * WRITTEN_REPEATS
+        if rng.random() < NOISY_SHARE:
+            out.append((add_asr_noise(text, rng.choice([0.1, 0.15, 0.2]), rng), label))
+    return out
+
+
+def _staff_words() -> frozenset[str]:
+    """Words of the clinicians' and technicians' names in the bundled data: the tagger finds who is
+    calling or who a visit is for; a clinician named ("Doctor Patel") is the provider slot's business."""
+    words: set[str] = set()
+    data = Path(__file__).resolve().parents[1] / "tools" / "data"
+    clinic = json.loads((data / "clinic.json").read_text(encoding="utf-8"))
+    helpdesk = json.loads((data / "helpdesk.json").read_text(encoding="utf-8"))
+    names = [p["name"] for p in clinic["providers"]] + [str(t) for t in helpdesk["technicians"]]
+    for name in names:
+        words |= {t.text for t in tokenize(name.replace(",", " "))}
+    return frozenset(words - {"dr", "np"})
+
+
+def _written_tagged(rows: list[dict[str, object]]) -> list[tuple[list[str], list[str]]]:
+    """Name tags of written lines: their `names` are substrings of the text (staff names left untagged)."""
+    staff = _staff_words()
+    out = []
+    for row in rows:
+        words = [t.text for t in tokenize(str(row["text"]))]
+        tags = ["O"] * len(words)
+        for name in row.get("names") or []:  # type: ignore[union-attr]
+            said = [t.text for t in tokenize(str(name))]
+            if set(said) <= staff:
+                continue
+            bare = [w.removesuffix("'s") for w in words]  # "jon park's": the name is jon park
+            for i in range(len(words) - len(said) + 1):
+                if said and bare[i : i + len(said)] == said:
+                    tags[i : i + len(said)] = ["B"] + ["I"] * (len(said) - 1)
+                    break
+        if words:
+            out.append((words, tags))
     return out
 
 
@@ -206,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     agents = []
     for agent in ("clinic", "helpdesk"):
         spec = load_agent(agent, AGENTS_DIR)
-        classes = [str(intent["name"]) for intent in spec.offline.get("intents", [])] + [NONE]
-        data = _data(agent, args.count, args.seed)
+        identify = spec.offline.get("identify")  # started by a name given, never by words: no class
+        intents = [str(intent["name"]) for intent in spec.offline.get("intents", [])]
+        classes = [name for name in intents if name != identify] + [NONE]
+        written, written_held_out = _written(agent)
+        data = _data(agent, args.count, args.seed) + _written_data(written, args.seed)
         unknown = {label for _, label in data} - set(classes)
         if unknown:
             raise SystemExit(f"{agent}: training labels {sorted(unknown)} are not requests of the agent")
@@ -215,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
             [t for t, _ in data], [classes.index(lab) for _, lab in data], len(classes), args.seed
         )
         fresh = _data(agent, 3000, args.seed + 1)
+        held_out_pairs = [(str(r["text"]), str(r["request"])) for r in written_held_out]
         report[agent] = {
             "train": round(_accuracy(weights, bias, data[:4000], classes), 4),
             "fresh": round(_accuracy(weights, bias, fresh, classes), 4),
+            "written_held_out": round(_accuracy(weights, bias, held_out_pairs, classes), 4),
         }
         arrays[f"{agent}.weights"] = weights.astype(np.float32)
         arrays[f"{agent}.bias"] = bias
@@ -236,10 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     np.savez_compressed(args.out, meta=np.asarray(json.dumps(meta, sort_keys=True)), **arrays)
     print(f"wrote {args.out}")
     if args.names_out is not None:
-        tagged = _tagged(args.count // 2, args.seed)
+        written_rows = [r for agent in agents for r in _written(agent)[0]]
+        held_out_rows = [r for agent in agents for r in _written(agent)[1]]
+        tagged = _tagged(args.count // 2, args.seed) + _written_tagged(written_rows) * WRITTEN_REPEATS
         weights, known = train_tagger(tagged, epochs=4, seed=args.seed)
         tagger = NameTagger(weights.astype(np.float32), frozenset(known))
         scores = _tagger_scores(tagger, _tagged(1000, args.seed + 1))
+        scores_written = _tagger_scores(tagger, _written_tagged(held_out_rows))
+        print("name tagger, written held-out lines", scores_written, flush=True)
         print("name tagger", scores, flush=True)
         names_meta = {
             "feature_version": TAGGER_VERSION,
@@ -247,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "sentences": len(tagged),
             "fresh": scores,
+            "written_held_out": scores_written,
         }
         np.savez_compressed(
             args.names_out,

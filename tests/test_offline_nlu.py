@@ -56,7 +56,7 @@ def test_the_request_model_is_deterministic_and_knows_each_agents_requests() -> 
         model = request_model(agent)
         assert model is not None
         hints = parse_hints(load_agent(agent).offline, agent)
-        assert set(model.classes) == {i.name for i in hints.intents} | {"none"}
+        assert set(model.classes) == {i.name for i in hints.requests} | {"none"}
         first, second = (
             model.predict("i need to cancel my appointment"),
             model.predict("i need to cancel my appointment"),
@@ -213,9 +213,78 @@ def test_no_transfer_on_a_guess() -> None:
 def test_a_surname_that_is_a_keyword_is_no_request_when_the_name_is_all_that_was_said() -> None:
     call = Call("clinic")
     call.say("hi this is Jon Park")
-    assert call.called() == []
+    assert call.called() == [("find_patient", {"full_name": "Jon Park"})]  # who, not parking
     call.say("when is my next appointment")
     assert call.called()[-1] == ("list_appointments", {"patient_id": "P1040"})
     call = Call("clinic")
     call.say("hi it's Jon Park, where do I park")
-    assert call.called() == [("clinic_info", {"topic": "parking"})]
+    # who first (looked up in passing), then the parking answer: the surname asks nothing about parking
+    assert call.called() == [
+        ("find_patient", {"full_name": "Jon Park"}),
+        ("clinic_info", {"topic": "parking"}),
+    ]
+
+
+def test_a_caller_who_says_who_they_are_first_is_looked_up_at_once_and_only_once() -> None:
+    call = Call("clinic")
+    reply = call.say("hi there, well, this is Elena Rossi calling")
+    assert call.called() == [("find_patient", {"full_name": "Elena Rossi"})]
+    assert "How can I help" in reply
+    call.say("when am I due in next")
+    assert [name for name, _ in call.called()] == ["find_patient", "list_appointments"]  # no second lookup
+
+
+def test_a_caller_who_is_not_on_record_hears_so_when_they_give_their_name() -> None:
+    call = Call("helpdesk")
+    reply = call.say("hello, my name is Dana Whitfield-Oyelaran")
+    assert call.called() == [("find_employee", {"full_name": "Dana Whitfield-Oyelaran"})]
+    assert "couldn't find" in reply
+    call = Call("helpdesk")
+    call.say("yeah hi it's Jon Park from the warehouse")
+    assert call.called() == [("find_employee", {"full_name": "Jon Park"})]
+
+
+def test_the_first_name_said_again_to_tell_how_it_is_written_does_not_swap_the_name() -> None:
+    call = Call("clinic")
+    call.say("hey there, I forgot my appointment time, it's Jon Park, Jon without the H")
+    assert call.called()[0] == ("find_patient", {"full_name": "Jon Park"})
+
+
+def test_yep_thats_it_to_a_confirmation_is_a_yes_not_a_goodbye() -> None:
+    call = Call("clinic")
+    call.say("hi it's Jonathan Reyes, does Doctor Chen have anything open next monday")
+    call.say("the eight thirty")
+    call.say("yep, that's it")
+    assert call.called()[-1][0] == "book_appointment"
+
+
+def test_a_question_after_an_answered_request_is_read_as_a_new_request() -> None:
+    call = Call("clinic")
+    call.say("hi, the name's Robert Johnson")
+    call.say("can you tell me what I've got coming up")
+    assert call.called()[-1] == ("list_appointments", {"patient_id": "P1009"})
+
+
+def test_a_caller_who_names_themself_with_a_ticket_request_is_looked_up_and_the_ticket_too() -> None:
+    call = Call("helpdesk")
+    call.say(
+        "hiya, it's Fiona Campbell in customer service, ticket four six one one is sorted, you can close it"
+    )
+    assert call.called() == [
+        ("find_employee", {"full_name": "Fiona Campbell"}),
+        ("get_ticket", {"ticket_id": "4611"}),
+    ]
+
+
+def test_a_first_name_spelled_after_a_miss_mends_the_first_name() -> None:
+    call = Call("clinic")
+    call.say("hi it's lin nguyen")
+    call.say("no, it's Linh, L I N H")
+    assert call.called()[-1] == ("find_patient", {"full_name": "Linh Nguyen"})
+
+
+def test_asking_about_a_day_with_no_appointment_hears_so_and_what_there_is() -> None:
+    call = Call("clinic")
+    reply = call.say("hi it's Daniel Wojcik, is my appointment on friday?")
+    assert call.called()[-1] == ("list_appointments", {"patient_id": "P1028"})
+    assert reply.startswith("I don't see an appointment on Friday, December 4th.")

@@ -215,3 +215,10 @@ def test_and_between_two_digit_by_digit_numbers_keeps_them_apart() -> None:
     said = "the status of tickets four five zero zero and four five zero one"
     assert [d for d, _, _ in digit_strings(said)] == ["4500", "4501"]
     assert normalize_digits("four thousand five hundred and one") == "4501"
+
+
+def test_half_and_an_hour_is_half_past_that_hour() -> None:
+    from voicerouter.providers.offline.nlp.times import find_times
+
+    assert [m.value for m in find_times("half eight please", bare_ok=True)] == ["08:30"]
+    assert [m.value for m in find_times("give me half an hour", bare_ok=True)] == []

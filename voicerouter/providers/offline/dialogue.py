@@ -7,6 +7,7 @@ same move; it never carries state between requests or calls.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 
 from voicerouter.providers.base import ChatMessage
 from voicerouter.providers.offline.hints import IntentHint, OfflineHints, slot_reference
@@ -37,10 +38,21 @@ class _State:
     said: dict[str, str] = field(default_factory=dict)
     last_text: str = ""
     earlier: list[Heard] = field(default_factory=list)  # the caller's utterances before this one
+    numbers: dict[str, str] = field(default_factory=dict)  # the last ticket, record... each request had
 
 
 def _keyed(text: str, keywords: list[str]) -> bool:
     return bool(phrase_matches(tokenize(text), {"k": keywords}))
+
+
+def _mends_the_first_name(word: str, given: list[str]) -> bool:
+    """Whether a name word said alone corrects the first name given rather than the last: it starts
+    like the first name, not like the last, and is close to it ("Linh" for "Lin", "Jon" for "John")."""
+    first, last = given[0].lower(), given[-1].lower()
+    said = word.lower()
+    if said[:1] != first[:1] or said[:1] == last[:1] or said == first:
+        return False
+    return SequenceMatcher(None, said, first).ratio() >= 0.6
 
 
 class Dialogue:
@@ -134,6 +146,14 @@ class Dialogue:
     # -- one caller utterance -----------------------------------------------------------------------
     def _hear(self, state: _State, text: str, tools: frozenset[str] | None) -> None:
         """Fold one utterance into the state: which request it is about, and what it says for it."""
+        if state.episode is not None:
+            state.numbers.update(
+                {
+                    k: v
+                    for k, v in state.episode.slots.items()
+                    if self.hints.slots[k].kind in {"digits", "id"} and not self.hints.slots[k].keep
+                }
+            )
         episode = state.episode if state.episode is not None and state.episode.active else None
         before = self._plan(state, tools) if episode is not None else None
         heard = self._understand(text)
@@ -149,6 +169,8 @@ class Dialogue:
         said = self._slots(heard, wanted, expects)
         if before is not None and before.choices and expects and expects[0] not in said:
             chosen = pick_from_list(heard.tokens, len(before.choices))  # "the second one"
+            if chosen is None and len(before.choices) == 1 and "yes" in heard.acts:
+                chosen = 0  # "I don't see one on Friday; you have Thursday at ten." "yes, that one"
             if chosen is not None:
                 said[expects[0]] = before.choices[chosen]
         for name, spec in self.hints.slots.items():  # a name kept once given is not lost to a guess
@@ -161,11 +183,15 @@ class Dialogue:
             target is not None
             and episode is not None
             and target is not episode.intent
+            and target.name == episode.intent.follow_up
             and heard.intent is None
         ):
             offered = [k for k in said if k in target.slots and not self.hints.slots[k].keep]
             if "yes" not in heard.acts and not offered:
                 target = None  # "thanks" after an answer does not start its follow-up
+        identity = self._identifies(said, state.kept)
+        if target is None and episode is None:
+            target = identity
         state.said = said
         known = self.planner.slots_of(episode, state.kept) if episode is not None else {}
         state.kept.update({k: v for k, v in said.items() if self.hints.slots[k].keep})
@@ -178,20 +204,56 @@ class Dialogue:
             # the value just asked for, said again ("W A L S H" after "I couldn't find Walsh")
             repeated = before is not None and any(k in said for k in before.expects)
             self._continue(episode, before, heard, news, repeated=repeated)
+            only_one = before is not None and len(before.choices) == 1 and before.kind != "confirm"
+            said_yes = "yes" in heard.acts and "no" not in heard.acts
+            if episode.active and only_one and said_yes and heard.intent == episode.intent.name:
+                # "you have Thursday at ten, which one?" "yes, that one, cancel it": the go-ahead too
+                ahead = self._plan(state, tools)
+                if ahead.kind == "confirm":
+                    episode.confirmed.add(ahead.key)
             return
         carried = (
             dict(episode.slots) if episode is not None and episode.intent.follow_up == target.name else {}
         )
         # "close that ticket": the one just looked at; the same request asked again starts from what it says
         if state.episode is not None and not carried and state.episode.intent is not target:
+            # and one left unfinished lends what it was about ("see Doctor Ortiz" ... "friday, if he's free")
+            kinds = {"digits", "id", "date"} | ({"choice"} if episode is not None else set())
             carried = {
                 k: v
                 for k, v in state.episode.slots.items()
-                if k in target.slots and self.hints.slots[k].kind in {"digits", "id", "date"}
+                if k in target.slots and self.hints.slots[k].kind in kinds
             }
+            # ... or the one talked about before the request just made ("you can close that ticket")
+            carried.update({k: v for k, v in state.numbers.items() if k in target.slots and k not in carried})
         carried.update(said)
         carried.update(self._described_before(target, carried, state.earlier))
         state.episode = Episode(intent=target, slots={k: v for k, v in carried.items() if k in target.slots})
+        if identity is not None and not self._looks_up(target, identity):
+            # "hiya, it's Fiona Campbell, ticket four six one one can be closed": who first, then what
+            state.episode.prelude = tuple(identity.steps)
+            state.episode.prelude_slots = tuple(identity.slots)
+
+    def _identifies(self, said: dict[str, str], kept: dict[str, str]) -> IntentHint | None:
+        """ "Hi, it's Marcus Bell": who is calling, before why; the agent's `identify` request looks
+        them up at once, so the request that follows starts from the record."""
+        if self.hints.identify is None:
+            return None
+        for name, value in said.items():
+            spec = self.hints.slots[name]
+            if not spec.keep or kept.get(name) == value:
+                continue
+            if spec.kind == "name" and len(value.split()) < max(1, spec.min_words):
+                continue
+            if spec.kind in {"name", "id", "digits"}:
+                return self.hints.intent(self.hints.identify)
+        return None
+
+    def _looks_up(self, target: IntentHint, identity: IntentHint) -> bool:
+        """Whether the request (or the one it leads into) looks the caller up itself, when it needs to."""
+        tools = {step.tool for step in identity.steps}
+        chain = [target, *([self.hints.intent(target.follow_up)] if target.follow_up else [])]
+        return any(step.tool in tools for intent in chain for step in intent.steps)
 
     def _described_before(
         self, target: IntentHint, given: dict[str, str], earlier: list[Heard]
@@ -233,7 +295,11 @@ class Dialogue:
                 continue
             surname = lone_surname(heard)
             if surname is not None:
-                said[name] = " ".join([*given.split()[:-1], surname])
+                words = given.split()
+                if _mends_the_first_name(surname, words):  # "Linh, L I N H" after "Lin Nguyen"
+                    said[name] = " ".join([surname, *words[1:]])
+                else:
+                    said[name] = " ".join([*words[:-1], surname])
 
     @staticmethod
     def _continue(
@@ -261,19 +327,48 @@ class Dialogue:
         """The intent this utterance is about: a new request, the one in progress, or its follow-up."""
         if heard.intent is not None:
             return self.hints.intent(heard.intent)
-        if episode is None:
+        # once the caller is looked up, no request is under way: what comes next is read as a first request
+        identified = (
+            episode is not None
+            and episode.intent.name == self.hints.identify
+            and before is not None
+            and before.terminal
+        )
+        if episode is None or identified:
             if heard.guess is not None:
                 return self.hints.intent(heard.guess)
             # no request under way: the likeliest one is meant, unless it would act at once on a hunch
             # (a transfer has no slot to ask and no question to confirm)
             hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
-            return hunch if hunch is not None and hunch.slots else None
+            if hunch is not None and hunch.slots:
+                return hunch
+            if episode is None:
+                return None
         if before is not None and before.succeeded:
             follow_up = episode.intent.follow_up
             if follow_up is not None:
                 return self.hints.intent(follow_up)
-            return episode.intent if self._narrows(episode.intent, heard) else None
+            if self._narrows(episode.intent, heard):
+                return episode.intent
+            # the request is answered: what comes next is a new one, read as if none were under way
+            # ("and he's still got his asthma check later this month, right?")
+            return self._fresh(heard)
+        own = [n for n in episode.intent.slots if not self.hints.slots[n].keep]
+        answers = before is not None and bool(self._slots(heard, own, before.expects))
+        if before is not None and before.terminal and not answers:
+            # it failed or found nothing: a retry, unless the words are likelier another request
+            # ("huh, I never booked it then. who's free thursday morning?"); a new value for it retries
+            fresh = self._fresh(heard)
+            if fresh is not None and fresh is not episode.intent:
+                return fresh
         return episode.intent
+
+    def _fresh(self, heard: Heard) -> IntentHint | None:
+        """The request an utterance starts when none is under way: its values' or its likeliest one."""
+        if heard.guess is not None:
+            return self.hints.intent(heard.guess)
+        hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
+        return hunch if hunch is not None and hunch.slots else None
 
     def _narrows(self, intent: IntentHint, heard: Heard) -> bool:
         """ "sorry, just saturdays" after the hours: a value for the request just answered asks it again."""
@@ -306,7 +401,8 @@ class Dialogue:
             return Action("reply", replies.hold)
         if "drop" in acts and heard.intent is None:
             return Action("reply", replies.dropped)
-        if "goodbye" in acts and heard.intent is None:
+        confirming = state.before is not None and state.before.kind == "confirm" and "yes" in acts
+        if "goodbye" in acts and heard.intent is None and not confirming:  # "yep, that's it" says yes
             return Action("reply", replies.goodbye)
         if episode is not None:
             action = self._plan(state, tools)

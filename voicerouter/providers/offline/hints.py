@@ -66,6 +66,7 @@ class StepHint(_Strict):
     args: dict[str, str] = Field(default_factory=dict)
     needs_one_of: list[str] = Field(default_factory=list, description="Ask for the first if all are missing.")
     only_if_missing: str | None = Field(default=None, description="Run only while this slot is unknown.")
+    only_if_said: str | None = Field(default=None, description="Run only when the caller gave this slot.")
     reply: str | None = Field(default=None, description="With only_if_missing: the reply that asks for it.")
     pick: PickHint | None = None
     confirm: str | None = Field(default=None, description="Question the caller must say yes to first.")
@@ -83,6 +84,13 @@ class IntentHint(_Strict):
     steps: list[StepHint] = Field(default_factory=list)
     done: str = Field(description="Reply once the last step succeeded.")
     follow_up: str | None = Field(default=None, description="Request a 'yes' or new values continue into.")
+
+    @property
+    def telling_slots(self) -> list[str]:
+        """The slots whose values say this is the request: not those it only checks along the way
+        (the service a problem report looks up first says nothing of a ticket to open)."""
+        checked = {step.only_if_said for step in self.steps if step.only_if_said}
+        return [slot for slot in self.slots if slot not in checked]
 
 
 class Replies(_Strict):
@@ -113,6 +121,10 @@ class OfflineHints(_Strict):
     pm_below_hour: int = Field(default=7, ge=0, le=12, description="A bare 'three' means 15:00.")
     slots: dict[str, SlotHint] = Field(default_factory=dict)
     intents: list[IntentHint] = Field(default_factory=list)
+    identify: str | None = Field(
+        default=None,
+        description="Intent run when a caller says who they are before why: it looks them up at once.",
+    )
     replies: Replies = Field(default_factory=Replies)
 
     @property
@@ -145,6 +157,7 @@ class OfflineHints(_Strict):
                 named: list[str | None] = [
                     *step.needs_one_of,
                     step.only_if_missing,
+                    step.only_if_said,
                     step.retry_slot,
                     step.pick.by if step.pick else None,
                 ]
@@ -154,11 +167,18 @@ class OfflineHints(_Strict):
                 if step.only_if_missing and not step.reply:
                     raise ValueError(f"{here}: only_if_missing needs a reply that asks for the slot")
                 earlier.add(step.tool)
+        if self.identify is not None and self.identify not in names:
+            raise ValueError(f"identify: unknown intent {self.identify!r}")
         return self
 
     def _slot(self, name: str, where: str) -> None:
         if name not in self.slots:
             raise ValueError(f"{where}: unknown slot {name!r}")
+
+    @property
+    def requests(self) -> list[IntentHint]:
+        """The intents a caller's words can start: all but `identify`, which only a name given starts."""
+        return [intent for intent in self.intents if intent.name != self.identify]
 
     def intent(self, name: str) -> IntentHint:
         """The intent called `name`; the validator has made sure every name referred to exists."""

@@ -128,7 +128,7 @@ def _not_said_yet(heard: str, text: str) -> str:
 def _request_model(agent: str, hints: OfflineHints) -> RequestModel | None:
     """The trained request model shipped for this agent, if it knows exactly the hints' requests."""
     model = request_model(agent)
-    if model is None or set(model.classes) != {i.name for i in hints.intents} | {NONE}:
+    if model is None or set(model.classes) != {i.name for i in hints.requests} | {NONE}:
         return None
     return model
 

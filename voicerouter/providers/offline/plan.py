@@ -86,6 +86,9 @@ class Episode:
     results: dict[str, ToolReply] = field(default_factory=dict)
     confirmed: set[str] = field(default_factory=set)
     active: bool = True
+    # lookups made first whatever the request: who the caller said they are, in the same breath
+    prelude: tuple[StepHint, ...] = ()
+    prelude_slots: tuple[str, ...] = ()
 
 
 class Planner:
@@ -101,7 +104,8 @@ class Planner:
             for name, spec in self.hints.slots.items()
             if spec.default is not None and name in episode.intent.slots
         }
-        values.update({k: v for k, v in kept.items() if k in episode.intent.slots})
+        own = {*episode.intent.slots, *episode.prelude_slots}
+        values.update({k: v for k, v in kept.items() if k in own})
         values.update(episode.slots)
         return {k: v for k, v in values.items() if v is not None}
 
@@ -115,8 +119,18 @@ class Planner:
         """A request's next move: ask for a missing slot, confirm, call the next tool, or reply when done."""
         slots = self.slots_of(episode, kept)
         context: dict[str, Any] = dict(slots)
+        for step in episode.prelude:  # best effort: whatever it finds, the request itself goes on
+            args = self._args(step, slots, context)
+            if isinstance(args, Action) or (tools is not None and step.tool not in tools):
+                continue
+            key = call_key(step.tool, args)
+            reply = episode.results.get(key) or cache.get(key)
+            if reply is None:
+                return Action("call", tool=step.tool, args=args, key=key)
         for step in episode.intent.steps:
             if step.only_if_missing and step.only_if_missing in slots:
+                continue
+            if step.only_if_said and step.only_if_said not in slots:
                 continue
             if step.needs_one_of and not any(name in slots for name in step.needs_one_of):
                 return self.ask(step.needs_one_of[0], context, expects=tuple(step.needs_one_of))

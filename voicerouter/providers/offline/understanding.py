@@ -29,7 +29,10 @@ from voicerouter.providers.offline.nlp.times import TIME_CUES
 from voicerouter.providers.offline.nlp.words import spelled_runs
 from voicerouter.providers.offline.requests import NONE, RequestGuess, RequestModel
 
-_FILLERS = {"uh", "um", "er", "erm", "oh", "ah", "well", "so", "hmm", "okay", "ok", "alright"}
+_FILLERS = {"uh", "um", "er", "erm", "oh", "ah", "well", "so", "hmm", "hm", "mm", "okay", "ok", "alright"}
+# a yes only these words say, wherever it comes ("low is fine, yes, go ahead"); "right", "fine" or "sure"
+# say yes only at the start ("is that the right one?")
+_PLAIN_YES = frozenset({("yes",), ("yeah",), ("yep",), ("yup",), ("go", "ahead"), ("please", "do")})
 _ACTS: dict[str, tuple[str, ...]] = {
     "yes": (
         "yes",
@@ -229,8 +232,11 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     while start < len(tokens) and tokens[start].text in _FILLERS - {"okay", "ok"}:
         start += 1
     acts = set()
-    for label, start_at, _ in phrase_matches(tokens, _ACTS):
-        if label not in _LEADING_ACTS or start_at <= start or (label == "yes" and len(tokens) <= 3):
+    for label, start_at, end_at in phrase_matches(tokens, _ACTS):
+        phrase = tuple(t.text for t in tokens[start_at:end_at])
+        plain = label == "yes" and len(tokens) <= 8 and phrase in _PLAIN_YES
+        anywhere = label == "yes" and (len(tokens) <= 3 or plain)
+        if label not in _LEADING_ACTS or start_at <= start or anywhere:
             acts.add(label)
     if not acts and 0 < len(tokens) <= 3 and tokens[0].text in _SOUNDS_LIKE_YES:
         acts.add("yes?")  # "des please", "ewe that's right": a yes a recognizer misheard, if a yes is wanted
@@ -240,7 +246,7 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
     first_said: dict[str, int] = {}
     named = _name_words(tokens)
     in_name_only: set[str] = set()  # requests whose only keywords are inside the caller's name
-    for intent in hints.intents:  # each request matches on its own, so no request hides another's words
+    for intent in hints.requests:  # each request matches on its own, so no request hides another's words
         matched = phrase_matches(tokens, {intent.name: intent.keywords}, skip_negated=True)
         said = [
             (label, begin, end)
@@ -250,13 +256,13 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
         if matched and not said:
             in_name_only.add(intent.name)
         if said:
-            scores[intent.name] = len(said) + 0.5 * len(_evidence(heard, intent.slots, hints))
+            scores[intent.name] = len(said) + _weight(_evidence(heard, intent.telling_slots, hints), hints)
             phrases[intent.name] = len(said)
             first_said[intent.name] = said[0][1]
     # ties go to the request that leads into the other ("what's the earliest" before "book"), then to the
     # one said first ("what are your hours, in case we come in"), then to the earlier request of the hints
-    order = [intent.name for intent in hints.intents]
-    leads = {i.name: i.follow_up for i in hints.intents if i.follow_up is not None}
+    order = [intent.name for intent in hints.requests]
+    leads = {i.name: i.follow_up for i in hints.requests if i.follow_up is not None}
     rank = {
         name: (score, scores.get(leads.get(name, "")) == score, -first_said[name], -order.index(name))
         for name, score in scores.items()
@@ -282,7 +288,7 @@ def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> H
             hunch = None
     guess = None
     if best is None:
-        given = {intent.name: len(_evidence(heard, intent.slots, hints)) for intent in hints.intents}
+        given = {intent.name: len(_evidence(heard, intent.telling_slots, hints)) for intent in hints.requests}
         ranked = sorted(given.values(), reverse=True)
         top = [name for name in order if ranked and given[name] == ranked[0]]
         # a tie between a request and the one it leads into ("is Dr. Patel free tomorrow") is no tie
@@ -322,6 +328,12 @@ def _weigh(guess: RequestGuess, keyword: str | None, phrases: int = 1) -> str | 
     }
     best = max(scores, key=lambda label: scores[label])
     return None if best == NONE else best
+
+
+def _weight(evidence: dict[str, str], hints: OfflineHints) -> float:
+    """How strongly the values said point to a request: a record's number ("I have a ticket, four five
+    five nine") as much as a keyword, any other value half as much."""
+    return sum(1.0 if hints.slots[n].kind in {"digits", "id"} else 0.5 for n in evidence)
 
 
 def _evidence(heard: Heard, slots: list[str], hints: OfflineHints) -> dict[str, str]:

@@ -65,6 +65,7 @@ STOPWORDS = frozenset(
     "warehouse".split()
 )
 _MAX_NAME_WORDS = 4
+_SAID_ABOUT_A_WORD = frozenset("without with like as is spelled spelt no not".split())
 _BETWEEN_WORD_AND_SPELLING = frozenset(
     "that's thats that is it's its spelled spelt like um uh er with a an as".split()
 )
@@ -86,7 +87,7 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
     """Names said after a cue ("my name is ..."), or, with `bare`, the utterance read as an answer to
     "what is your name?". Letters spelled one by one become a word and correct the word before them."""
     heard = tokenize(text) if isinstance(text, str) else text
-    cased = any(t.raw != t.raw.lower() for t in heard if len(t.raw) > 1)  # spelled letters say nothing
+    cased = _written_in_case(heard)
     tokens = _merge_spelled(heard)
     found: list[Mention] = []
     i = 0
@@ -109,16 +110,22 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
                 span = _name_span(tokens, _skip_fillers(tokens, end))
                 if len(span) >= 2 and not (cased and not span[0].raw[:1].isupper()):
                     found.append(_mention(span))
-    tagger = None if cased else name_tagger()
+    tagger = name_tagger()
     if tagger is not None and not found:  # lower case, as a recognizer writes: the trained tagger reads it
         words = [t.text for t in tokens]
-        found = [
+        tagged = [
             _mention(tokens[a:b], tagged=True)
             for a, b in tagger.spans(words)
             if _plausible(tokens[a:b], tokens[a - 1].text if a else "", tagger.known)
+            # in written text, a name the tagger finds is also capitalized ("move Ibrahim Diallo's visit")
+            and (not cased or all(_capitalized(t) for t in tokens[a:b]))
         ]
-        if found or not bare or (len(tokens) > 3 and not spelled_runs(heard)):
-            return found  # else a short answer, or a spelling: read it as the name asked for
+        if not cased:
+            found = tagged
+            if found or not bare or (len(tokens) > 3 and not spelled_runs(heard)):
+                return found  # else a short answer, or a spelling: read it as the name asked for
+        elif any(len(m.value.split()) >= 2 for m in tagged):
+            return [m for m in tagged if len(m.value.split()) >= 2]
     if bare and not found:
         for start in [0, *(end for _, end in correction_points(tokens))]:
             start = _skip_fillers(tokens, start)
@@ -143,6 +150,16 @@ def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
                 if bare:
                     break
     return found
+
+
+def _written_in_case(tokens: list[Token]) -> bool:
+    """Whether capitals in the text carry meaning: a capital beyond spelled letters and the word "I"
+    ("hi it's marcus bell, I've had a cough" is lower case with the pronoun written as usual)."""
+    return any(
+        t.raw != t.raw.lower() and t.text != "i" and not t.text.startswith("i'")
+        for t in tokens
+        if len(t.raw) > 1
+    )
 
 
 _DETERMINERS = frozenset("my the a an your our their his her its some any old new".split())
@@ -209,10 +226,17 @@ def _name_span(tokens: list[Token], start: int) -> list[Token]:
             or (span and not _capitalized(tokens[k]) and word in _common_words())  # "costa, people always"
         ):
             break
+        if span and word == span[-1].text:  # "grace grace kim": a word said twice is one word
+            k += 1
+            continue
         if len(span) >= 2 and word == span[0].text:
+            if k + 1 < len(tokens) and tokens[k + 1].text in _SAID_ABOUT_A_WORD:
+                break  # "Jon Park, Jon without the H": the first name again, to say how it is written
             span = span[1:]  # "Park, Jon Park": the surname first, then the whole name
         span.append(tokens[k])
         k += 1
+        if word.endswith("'s"):  # "olivia harris's appointment": the name ends with its possessive
+            break
     return span
 
 
@@ -227,7 +251,10 @@ def _capitalized(token: Token) -> bool:
 
 
 def _mention(span: list[Token], *, tagged: bool = False) -> Mention:
-    value = " ".join(capitalize_name(t.raw) for t in span)
+    words = [t.raw for t in span if not t.raw.lower().endswith("'s")] + [
+        t.raw[:-2] for t in span[-1:] if t.raw.lower().endswith("'s")  # "Jon Park's": Jon Park
+    ]
+    value = " ".join(capitalize_name(w) for w in words)
     return Mention("name", value, span[0].index, span[-1].index + 1, frozenset({"tagged"} if tagged else ()))
 
 

@@ -88,6 +88,10 @@ def _relative(tokens: list[Token], i: int) -> tuple[int, int, int] | None:
         minutes, k = parsed
         if k < len(tokens) and tokens[k].text in {"minute", "minutes"}:
             k += 1
+    if tokens[j].text == "half" and k < len(tokens) and tokens[k].text not in {"past", "an", "a", "hour"}:
+        said = small_number_at(tokens, k, max_value=12)  # "half eight", as said in Britain: 8:30
+        if said is not None and said[0] >= 1:
+            return said[0], 30, said[1]
     if k >= len(tokens) or tokens[k].text not in {"past", "after", "to", "before", "til", "till"}:
         return None
     direction = tokens[k].text
