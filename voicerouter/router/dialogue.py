@@ -95,6 +95,13 @@ _OPTION_ITEM = re.compile(
     r"dr\.? [a-z]+|doctor [a-z]+|option (one|two|three|1|2|3))\b"
 )
 _SENTENCES = re.compile(r"[^.?!]*[.?!]?")
+# A title's full stop ("Dr. Chen") does not end a sentence: "...with Dr. Ortiz?" is still one question.
+_TITLE_STOP = re.compile(r"\b(dr|mr|mrs|ms|mx|prof|st|no)\.")
+# "Let me check on that." is the agent's acknowledgement, not a step of what it proposes.
+_ACKNOWLEDGEMENT = re.compile(
+    r"\b(let me|let's|while i|i'll|i will|i'm going to|give me a (second|moment) to) (just |quickly )?"
+    r"(check|look|pull)( on| into| up)?( that| it| this)?( up)?( for you)?\b"
+)
 _SIMILAR_AT = 0.5
 
 
@@ -122,7 +129,7 @@ def _question_sentences(text: str) -> list[str]:
 
 def agent_cues(text: str) -> AgentCues:
     """Read one agent message: its questions (only the last two sentences count), options and proposals."""
-    lowered = " ".join(text.lower().split())
+    lowered = _TITLE_STOP.sub(r"\1", " ".join(text.lower().split()))
     if not lowered:
         return AgentCues()
     questions = _question_sentences(lowered)
@@ -150,8 +157,9 @@ def agent_cues(text: str) -> AgentCues:
         action = next((w for w in words if w not in ("confirm", "ahead", "go", "okay", "ok", "just")), None)
     plan_steps = 0
     if confirmation:
-        actions = {m.group(0) for m in _ACTIONS.finditer(lowered)}
-        conditions = {m.group(0) for m in _CONDITIONS.finditer(lowered)}
+        proposed = _ACKNOWLEDGEMENT.sub(" ", lowered)
+        actions = {m.group(0) for m in _ACTIONS.finditer(proposed)}
+        conditions = {m.group(0) for m in _CONDITIONS.finditer(proposed)}
         plan_steps = len(actions) + 2 * len(conditions)
     return AgentCues(
         question=ends_with_question or bool(questions),
