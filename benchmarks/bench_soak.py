@@ -13,12 +13,19 @@ so what is measured is the call lifecycle itself.
 
 Figures (the pass criteria of the soak):
 - stuck calls: calls still active 10 s after the last caller left (`/healthz`), plus index rows never ended.
-- fds and RSS of the server process after the soak, as ratios to a baseline taken after warm-up calls
-  (a fifth as many as the soak, at least 10), both read after `--settle` idle seconds (65: closed
-  WebSockets stay referenced by aiohttp's heartbeat timers for up to a minute). RSS is read twice: as is,
-  and after the server ran `gc.collect()` and `malloc_trim(0)` (SIGUSR1 in its bench role), which leaves
-  the memory still held rather than what the allocator kept cached from the busiest moment; the pass
-  criterion is the latter within 1 ± 0.05 (fds: the same).
+- fds and RSS of the server process after the soak, as ratios to a warm baseline taken after `--warm-up`
+  calls of each transport (20 /ws, 20 /twilio, 20 SIP, with the flood) and `--settle` idle seconds (65:
+  closed WebSockets stay referenced by aiohttp's heartbeat timers for up to a minute), and beside it the
+  cold figure read 2 s after the server started (nothing lazily loaded yet). RSS is read twice: as is, and
+  after the server ran `gc.collect()` and `malloc_trim(0)` (SIGUSR1 in its bench role), which leaves the
+  memory still held rather than what the allocator kept cached from the busiest moment; the pass
+  criterion is the latter within 1 ± 0.05 of the warm baseline (fds: the same).
+- growth per call: the soak runs in `--batches` (5) of equal size, the flood in the middle one; after each
+  the trimmed RSS is read (2 s idle), and the least-squares slope over calls is given in MiB per 100 calls
+  (a leak shows as a slope; a warm-up plateau does not).
+- where the memory is: with each SIGUSR1 the server writes a report (smaps RSS by mapping kind: [heap],
+  anonymous mappings, each shared object; mallinfo2; the number of malloc arenas and of threads), before
+  and after the trim; the growth between baseline and end, and from cold, is printed per kind.
 - recordings valid: every JSONL parses and ends with `call.ended`; every WAV header matches its audio.
 - `/healthz` latency p50/p99 while the soak runs (polled every 100 ms; p99 also split into while the flood
   runs and not), wall time of the soak.
@@ -34,6 +41,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import ctypes
 import json
 import math
 import os
@@ -60,6 +68,7 @@ SETTLE_S = 65.0
 TRACE_HEAP_ENV = "BENCH_SOAK_TRACE_HEAP"
 TRACE_FRAMES = 12
 TOLERANCE = 0.05
+BATCH_IDLE_S = 2.0  # after each batch, before its trimmed RSS is read (for the slope per 100 calls)
 
 SIP_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="voicerouter soak">
@@ -152,7 +161,6 @@ def _collect_and_trim(workdir: Path) -> None:
     """SIGUSR1 in the server: free what is garbage and hand free heap pages back to the kernel, so that RSS
     shows the memory still held rather than what the allocator keeps cached from the busiest moment. With
     `--trace-heap`, also save a tracemalloc snapshot (heap-1 is the baseline, heap-2 after the soak)."""
-    import ctypes
     import gc
     import tracemalloc
 
@@ -162,8 +170,59 @@ def _collect_and_trim(workdir: Path) -> None:
         partial = workdir / f"heap-{taken + 1}.partial"
         tracemalloc.take_snapshot().dump(str(partial))
         partial.rename(workdir / f"heap-{taken + 1}.snapshot")
+    report: dict[str, Any] = {"before_trim": _memory_report()}
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    report["after_trim"] = _memory_report()
+    taken = len(list(workdir.glob("memory-*.json")))
+    partial = workdir / f"memory-{taken + 1}.partial"
+    partial.write_text(json.dumps(report))
+    partial.rename(workdir / f"memory-{taken + 1}.json")
+
+
+_MALLINFO2 = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+              "keepcost")  # fmt: skip
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2]
+
+
+def _memory_report() -> dict[str, Any]:
+    """Where this process's resident memory is (KiB): smaps by mapping kind, glibc's own accounting
+    (mallinfo2: `arena` = main-arena sbrk bytes, `hblkhd` = mmapped blocks, `uordblks` in use, `fordblks`
+    free but kept; all arenas summed), the number of malloc arenas and of threads."""
+    by_kind: dict[str, int] = {}
+    kind = "?"
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split(maxsplit=5)
+        if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            path = head[5].strip() if len(head) == 6 else ""
+            kind = path if path.startswith("[") else (Path(path).name if path else "[anon]")
+            if ".cpython-" in kind or ".so" in kind:
+                kind = "so:" + kind.split(".cpython-")[0].split(".so")[0]
+        elif line.startswith("Rss:"):
+            by_kind[kind] = by_kind.get(kind, 0) + int(line.split()[1])
+    libc = ctypes.CDLL("libc.so.6")
+    info: dict[str, int] = {}
+    with contextlib.suppress(AttributeError):
+        libc.mallinfo2.restype = _MallInfo2
+        raw = libc.mallinfo2()
+        info = {name: getattr(raw, name) // 1024 for name in _MALLINFO2}
+    arenas = -1
+    with contextlib.suppress(OSError, AttributeError), tempfile.NamedTemporaryFile("r") as xml:
+        libc.fopen.restype = ctypes.c_void_p
+        libc.fopen.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+        handle = libc.fopen(xml.name.encode(), b"w")
+        libc.malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
+        libc.fclose.argtypes = (ctypes.c_void_p,)
+        libc.malloc_info(0, handle)
+        libc.fclose(handle)
+        arenas = xml.read().count("<heap nr=")
+    threads = int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                       if line.startswith("Threads:")))  # fmt: skip
+    return {"rss_kib": sum(by_kind.values()), "by_kind_kib": by_kind, "mallinfo2_kib": info,
+            "arenas": arenas, "threads": threads}  # fmt: skip
 
 
 # ---------------------------------------------------------------- the callers
@@ -291,16 +350,23 @@ def _sip_calls(sip_port: int, n: int, workdir: Path, audio: Path) -> subprocess.
     )  # fmt: skip
 
 
-async def _soak(url: str, pid: int, sip_port: int, n: int, concurrency: int, seed: int, workdir: Path,
-                audio: Path) -> dict[str, Any]:  # fmt: skip
+def _split(n: int) -> tuple[int, int, int]:
+    """/ws, /twilio and SIP calls of n: 40 %, 30 %, 30 % (no SIP without SIPp)."""
+    n_sip = round(n * 0.3) if shutil.which("sipp") else 0
+    n_twilio = round(n * 0.3)
+    return n - n_sip - n_twilio, n_twilio, n_sip
+
+
+async def _soak(url: str, pid: int, sip_port: int, counts: tuple[int, int, int], concurrency: int, seed: int,
+                workdir: Path, audio: Path, *, flood_stream: bool = True) -> dict[str, Any]:  # fmt: skip
     from voicerouter.caller.client import load_wav
 
     question = load_wav(workdir / "question.wav", 16000)
     question_ulaw = await asyncio.to_thread(audio.read_bytes)
     rng = random.Random(seed)
-    n_sip = round(n * 0.3) if shutil.which("sipp") else 0
-    n_twilio = round(n * 0.3)
-    n_ws = n - n_sip - n_twilio
+    n_ws, n_twilio, n_sip = counts
+    if not shutil.which("sipp"):
+        n_sip = 0
     plan = [("ws", False)] * n_ws + [("twilio", True)] * n_twilio
     rng.shuffle(plan)
     behaviours = ("whole", "hang_up", "gap", "drop")
@@ -335,9 +401,9 @@ async def _soak(url: str, pid: int, sip_port: int, n: int, concurrency: int, see
         finally:
             flood_window.append(time.monotonic())
 
-    flood = asyncio.ensure_future(flood_later())
+    flood = asyncio.ensure_future(flood_later()) if flood_stream else None
     await asyncio.gather(*jobs)
-    flood_frames = await flood
+    flood_frames = await flood if flood is not None else 0
     sipp_exit = None
     sipp_stat = ""
     if sipp is not None:
@@ -354,6 +420,8 @@ async def _soak(url: str, pid: int, sip_port: int, n: int, concurrency: int, see
         "sipp_exit": sipp_exit,
         "sipp_errors": sipp_stat,
         "soak_wall_s": round(wall_s, 1),
+        "_health": [(ms, _within(at, flood_window)) for at, ms in health],
+        "_rss": rss,
         "healthz_p50_ms": _percentile([ms for _, ms in health], 0.5),
         "healthz_p99_ms": _percentile([ms for _, ms in health], 0.99),
         "healthz_p99_ms_flooding": _percentile([ms for at, ms in health if _within(at, flood_window)], 0.99),
@@ -411,6 +479,47 @@ def _trimmed_rss(pid: int, workdir: Path, tracing: bool) -> int:
     while tracing and len(list(workdir.glob("heap-*.snapshot"))) <= snapshots and time.monotonic() < deadline:
         time.sleep(0.5)
     return _process_figures(pid)[1]
+
+
+def _latest_memory(workdir: Path) -> dict[str, Any]:
+    reports = sorted(workdir.glob("memory-*.json"), key=lambda path: int(path.stem.split("-")[1]))
+    return json.loads(reports[-1].read_text()) if reports else {}
+
+
+def _memory_growth(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What grew between two memory reports, before and after malloc_trim: mapping kinds whose RSS changed
+    by 256 KiB or more, glibc's counters, arenas and threads."""
+    growth: dict[str, Any] = {}
+    for phase in ("before_trim", "after_trim"):
+        if phase not in before or phase not in after:
+            continue
+        b, a = before[phase], after[phase]
+        kinds = set(b["by_kind_kib"]) | set(a["by_kind_kib"])
+        deltas = {k: a["by_kind_kib"].get(k, 0) - b["by_kind_kib"].get(k, 0) for k in kinds}
+        growth[phase] = {
+            "rss": a["rss_kib"] - b["rss_kib"],
+            "by_kind": dict(
+                sorted(((k, d) for k, d in deltas.items() if abs(d) >= 256), key=lambda kd: -abs(kd[1]))
+            ),
+            "mallinfo2": {
+                k: a["mallinfo2_kib"].get(k, 0) - v
+                for k, v in b["mallinfo2_kib"].items()
+                if k in ("arena", "hblkhd", "uordblks", "fordblks", "keepcost")
+            },
+            "arenas": [b["arenas"], a["arenas"]],
+            "threads": [b["threads"], a["threads"]],
+        }
+    return growth
+
+
+def _slope_per_100(points: list[tuple[int, int]]) -> float | None:
+    """Least-squares slope of RSS (KiB) over calls, as MiB per 100 calls."""
+    if len(points) < 2:
+        return None
+    xs, ys = [float(x) for x, _ in points], [float(y) for _, y in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return round(slope * 100 / 1024, 2)
 
 
 def _get_json(url: str) -> Any:
@@ -485,6 +594,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--role", choices=("bench", "server"), default="bench")
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=25, help="WebSocket/Twilio callers at once")
+    parser.add_argument("--warm-up", type=int, default=20, help="calls of each transport before the baseline")
+    parser.add_argument("--batches", type=int, default=5, help="soak batches; RSS is read after each")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--settle", type=float, default=SETTLE_S, help="seconds idle before fds/RSS are read")
     parser.add_argument("--port", type=int, default=18491)
@@ -518,20 +629,37 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 raise RuntimeError(f"server did not start: {line!r}")
             _, url, pid_text = line.split()
             pid = int(pid_text)
-            warm_n = max(10, args.calls // 5)  # caches, thread pools and the busiest moment's heap, once
+            time.sleep(2.0)
+            fds_cold, rss_cold = _process_figures(pid)  # right after start: nothing lazily loaded yet
+            rss_trimmed_cold = _trimmed_rss(pid, workdir, False)
+            memory_cold = _latest_memory(workdir)
+            warm_counts = (args.warm_up, args.warm_up, args.warm_up if shutil.which("sipp") else 0)
             warm = asyncio.run(
-                _soak(url, pid, args.sip_port, warm_n, args.concurrency, args.seed + 1, workdir, audio)
+                _soak(url, pid, args.sip_port, warm_counts, args.concurrency, args.seed + 1, workdir, audio)
             )
             _wait_idle(url, 30.0)
             time.sleep(args.settle)
             fds_before, rss_before = _process_figures(pid)
             rss_trimmed_before = _trimmed_rss(pid, workdir, bool(args.trace_heap))
-            result = asyncio.run(_soak(url, pid, args.sip_port, args.calls, args.concurrency, args.seed,
-                                       workdir, audio))  # fmt: skip
+            memory_before = _latest_memory(workdir)
+            batches: list[dict[str, Any]] = []
+            by_batch: list[tuple[int, int]] = []  # (calls so far, trimmed RSS KiB after the batch)
+            done = 0
+            for b in range(args.batches):
+                n = args.calls * (b + 1) // args.batches - done
+                batches.append(asyncio.run(
+                    _soak(url, pid, args.sip_port, _split(n), args.concurrency, args.seed + 100 * b, workdir,
+                          audio, flood_stream=b == args.batches // 2)
+                ))  # fmt: skip
+                done += n
+                _wait_idle(url, IDLE_WAIT_S)
+                time.sleep(BATCH_IDLE_S)
+                by_batch.append((done, _trimmed_rss(pid, workdir, False)))
             still_active = _wait_idle(url, IDLE_WAIT_S)
             time.sleep(args.settle)
             fds_after, rss_after = _process_figures(pid)
             rss_trimmed_after = _trimmed_rss(pid, workdir, bool(args.trace_heap))
+            memory_after = _latest_memory(workdir)
             rows = _get_json(f"{url}/calls?limit=1000")["calls"]
         finally:
             server.send_signal(signal.SIGTERM)
@@ -546,20 +674,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unended = sum(1 for row in rows if not row.get("ended"))
     fds_ratio = fds_after / fds_before
     rss_ratio = rss_after / rss_before
-    result.update({
-        "warm_up_calls": sum(warm["calls"].values()),
+    health = [h for batch in batches for h in batch.pop("_health")]
+    rss_series = [r for batch in batches for r in batch.pop("_rss")]
+    warm.pop("_health"), warm.pop("_rss")
+    result: dict[str, Any] = {
+        "calls": {k: sum(b["calls"][k] for b in batches) for k in ("ws", "twilio", "sip")},
+        "behaviours": {
+            k: sum(b["behaviours"].get(k, 0) for b in batches)
+            for k in sorted({k for b in batches for k in b["behaviours"]})
+        },
+        "flood_frames_sent": sum(b["flood_frames_sent"] for b in batches),
+        "sipp_exit": [b["sipp_exit"] for b in batches],
+        "sipp_errors": [b["sipp_errors"] for b in batches if b["sipp_errors"]],
+        "soak_wall_s": round(sum(b["soak_wall_s"] for b in batches), 1),
+        "healthz_p50_ms": _percentile([ms for ms, _ in health], 0.5),
+        "healthz_p99_ms": _percentile([ms for ms, _ in health], 0.99),
+        "healthz_p99_ms_flooding": _percentile([ms for ms, flooding in health if flooding], 0.99),
+        "healthz_p99_ms_not_flooding": _percentile([ms for ms, flooding in health if not flooding], 0.99),
+        "rss_mib_by_quarter": _quarters(rss_series),
+        "warm_up_calls": warm["calls"],
         "stuck_calls": max(0, still_active) + unended,
         "active_after_settle": still_active,
         "index_rows_not_ended": unended,
-        "fds_before_after": [fds_before, fds_after],
+        "fds_cold_before_after": [fds_cold, fds_before, fds_after],
         "fds_ratio": round(fds_ratio, 3),
-        "rss_mib_before_after": [_mib(rss_before), _mib(rss_after)],
+        "rss_mib_cold_before_after": [_mib(rss_cold), _mib(rss_before), _mib(rss_after)],
         "rss_ratio": round(rss_ratio, 3),
-        "rss_trimmed_mib_before_after": [_mib(rss_trimmed_before), _mib(rss_trimmed_after)],
+        "rss_ratio_to_cold": round(rss_after / rss_cold, 3),
+        "rss_trimmed_mib_cold_before_after": [
+            _mib(rss_trimmed_cold),
+            _mib(rss_trimmed_before),
+            _mib(rss_trimmed_after),
+        ],
         "rss_trimmed_ratio": round(rss_trimmed_after / rss_trimmed_before, 3),
+        "rss_trimmed_ratio_to_cold": round(rss_trimmed_after / rss_trimmed_cold, 3),
+        "rss_trimmed_mib_by_batch": [[calls, _mib(kib)] for calls, kib in by_batch],
+        "rss_mib_per_100_calls": _slope_per_100(by_batch),
+        "memory_growth_kib": _memory_growth(memory_before, memory_after),
+        "memory_growth_from_cold_kib": _memory_growth(memory_cold, memory_after),
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         "recordings": recordings,
         "server_exit_on_sigterm": exit_code,
-    })  # fmt: skip
+    }
     result["passed"] = (
         result["stuck_calls"] == 0
         and abs(fds_ratio - 1) <= TOLERANCE

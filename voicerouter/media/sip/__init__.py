@@ -42,6 +42,8 @@ On `CallEstablished`, create `RtpSession(event.media, ssrc=..., cname=...)` boun
 `LocalMedia` (RTCP on the next port); on `MediaUpdated`, `session.update_media(event.media)` (hold,
 unhold, new codec); on `CallEnded`, send `session.goodbye(...)` and close.
   * in: `session.receive_rtp(data, source, now_ms)` → DTMF digits (RFC 4733) completed by the packet;
+    or in two steps, `session.admit_rtp(...)` (parse, sender check; None = not this call's) and then
+    `session.feed_rtp(packet, now_ms)`, so per-call limits only count the call's own packets;
     `session.receive_rtcp(data, source, now_ms)`.
   * caller audio: `session.pop_audio()` once per packet time (20 ms) → G.711 payload, concealed when lost;
     decode with `voicerouter.audio.g711`.

@@ -24,7 +24,7 @@ from voicerouter.media.sip.rtcp import (
     parse_rtcp,
 )
 from voicerouter.media.sip.rtcp import ReceiverReport as RtcpReceiverReport
-from voicerouter.media.sip.rtp import RtpError, parse_rtp
+from voicerouter.media.sip.rtp import RtpError, RtpPacket, parse_rtp
 from voicerouter.media.sip.rtp_stats import ReceiverStats
 from voicerouter.media.sip.symmetric import SymmetricRtp
 from voicerouter.media.sip.transport import Address
@@ -85,13 +85,24 @@ class RtpSession:
 
     def receive_rtp(self, data: bytes, source: Address, now_ms: float) -> list[DtmfDigit]:
         """One datagram from the RTP socket; returns the key presses it completed."""
+        packet = self.admit_rtp(data, source, now_ms)
+        return [] if packet is None else self.feed_rtp(packet, now_ms)
+
+    def admit_rtp(self, data: bytes, source: Address, now_ms: float) -> RtpPacket | None:
+        """The datagram parsed when it is this call's media from the call's sender (latching as a side
+        effect); None for junk, a payload type not negotiated, a receive-disabled leg or a stranger's
+        packet. Anything per-call (flood limits, the media timeout) should only count what this admits."""
         try:
             packet = parse_rtp(data)
         except RtpError:
             self.malformed += 1
-            return []
+            return None
         if not self.media.direction.receives or not self._latch.observe(source, packet, now_ms):
-            return []
+            return None
+        return packet
+
+    def feed_rtp(self, packet: RtpPacket, now_ms: float) -> list[DtmfDigit]:
+        """An admitted packet into the jitter buffer (or the digit receiver); returns completed digits."""
         if packet.payload_type == self.media.telephone_event_pt:
             try:
                 return self._dtmf.feed(packet)

@@ -278,6 +278,11 @@ class SipCallLeg:
             return  # before the ACK, or after the end: nothing to play it into
         self.control.metrics.rtp_packets_received.inc()
         now_ms = self.control.now_ms()
+        # The sender check comes first: packets from another address (or junk) are dropped there and
+        # neither count toward this call's flood limit nor keep a silent call alive.
+        packet = session.admit_rtp(data, source, now_ms)
+        if packet is None:
+            return
         self._last_rtp_ms = now_ms
         if not self.gate.screen(rtp_audio_ms(data)):
             if self.gate.flooding:
@@ -285,7 +290,7 @@ class SipCallLeg:
                 self.end("media_flood")
                 self.control.hangup(self.call_id)  # BYE
             return
-        for digit in session.receive_rtp(data, source, now_ms):
+        for digit in session.feed_rtp(packet, now_ms):
             self._on_digit(digit.digit)
 
     def _on_rtcp(self, data: bytes, source: Address) -> None:
