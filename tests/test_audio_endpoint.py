@@ -68,8 +68,8 @@ def test_unfinished_sounding_turn_is_held_to_1200_ms(text: str) -> None:
         "yes",
     ],
 )
-def test_clearly_complete_turn_ends_after_300_ms(text: str) -> None:
-    assert _ended_after_ms(text) == 300
+def test_clearly_complete_turn_ends_after_200_ms(text: str) -> None:
+    assert _ended_after_ms(text) == 200
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,7 @@ def test_final_transcript_arriving_in_the_pause_shortens_the_wait() -> None:
     assert endpointer.deadline_ms == 1500.0
     assert endpointer.poll(1350.0) is None
     endpointer.transcript("okay thank you", final=True)
-    assert endpointer.deadline_ms == 1300.0
+    assert endpointer.deadline_ms == 1200.0
     decision = endpointer.poll(1350.0)
     assert decision is not None and decision.cue == "complete"
 
@@ -170,7 +170,7 @@ def test_custom_hold_words_hold_the_turn() -> None:
 def test_endpointer_consumes_vad_output_on_a_real_signal() -> None:
     rate_hz = 16000
     audio = concat(silence(rate_hz, 400), voiced_speech(rate_hz, 1000, seed=3), silence(rate_hz, 1500))
-    vad = VoiceActivityDetector(rate_hz, VadConfig(hangover_ms=200))
+    vad = VoiceActivityDetector(rate_hz, VadConfig())
     endpointer = Endpointer()
     endpointer.transcript("can you check my prescription", final=True)
     decision = None
@@ -184,7 +184,7 @@ def test_endpointer_consumes_vad_output_on_a_real_signal() -> None:
     assert decision is not None
     assert decision.cue == "complete"
     assert decision.speech_stopped_ms == pytest.approx(1400.0, abs=60.0)
-    assert decision.t_ms == pytest.approx(decision.speech_stopped_ms + 300.0, abs=20.0)
+    assert decision.t_ms == pytest.approx(decision.speech_stopped_ms + 200.0, abs=20.0)
 
 
 def test_config_rejects_durations_out_of_order() -> None:

@@ -58,3 +58,12 @@ def test_listener_holds_a_pause_whose_transcript_is_pending_and_ignores_an_older
     ended = listener.poll(listener.now_ms)
     assert len(ended) == 1 and isinstance(ended[0], CallerTurnEnded)
     assert ended[0].decision.required_silence_ms == CONFIG.silence_ms
+
+
+def test_a_resuming_caller_is_not_cut_while_the_vad_confirms_the_onset() -> None:
+    listener = CallerListener()
+    feed(listener, audio(("silence", 300), ("speech", 1000), ("silence", 200)))
+    listener.transcript("I would like an appointment", listener.version)
+    # speech resumes just before the 500 ms neutral deadline; its onset is confirmed only 100 ms later
+    outputs = feed(listener, audio(("silence", 280), ("speech", 400), ("silence", 100)))
+    assert not [o for _, o in outputs if isinstance(o, CallerTurnEnded)]

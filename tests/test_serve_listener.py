@@ -61,7 +61,7 @@ def test_a_transcript_that_sounds_finished_ends_the_turn_sooner() -> None:
     listener.transcript("thanks bye", stopped[0].version)
     ended = listener.poll(listener.now_ms + 10)
     assert len(ended) == 1 and isinstance(ended[0], CallerTurnEnded)
-    assert ended[0].decision.required_silence_ms == 300
+    assert ended[0].decision.required_silence_ms == 200
 
 
 def test_a_transcript_for_an_older_version_of_the_utterance_is_ignored() -> None:

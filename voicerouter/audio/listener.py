@@ -129,6 +129,10 @@ class CallerListener:
         """End-of-turn check at `now_ms` (audio time; a timer may extrapolate it when audio pauses)."""
         if self._utterance_start is None:
             return []
+        if self._vad.onset_pending:
+            # the caller may be speaking again: the VAD confirms an onset only after start_speech_ms of
+            # voice, so the pause is not ended on silence that has already stopped (bounded by the window)
+            return []
         decision = self._endpointer.poll(now_ms)
         if decision is None and now_ms - self._utterance_start * 1000.0 / self.rate_hz >= MAX_UTTERANCE_MS:
             decision = self._forced_end(now_ms)

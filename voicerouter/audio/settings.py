@@ -27,7 +27,10 @@ class VadConfig(_Settings):
         default=100, gt=0, description="voiced time within the window that starts speech"
     )
     hangover_ms: int = Field(
-        default=300, ge=0, description="unvoiced time after speech before it counts as stopped"
+        default=120,
+        ge=0,
+        description="unvoiced time after speech before it counts as stopped: kept short, since the "
+        "endpoint's silence rules (read from the words) decide how long a pause must last",
     )
 
     @model_validator(mode="after")
@@ -62,7 +65,7 @@ class EndpointConfig(_Settings):
         default=1200, gt=0, description="silence needed when the caller sounds mid-sentence or mid-spelling"
     )
     complete_silence_ms: int = Field(
-        default=300, gt=0, description="silence needed when the turn is clearly finished"
+        default=200, gt=0, description="silence needed when the turn is clearly finished"
     )
     hold_for_words: bool = Field(
         default=True, description="hold a pause while its words are being recognised (up to hold_silence_ms)"

@@ -73,6 +73,11 @@ class VoiceActivityDetector:
     def speaking(self) -> bool:
         return self._speaking
 
+    @property
+    def onset_pending(self) -> bool:
+        """Voiced frames sit in the start window but do not yet make speech: the caller may be resuming."""
+        return not self._speaking and any(f.speech for f in self._window)
+
     def push(self, pcm16: bytes | bytearray | memoryview, t_ms: float | None = None) -> list[VadItem]:
         """Analyse every frame `pcm16` completes.
 
