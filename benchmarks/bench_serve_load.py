@@ -84,7 +84,38 @@ class ToneTTS:
             yield pcm[i : i + 1280]
 
 
-async def _serve(port: int, tts_mode: str, recordings: Path) -> None:
+WORKERS_ENV = "VOICEROUTER_BENCH_WORKERS"  # how many serving processes the server role starts (default 1)
+
+
+def _supervise(port: int, tts_mode: str, recordings: Path, workers: int) -> None:
+    """`serve --workers N` for the stand-in server: N server-role processes sharing the port."""
+    from voicerouter import workers as vr_workers
+
+    class StandInSupervisor(vr_workers.Supervisor):
+        def _start(self, index: int) -> None:
+            command = [sys.executable, str(Path(__file__).resolve()), "--role", "server", *self._argv]
+            self._procs[index] = subprocess.Popen(
+                command, env=self._env(index), preexec_fn=vr_workers._die_with_parent
+            )
+
+    argv = [
+        "--port",
+        str(port),
+        "--tts",
+        tts_mode,
+        "--recordings",
+        str(recordings),
+        "--workers",
+        str(workers),
+    ]
+    supervisor = StandInSupervisor(
+        argv, workers, host="127.0.0.1", port=port, sip_port=None, drain_seconds=10.0
+    )
+    raise SystemExit(supervisor.run())
+
+
+async def _serve(port: int, tts_mode: str, recordings: Path, workers: int | None = None) -> None:
+    from voicerouter import workers as vr_workers
     from voicerouter.providers.speech.espeak_tts import EspeakTTS
     from voicerouter.providers.speech.registry import TTS_RATE_HZ, SpeechEngines
     from voicerouter.server import ServeSettings, create_app, run_server
@@ -92,6 +123,10 @@ async def _serve(port: int, tts_mode: str, recordings: Path) -> None:
     async def build_stt(agent: str) -> Any:
         return InstantSTT()
 
+    count = workers if workers is not None else int(os.environ.get(WORKERS_ENV) or 1)
+    if count > 1 and vr_workers.worker_index() is None:
+        _supervise(port, tts_mode, recordings, count)  # blocks until every worker has drained
+        return
     tts: Any = ToneTTS() if tts_mode == "tone" else EspeakTTS(sample_rate_hz=TTS_RATE_HZ)
     settings = ServeSettings(host="127.0.0.1", port=port, recordings_dir=recordings, speech="offline")
     app = create_app(settings, speech=SpeechEngines(tts, build_stt), env={})
@@ -291,10 +326,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--url", default="")
     parser.add_argument("--n", type=int, default=10)
+    parser.add_argument(
+        "--recordings", default="", help="server role: recordings folder (default: a temp one)"
+    )
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"server role: serving processes (default ${WORKERS_ENV} or 1)")  # fmt: skip
     args = parser.parse_args(argv or [])
     if args.role == "server":
-        with tempfile.TemporaryDirectory() as recordings:
-            asyncio.run(_serve(args.port, args.tts, Path(recordings)))
+        if args.recordings:
+            Path(args.recordings).mkdir(parents=True, exist_ok=True)
+            asyncio.run(_serve(args.port, args.tts, Path(args.recordings), args.workers))
+        else:
+            with tempfile.TemporaryDirectory() as recordings:
+                asyncio.run(_serve(args.port, args.tts, Path(recordings), args.workers))
         return {}
     if args.role == "callers":
         result = asyncio.run(_callers(args.url, args.n, args.ramp, _spoken_question()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from typing import Annotated, Any, Literal
 
@@ -141,9 +142,15 @@ def _dump(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=4096)
+def _media_prefix(stream_sid: str) -> str:
+    """The JSON of an outbound `media` message up to its payload, encoded once per stream."""
+    return _dump({"event": "media", "streamSid": stream_sid, "media": {"payload": ""}}).removesuffix('"}}')
+
+
 def media_message(stream_sid: str, ulaw: bytes) -> str:
-    return _dump({"event": "media", "streamSid": stream_sid,
-                  "media": {"payload": base64.b64encode(ulaw).decode("ascii")}})  # fmt: skip
+    """Exactly `json.dumps` of the message: base64 never needs escaping, so only the stream id is encoded."""
+    return _media_prefix(stream_sid) + base64.b64encode(ulaw).decode("ascii") + '"}}'
 
 
 def mark_message(stream_sid: str, name: str) -> str:
