@@ -497,7 +497,7 @@ def _distribute(
     return out
 
 
-_DIGIT_LEAD_INS = frozenset("is number ticket id it's was e".split())  # "ticket one four five two": all digits
+_DIGIT_LEAD_INS = frozenset("is number ticket id it's was e".split())  # "ticket one four five two"
 
 
 def _number(
