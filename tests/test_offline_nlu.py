@@ -288,3 +288,12 @@ def test_asking_about_a_day_with_no_appointment_hears_so_and_what_there_is() -> 
     reply = call.say("hi it's Daniel Wojcik, is my appointment on friday?")
     assert call.called()[-1] == ("list_appointments", {"patient_id": "P1028"})
     assert reply.startswith("I don't see an appointment on Friday, December 4th.")
+
+
+def test_a_one_that_names_a_thing_is_not_the_first_digit_of_a_ticket_number() -> None:
+    call = Call("helpdesk")
+    call.say("the Excel add-in one, four six two seven, what's the status")
+    assert call.called()[-1] == ("get_ticket", {"ticket_id": "4627"})
+    call = Call("helpdesk")
+    call.say("any news on ticket one four five two")  # a number that starts with a one keeps it
+    assert call.called()[-1] == ("get_ticket", {"ticket_id": "1452"})

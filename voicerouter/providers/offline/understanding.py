@@ -497,6 +497,9 @@ def _distribute(
     return out
 
 
+_DIGIT_LEAD_INS = frozenset("is number ticket id it's was e".split())  # "ticket one four five two"
+
+
 def _number(
     text: str, tokens: list[Token], spec: SlotHint, dates: list[Mention], *, bare: bool = True
 ) -> str | None:
@@ -508,9 +511,16 @@ def _number(
     # unasked, an id's digits need its letter or "id" before them: "four six one one" is a ticket, not E4611;
     # and digits after a letter are that letter's id ("E one oh four two"), never a plain number
     cues = {spec.prefix.lower(), "id"} if spec.prefix and not bare else None
+    runs = []
+    for digits, start, end in digit_strings(text):
+        # "the Excel add-in one, four six two seven": a "one" that stands for a thing is no digit
+        if len(digits) == length + 1 and digits[0] == "1" and start < len(tokens):
+            if tokens[start].text == "one" and start > 0 and tokens[start - 1].text not in _DIGIT_LEAD_INS:
+                digits, start = digits[1:], start + 1
+        runs.append((digits, start, end))
     found = [
         digits
-        for digits, start, end in digit_strings(text)
+        for digits, start, end in runs
         if len(digits) == length
         and not any(m.start < end and start < m.end for m in dates)
         and (cues is None or any(t.text in cues for t in tokens[max(0, start - 2) : start]))
