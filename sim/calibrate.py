@@ -11,8 +11,8 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from sim.report import percentile
 from sim.score import says_not_found
+from sim.stats import percentile
 from voicerouter.config import BehaviourProfile, Distribution, ErrorRates
 
 Z95 = 1.959963984540054

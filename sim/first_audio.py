@@ -10,11 +10,10 @@ from collections import defaultdict
 from typing import Any
 
 from sim.score import CallScore, TurnScore
+from sim.stats import percentile
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    from sim.report import percentile  # the report's nearest-rank percentile, one definition
-
     return percentile(values, q)
 
 

@@ -13,18 +13,10 @@ from typing import Any
 from sim.asr_noise import word_errors
 from sim.first_audio import add_first_audio, add_preemption
 from sim.score import CallScore, TurnScore
+from sim.stats import percentile
 
 GATE_KEYS = ("p95_first_token_ms", "tool_arg_accuracy", "refusal_on_missing_rate", "cost_per_session_usd")
 WER_BUCKETS = (0.0, 0.1, 0.2, 0.35, 1.01)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return float(ordered[rank - 1])
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
