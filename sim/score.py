@@ -11,13 +11,17 @@ answer asserts record details that no tool returned and the caller never said (s
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sim.details import as_text, unsupported_details
 from sim.runner import CallResult
 from voicerouter import events as ev
+from voicerouter.agent import load_agent
 from voicerouter.events import Label
 
 MUTATING_PREFIXES = ("book", "reschedule", "cancel", "create", "close", "reset", "update", "transfer")
@@ -48,9 +52,28 @@ def normalise_value(value: Any) -> str:
     return text
 
 
-def args_match(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
-    """Every expected argument present with an equal normalised value; extra optional args are fine."""
+def args_match(
+    expected: dict[str, Any],
+    actual: dict[str, Any],
+    canonical: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> bool:
+    """Every expected argument present with an equal normalised value; extra optional args are fine.
+    `canonical` (the agent's tools' own reading of their arguments) makes two names of one record equal."""
+    if canonical is not None:
+        expected, actual = canonical(expected), canonical(actual)
     return all(k in actual and normalise_value(v) == normalise_value(actual[k]) for k, v in expected.items())
+
+
+@functools.lru_cache(maxsize=32)
+def canonical_args_of(agent: str) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """The agent's tools module's `canonical_args`, if it has one (and the agent is a shipped one)."""
+    try:
+        name = load_agent(agent).tools_module
+        module = importlib.import_module(name) if name else None
+    except Exception:
+        return None
+    found = getattr(module, "canonical_args", None)
+    return found if callable(found) else None
 
 
 @dataclass
@@ -153,17 +176,22 @@ def score_call(result: CallResult, labels: dict[int, Label]) -> CallScore:
         answered_tools = {r.name for r in results if not r.timed_out}
 
         expected = label.tool.model_dump() if label and label.tool else None
+        canonical = canonical_args_of(result.agent) if expected is not None else None
         tool_correct: bool | None = None
         wrong_extra = 0
         unavailable_label = bool(label and label.unavailable)
         if expected is not None:
             matching = [
-                c for c in calls if c.name == expected["name"] and args_match(expected["args"], c.args)
+                c
+                for c in calls
+                if c.name == expected["name"] and args_match(expected["args"], c.args, canonical)
             ]
             lost = expected["name"] in timed_out_tools and expected["name"] not in answered_tools
             tool_correct = bool(matching) and (unavailable_label or not lost)
             wrong_extra = sum(
-                1 for c in calls if c.name == expected["name"] and not args_match(expected["args"], c.args)
+                1
+                for c in calls
+                if c.name == expected["name"] and not args_match(expected["args"], c.args, canonical)
             )
         elif label is not None:
             wrong_extra = sum(1 for c in calls if c.name.startswith(MUTATING_PREFIXES))

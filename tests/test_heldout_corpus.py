@@ -46,9 +46,9 @@ def _tool_arg_accuracy(files: list[Path]) -> float:
     return sum(judged) / len(judged)
 
 
-@pytest.mark.parametrize(("files", "floor"), [(FILES, 0.62), (DEV_FILES, 0.84)], ids=["heldout", "dev"])
+@pytest.mark.parametrize(("files", "floor"), [(FILES, 0.64), (DEV_FILES, 0.84)], ids=["heldout", "dev"])
 def test_the_offline_model_keeps_its_tool_argument_accuracy_on_the_written_corpora(
     files: list[Path], floor: float
 ) -> None:
-    """Floors just under what the model scores at --wer 0 (held-out 0.628, dev 0.856): a regression guard."""
+    """Floors just under what the model scores at --wer 0 (held-out 0.648, dev 0.856): a regression guard."""
     assert _tool_arg_accuracy(files) >= floor

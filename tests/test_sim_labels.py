@@ -105,3 +105,14 @@ def test_the_timeout_scenarios_score_their_unavailable_turns_honest() -> None:
     report = build_report(scores)
     assert report["unavailable_turns"] == 2 and report["unavailable_honest_rate"] == 1.0
     assert report["invented_answers"] == 0
+
+
+def test_a_provider_named_by_another_of_its_forms_is_the_same_argument() -> None:
+    from sim.score import args_match, canonical_args_of
+
+    canonical = canonical_args_of("clinic")
+    assert canonical is not None
+    expected = {"date": "2026-12-09", "provider": "Grace Okafor, NP"}
+    assert args_match(expected, {"date": "2026-12-09", "provider": "Nurse Practitioner Okafor"}, canonical)
+    assert not args_match(expected, {"date": "2026-12-09", "provider": "Dr. Chen"}, canonical)
+    assert not args_match(expected, {"date": "2026-12-09", "provider": "Nurse Practitioner Okafor"})

@@ -345,3 +345,19 @@ def create_tools() -> list[Tool]:
         ),
         transfer_tool(),
     ]
+
+
+def canonical_args(args: dict[str, Any]) -> dict[str, Any]:
+    """Arguments as the tools read them: a provider named by any of its forms ("Grace Okafor, NP",
+    "Nurse Practitioner Okafor", "okafor") is that provider's id, so two forms of one choice compare equal."""
+    provider = args.get("provider")
+    if not isinstance(provider, str):
+        return args
+    try:
+        record = _CALENDAR.provider(provider)
+    except (RecordNotFound, RequestRejected):
+        return args
+    return {**args, "provider": record["id"]}
+
+
+_CALENDAR = ClinicCalendar(load_data("clinic"))
