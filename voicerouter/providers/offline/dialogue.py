@@ -335,15 +335,9 @@ class Dialogue:
             and before.terminal
         )
         if episode is None or identified:
-            if heard.guess is not None:
-                return self.hints.intent(heard.guess)
-            # no request under way: the likeliest one is meant, unless it would act at once on a hunch
-            # (a transfer has no slot to ask and no question to confirm)
-            hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
-            if hunch is not None and hunch.slots:
-                return hunch
-            if episode is None:
-                return None
+            fresh = self._fresh(heard)
+            if fresh is not None or episode is None:
+                return fresh
         if before is not None and before.succeeded:
             follow_up = episode.intent.follow_up
             if follow_up is not None:
@@ -353,9 +347,8 @@ class Dialogue:
             # the request is answered: what comes next is a new one, read as if none were under way
             # ("and he's still got his asthma check later this month, right?")
             return self._fresh(heard)
-        own = [n for n in episode.intent.slots if not self.hints.slots[n].keep]
-        answers = before is not None and bool(self._slots(heard, own, before.expects))
-        if before is not None and before.terminal and not answers:
+        failed = before is not None and before.terminal
+        if failed and before is not None and not self._gives_own_value(episode.intent, before, heard):
             # it failed or found nothing: a retry, unless the words are likelier another request
             # ("huh, I never booked it then. who's free thursday morning?"); a new value for it retries
             fresh = self._fresh(heard)
@@ -363,8 +356,14 @@ class Dialogue:
                 return fresh
         return episode.intent
 
+    def _gives_own_value(self, intent: IntentHint, before: Action, heard: Heard) -> bool:
+        """Whether the words give the request a value of its own ("what about wednesday then")."""
+        own = [n for n in intent.slots if not self.hints.slots[n].keep]
+        return bool(self._slots(heard, own, before.expects))
+
     def _fresh(self, heard: Heard) -> IntentHint | None:
-        """The request an utterance starts when none is under way: its values' or its likeliest one."""
+        """The request an utterance starts when none is under way: its values' or its likeliest one,
+        unless that would act at once on a hunch (a transfer has no slot to ask, no question to confirm)."""
         if heard.guess is not None:
             return self.hints.intent(heard.guess)
         hunch = self.hints.intent(heard.hunch) if heard.hunch is not None else None
