@@ -63,7 +63,10 @@ ACK [next_url] SIP/2.0
 [routes]
 Content-Length: 0
 ]]></send>
-<pause milliseconds="1200"/>
+<!-- A proxy that absorbed a retransmitted INVITE may relay its last 1xx after the 2xx (a race between
+     Kamailio's workers when an INVITE waits out a dead node); a UAC discards it, and so does this caller. -->
+<recv response="180" timeout="1200" ontimeout="1"/>
+<label id="1"/>
 <send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0
 {_DIALOG.format(from_=_FROM, to_tag="[peer_tag_param]", cseq="2 BYE")}
