@@ -204,6 +204,7 @@ RULE_EXAMPLES = {
     turn_cues.trailing_hold_word: "I want to book and",
     turn_cues.email_in_progress: "my email is jane at example",
     turn_cues.spelling_in_progress: "my last name is S M I T H",
+    turn_cues.whole_value_read: "my employee id is E one oh four two",
     turn_cues.digits_being_read: "five five five two",
     turn_cues.number_being_read: "my phone number is 7",
     turn_cues.closing_phrase: "okay thank you",
@@ -219,6 +220,52 @@ def test_every_turn_rule_is_the_one_that_decides_its_example() -> None:
         said = turn_cues.Transcript(text, tokens)
         deciding = next(r for r in turn_cues.TURN_RULES if r(said, CONFIG) is not None)
         assert deciding is rule, f"{text!r} is decided by {deciding.__name__}, not {rule.__name__}"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "she was born november second nineteen seventy nine",
+            "a whole year read out (nineteen seventy nine)",
+        ),
+        ("same day, friday the eleventh at two thirty", "a whole time read out (two thirty)"),
+        ("it's about ticket four six oh five", "a whole code read out (4605)"),
+        ("my ID is E one one oh four", "a whole code read out (e1104)"),
+    ],
+)
+def test_a_whole_value_read_out_is_not_held_for_more_digits(text: str, reason: str) -> None:
+    assert classify_turn_text(text, CONFIG) == turn_cues.TurnCue("neutral", reason)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my ID is E one one oh",
+        "ticket number four six oh",
+        "my number is five five five one two three four",
+        "born in nineteen",
+        "friday at two",
+    ],
+)
+def test_part_of_a_value_is_still_held(text: str) -> None:
+    assert classify_turn_text(text, CONFIG).kind in ("unfinished", "neutral")
+    assert "whole" not in classify_turn_text(text, CONFIG).reason
+
+
+def test_at_in_a_sentence_after_an_email_word_is_not_an_address_being_spelled() -> None:
+    text = "can you reset my email password while we're at it, maybe that fixes it"
+    assert classify_turn_text(text, CONFIG) == turn_cues.NO_CUE
+    assert classify_turn_text("my email is j smith at g mail", CONFIG).kind == "unfinished"
+
+
+def test_record_code_shapes_are_config_and_a_bad_one_is_named() -> None:
+    assert (
+        classify_turn_text("my ID is E one one oh four", EndpointConfig(complete_codes=())).kind
+        == "unfinished"
+    )
+    with pytest.raises(ValueError, match=r"endpoint.complete_codes: '\[a-z' is not a regex"):
+        EndpointConfig(complete_codes=("[a-z",))
 
 
 def test_no_rule_claims_an_ordinary_sentence() -> None:

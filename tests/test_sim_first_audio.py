@@ -42,7 +42,7 @@ def test_reasoning_turn_is_acknowledged_at_end_of_turn_and_the_answer_audio_foll
 
 
 def test_unfinished_turn_waits_the_hold_silence_and_the_report_gives_first_audio_by_tier() -> None:
-    score, _events = _score("my employee ID is E one oh six eight", "thanks bye")
+    score, _events = _score("my employee ID is E one oh six", "thanks bye")
     held = score.turns[0]  # type: ignore[attr-defined]
     assert held.first_audio_ms >= EndpointConfig().hold_silence_ms + TTS_START_MS
     report = build_report([score])  # type: ignore[list-item]

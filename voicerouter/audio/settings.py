@@ -5,6 +5,7 @@ Plain data: these models hold numbers and word lists and never act on audio them
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -71,6 +72,12 @@ class EndpointConfig(_Settings):
         default=True, description="hold a pause while its words are being recognised (up to hold_silence_ms)"
     )
     hold_words: tuple[str, ...] = DEFAULT_HOLD_WORDS
+    complete_codes: tuple[str, ...] = Field(
+        default=(r"(?:^| )[a-z]\d{4}$", r"\bticket (?:number )?\d{4}$"),
+        description="regexes for a whole record code read out, searched in the last words with the code's "
+        "letters and digits joined ('... id e1234'): a match ends the hold for digits (the shipped agents' "
+        "ids are a letter and four digits, tickets four digits)",
+    )
     complete_phrases: tuple[str, ...] = DEFAULT_COMPLETE_PHRASES
     short_answers: tuple[str, ...] = Field(
         default=DEFAULT_SHORT_ANSWERS, description="one-word replies that complete a turn on their own"
@@ -80,6 +87,16 @@ class EndpointConfig(_Settings):
     @classmethod
     def _lower_case(cls, words: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(" ".join(w.lower().replace("\u2019", "'").split()) for w in words)
+
+    @field_validator("complete_codes")
+    @classmethod
+    def _compiles(cls, shapes: tuple[str, ...]) -> tuple[str, ...]:
+        for shape in shapes:
+            try:
+                re.compile(shape)
+            except re.error as exc:
+                raise ValueError(f"endpoint.complete_codes: {shape!r} is not a regex: {exc}") from None
+        return shapes
 
     @model_validator(mode="after")
     def _ordered(self) -> EndpointConfig:

@@ -51,6 +51,27 @@ CLOSED_BY_HOLD_WORD = frozenset(
     }
 )
 
+# A value read out whole leaves nothing hanging: a clock time after "at" ("at two thirty"), a year after a
+# date ("november second nineteen seventy nine"). Both sets come from the one number lexicon.
+
+
+def _minute_words(minute: int) -> str:
+    return numbers.number_words(minute) if minute >= 10 else "oh " + numbers.number_words(minute)
+
+
+CLOCK_TIMES = frozenset(
+    f"{numbers.number_words(hour)} {_minute_words(minute)}"
+    for hour in range(1, 13)
+    for minute in range(1, 60)
+)
+TIME_OPENERS = frozenset({"at", "around", "about", "by", "after", "before", "till", "until"})
+YEARS = frozenset(numbers.number_words(year) for year in range(1900, 2040))
+MONTHS = frozenset(
+    "january february march april may june july august september october november december".split()
+)
+YEAR_OPENERS = MONTHS | frozenset(numbers.ORDINALS) | {"in", "of", "born"}
+_DIGIT_OF = {**{word: str(value) for word, value in numbers.UNITS.items()}, "oh": "0"}
+
 THEN_OPENS_CLAUSE = frozenset({"and", "but", "so", "since", "just", "until", "till", "by", "only"})
 CONDITIONALS = frozenset({"if", "when", "once", "unless", "whenever"})
 _SPELLED_HYPHENS = re.compile(r"^(?:[a-z]-)+[a-z]-?$")
@@ -121,6 +142,10 @@ def _email_in_progress(tokens: Sequence[str]) -> str | None:
     if "at" not in recent:
         return None
     after_at = recent[len(recent) - 1 - recent[::-1].index("at") + 1 :]
+    # "while we're at it, maybe that fixes it": words after "at" with no "dot" and no spelled letter are a
+    # sentence going on, not a domain being dictated.
+    if len(after_at) >= 3 and "dot" not in after_at and not any(_is_letter(t) for t in after_at):
+        return None
     # "I" and "a" are words far more often than spelled letters, so they do not suggest dictation.
     spelled = sum(1 for t in recent if _is_letter(t) and t not in ("i", "a"))
     if not (EMAIL_CUES.intersection(tokens) or "dot" in recent or spelled >= 2):
@@ -178,6 +203,43 @@ def spelling_in_progress(said: Transcript, config: EndpointConfig) -> TurnCue | 
     return None
 
 
+def _read_out_code(tokens: Sequence[str]) -> tuple[str, int]:
+    """The trailing letters and digits as one code and the number of words it took:
+    "... id e one two three four" -> ("e1234", 5)."""
+    code: list[str] = []
+    for token in reversed(tokens):
+        if token in _DIGIT_OF:
+            code.append(_DIGIT_OF[token])
+        elif token.isdigit() or (len(token) == 1 and token.isalpha()):
+            code.append(token)
+        else:
+            break
+    return "".join(reversed(code)), len(code)
+
+
+def whole_value_read(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """Numbers at the end that make a whole value: a record code of a configured shape, a clock time after
+    "at", a year after a date. Nothing says more is coming, so the turn is not held (nor rushed)."""
+    run = _trailing_run(said.tokens, _is_number)
+    if run == 0:
+        return None
+    code, used = _read_out_code(said.tokens)
+    if code:
+        context = " ".join([*said.tokens[-used - 3 : -used], code])
+        for shape in config.complete_codes:
+            if re.search(shape, context):
+                return TurnCue("neutral", f"a whole code read out ({code})")
+    for length in (3, 2):
+        if run < length or len(said.tokens) <= length:
+            continue
+        words, before = " ".join(said.tokens[-length:]), said.tokens[-length - 1]
+        if words in CLOCK_TIMES and before in TIME_OPENERS:
+            return TurnCue("neutral", f"a whole time read out ({words})")
+        if words in YEARS and before in YEAR_OPENERS:
+            return TurnCue("neutral", f"a whole year read out ({words})")
+    return None
+
+
 def digits_being_read(said: Transcript, config: EndpointConfig) -> TurnCue | None:
     """Two or more number words or digit groups at the end: a number is being read out."""
     if _trailing_run(said.tokens, _is_number) >= 2:
@@ -224,6 +286,7 @@ TURN_RULES: tuple[TurnRule, ...] = (
     trailing_hold_word,
     email_in_progress,
     spelling_in_progress,
+    whole_value_read,
     digits_being_read,
     number_being_read,
     closing_phrase,
