@@ -14,7 +14,9 @@ so what is measured is the call lifecycle itself.
 Figures (the pass criteria of the soak):
 - stuck calls: calls still active 10 s after the last caller left (`/healthz`), plus index rows never ended.
 - fds and RSS of the server process after the soak, as ratios to a warm baseline taken after `--warm-up`
-  calls of each transport (20 /ws, 20 /twilio, 20 SIP, with the flood) and `--settle` idle seconds (65:
+  calls of each transport (40 /ws, 40 /twilio, 40 SIP, with the flood: enough for the server to reach its
+  working set of threads and malloc arenas, which grow to the busiest moment once; measured, 4 -> 9 threads
+  and 3 -> 8 arenas, of which 60 warm-up calls reached only part) and `--settle` idle seconds (65:
   closed WebSockets stay referenced by aiohttp's heartbeat timers for up to a minute), and beside it the
   cold figure read 2 s after the server started (nothing lazily loaded yet). RSS is read twice: as is, and
   after the server ran `gc.collect()` and `malloc_trim(0)` (SIGUSR1 in its bench role), which leaves the
@@ -594,7 +596,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--role", choices=("bench", "server"), default="bench")
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=25, help="WebSocket/Twilio callers at once")
-    parser.add_argument("--warm-up", type=int, default=20, help="calls of each transport before the baseline")
+    parser.add_argument("--warm-up", type=int, default=40, help="calls of each transport before the baseline")
     parser.add_argument("--batches", type=int, default=5, help="soak batches; RSS is read after each")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--settle", type=float, default=SETTLE_S, help="seconds idle before fds/RSS are read")
