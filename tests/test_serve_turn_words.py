@@ -3,10 +3,12 @@ pause's words is cancelled when they go on. Real espeak-ng speech, the real app 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from tests.serve_kit import ServerHandle, needs_espeak, spoken
@@ -22,12 +24,12 @@ HOLD_MS = 5000  # the hold for unfinished words, stretched to match
 
 
 @asynccontextmanager
-async def held_server(directory: Path) -> AsyncIterator[ServerHandle]:
+async def held_server(directory: Path, env: dict[str, str]) -> AsyncIterator[ServerHandle]:
     config = directory / "voicerouter.toml"
     config.write_text(f"[audio.endpoint]\nhold_silence_ms = {HOLD_MS}\n")
     settings = ServeSettings(host="127.0.0.1", port=0, recordings_dir=directory / "recordings",
                              speech="offline", config_path=str(config))  # fmt: skip
-    app = create_app(settings, env={})
+    app = create_app(settings, env=env)
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -39,11 +41,14 @@ async def held_server(directory: Path) -> AsyncIterator[ServerHandle]:
         await runner.cleanup()
 
 
+@pytest.mark.parametrize("streaming", [False, True], ids=["whole-utterances", "streaming-stt"])
 async def test_twilio_caller_pausing_after_for_is_one_turn_and_the_preemptive_request_is_cancelled(
-    tmp_path: Path,
+    tmp_path: Path, streaming: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="voicerouter.providers.speech.pocketsphinx_stt")
     first, second = spoken(FIRST, tmp_path, 8000), spoken(SECOND, tmp_path, 8000)
-    async with held_server(tmp_path) as server:
+    env = {"VOICEROUTER_STT_STREAMING": "1"} if streaming else {}
+    async with held_server(tmp_path, env) as server:
         async with CallerClient(server.url, twilio=True, agent="clinic") as call:
             assert await call.wait_for_agent_silence(0.7, timeout_s=30.0), "the greeting never finished"
             await call.say(first)
@@ -68,3 +73,6 @@ async def test_twilio_caller_pausing_after_for_is_one_turn_and_the_preemptive_re
     assert kinds.index("llm.discarded") < kinds.index("turn.started")
     assert not any(e["type"] in ("tool.called", "agent.audio_started") and e.get("turn_id") == 1
                    and e["t_ms"] < turns[0]["t_ms"] for e in events)  # fmt: skip
+    streamed = [r.getMessage() for r in caplog.records if "streamed, final" in r.getMessage()]
+    assert bool(streamed) is streaming  # decoded while spoken, or each pause decoded whole
+    assert not any("decoding whole" in r.getMessage() for r in caplog.records)

@@ -223,6 +223,19 @@ class CallerListener:
             first = round((speech_ms - PREROLL_MS) * self.rate_hz / 1000.0)
             self._utterance_start = max(self._audio_start_sample, first)
 
+    @property
+    def utterance_start_sample(self) -> int | None:
+        """Where the open utterance's audio begins (a sample index of this call): which utterance it is."""
+        return self._utterance_start
+
+    def utterance_audio_from(self, offset_bytes: int) -> bytes:
+        """The open utterance's audio from `offset_bytes` on (empty when none is open): what a recogniser
+        streaming it has not had yet."""
+        if self._utterance_start is None:
+            return b""
+        start = 2 * (self._utterance_start - self._audio_start_sample) + offset_bytes
+        return bytes(self._audio[start:])
+
     def _utterance_audio(self) -> bytes:
         assert self._utterance_start is not None
         offset = 2 * (self._utterance_start - self._audio_start_sample)

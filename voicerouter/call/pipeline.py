@@ -31,11 +31,19 @@ from voicerouter.call.realtime.providers import CallProviders, realtime_voice_fo
 from voicerouter.call.realtime.voiced_outbound import VoicedOutbound
 from voicerouter.call.recording import CallRecording
 from voicerouter.call.session import CallAction, CallSession, ProviderLookup
+from voicerouter.call.speech_stream import UtteranceStreamer
 from voicerouter.call.supervisor import CallSupervisor, within
 from voicerouter.call.turn_timing import TurnTiming
 from voicerouter.engine import io
 from voicerouter.providers.base import ProviderError
-from voicerouter.providers.speech.base import SpeechError, SpeechToText, TextToSpeech, Transcription
+from voicerouter.providers.speech.base import (
+    SpeechError,
+    SpeechStream,
+    SpeechToText,
+    StreamingSpeechToText,
+    TextToSpeech,
+    Transcription,
+)
 from voicerouter.store import CallStore
 from voicerouter.wiring import Runtime
 
@@ -108,6 +116,12 @@ class AudioCallPipeline:
         listen_hz = listening_rate_hz(rate_hz)
         self.listener = CallerListener(audio, rate_hz=listen_hz)
         self._inbound = Resampler(rate_hz, listen_hz) if listen_hz != rate_hz else None
+        # Recognised while spoken when the recogniser can stream; else each pause's audio is decoded whole.
+        self._streamer = (
+            UtteranceStreamer(stt, self.listener, self.call_id)
+            if isinstance(stt, StreamingSpeechToText)
+            else None
+        )
         self.outbound = VoicedOutbound(
             services.tts,
             transport,
@@ -191,6 +205,8 @@ class AudioCallPipeline:
                 if heard is not None and playing.turn_id > 0:
                     self.session.feed(io.PlaybackProgress(turn_id=playing.turn_id, heard_chars=heard))
             self.outbound.close()
+            if self._streamer is not None:
+                self._streamer.cancel()
             step = f"call {self.call_id}: closing"
             await within(TEARDOWN_STEP_S, self.session.close(reason), what=f"{step} the session")
             if self.voice is not None:
@@ -230,7 +246,7 @@ class AudioCallPipeline:
         if self.voice is not None:
             self.voice.push_audio(pcm16)
         heard = pcm16 if self._inbound is None else self._inbound.process_pcm16(pcm16)
-        self._handle(self.listener.push(heard))
+        self._hear(heard)
         self._arm_endpoint_timer()
 
     def _watch_media(self) -> None:
@@ -250,7 +266,7 @@ class AudioCallPipeline:
             self._fed_until_ms = now
             if self.voice is not None:
                 self.voice.push_audio(bytes(2 * round(gap_ms * self.rate_hz / 1000.0)))
-            self._handle(self.listener.push(bytes(2 * round(gap_ms * self.listener.rate_hz / 1000.0))))
+            self._hear(bytes(2 * round(gap_ms * self.listener.rate_hz / 1000.0)))
             self._arm_endpoint_timer()
         self._media_watch = self._loop.call_later(MEDIA_FRAME_MS / 1000.0, self._watch_media)
 
@@ -271,6 +287,12 @@ class AudioCallPipeline:
         self._poll_endpoint()
         self._arm_endpoint_timer()
 
+    def _hear(self, pcm16: bytes) -> None:
+        outputs = self.listener.push(pcm16)
+        if self._streamer is not None:
+            self._streamer.sync()  # before the outputs: a pause's hypothesis covers all audio up to it
+        self._handle(outputs)
+
     def _poll_endpoint(self) -> None:
         # Audio time stands still while no audio arrives; extend it by the wall time since the last chunk.
         now_ms = self.listener.now_ms + max(0.0, self.clock.now_ms() - self._fed_until_ms)
@@ -290,7 +312,9 @@ class AudioCallPipeline:
                 if self._stt_job(out.utterance, out.version) is not None:
                     self.listener.transcript_pending(out.version)
             elif isinstance(out, CallerTurnEnded):
-                self.supervisor.spawn(self._end_turn(out), f"turn end {out.version}")
+                # taken now: audio arriving before the task runs may already open the next utterance
+                stream = self._streamer.take(out.utterance) if self._streamer is not None else None
+                self.supervisor.spawn(self._end_turn(out, stream), f"turn end {out.version}")
 
     def _barge_in(self) -> None:
         """Stop the agent within this frame, tell the engine what was heard, then that the caller speaks."""
@@ -320,7 +344,8 @@ class AudioCallPipeline:
 
     async def _transcribe(self, utterance: bytes, version: int) -> Transcription | None:
         try:
-            result = await self.stt.transcribe(utterance, self.listener.rate_hz)
+            streamed = await self._streamer.hypothesis() if self._streamer is not None else None
+            result = streamed or await self.stt.transcribe(utterance, self.listener.rate_hz)
         except (SpeechError, ProviderError) as exc:
             log.warning("call %s: speech recognition failed: %s", self.call_id, exc)
             if not self._closing:
@@ -334,10 +359,16 @@ class AudioCallPipeline:
                 self.session.feed(io.Transcript(text=result.text, final=False, confidence=result.confidence))
         return result
 
-    async def _end_turn(self, ended: CallerTurnEnded) -> None:
+    async def _end_turn(self, ended: CallerTurnEnded, stream: SpeechStream | None) -> None:
         ended_ms = self.clock.now_ms()
         self._timing.turn_ended(max(0, round(ended_ms - self._start_ms)))
-        job = self._stt_jobs.get(ended.version) or self._stt_job(ended.utterance, ended.version)
+        job: asyncio.Task[Transcription | None] | None
+        if stream is not None:
+            job = self.supervisor.spawn(
+                self._finish_stream(stream, ended.utterance), f"final {ended.version}"
+            )
+        else:
+            job = self._stt_jobs.get(ended.version) or self._stt_job(ended.utterance, ended.version)
         async with self._turn_order:
             if job is None:
                 return  # closing
@@ -355,11 +386,30 @@ class AudioCallPipeline:
             confidence = result.confidence if result else 0.0
             unrecognised = result is None  # recognition failed: the agent asks the caller again
             self.session.feed(
-                io.Transcript(text=text, final=True, confidence=confidence, unrecognised=unrecognised,
-                              audio_ms=result.audio_ms if result else 0.0)
+                io.Transcript(
+                    text=text,
+                    final=True,
+                    confidence=confidence,
+                    unrecognised=unrecognised,
+                    audio_ms=result.audio_ms if result else 0.0,
+                )
             )
             if text.strip():
                 self._awaiting_audio = (self.engine.turns_started, transcript_ms, stt_wait_ms)
+
+    async def _finish_stream(self, stream: SpeechStream, utterance: bytes) -> Transcription | None:
+        """The streamed utterance's final transcript; a broken stream's utterance is decoded whole."""
+        try:
+            return await stream.finish()
+        except SpeechError as exc:
+            log.warning(
+                "call %s: streaming recognition broke at the end, decoding whole: %s", self.call_id, exc
+            )
+        try:
+            return await self.stt.transcribe(utterance, self.listener.rate_hz)
+        except (SpeechError, ProviderError) as exc:
+            log.warning("call %s: speech recognition failed: %s", self.call_id, exc)
+            return None
 
     # ---- the engine's side ----
 

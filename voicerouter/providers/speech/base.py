@@ -76,3 +76,33 @@ class AnyRateTextToSpeech(TextToSpeech, Protocol):
     def at_rate(self, sample_rate_hz: int) -> TextToSpeech:
         """The same voice (sharing its processes or client) delivering at `sample_rate_hz`."""
         ...
+
+
+class SpeechStream(Protocol):
+    """One utterance recognised while it is spoken: audio goes in as it arrives, so the words are known at
+    the pause and the final result follows the last audio at once."""
+
+    def feed(self, pcm16: bytes) -> None:
+        """More of the utterance (mono PCM16 at the stream's rate); never waits."""
+        ...
+
+    async def hypothesis(self) -> Transcription:
+        """The words so far. Raises SpeechError when the stream broke."""
+        ...
+
+    async def finish(self) -> Transcription:
+        """End the utterance: its final transcription. Raises SpeechError when the stream broke."""
+        ...
+
+    def cancel(self) -> None:
+        """Drop the utterance; nothing more will be asked of this stream."""
+        ...
+
+
+@runtime_checkable
+class StreamingSpeechToText(SpeechToText, Protocol):
+    """A recogniser that can also decode while the caller speaks."""
+
+    def open_stream(self, sample_rate_hz: int) -> SpeechStream | None:
+        """A stream for a new utterance, or None when none is free now: then `transcribe` the utterance."""
+        ...

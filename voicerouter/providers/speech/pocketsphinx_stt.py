@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from voicerouter.providers.speech.base import SpeechError, SpeechToText, Transcription
+from voicerouter.providers.speech.base import SpeechError, SpeechStream, SpeechToText, Transcription
 from voicerouter.providers.speech.registry import SttService
 from voicerouter.providers.speech.sphinx_lm import (
     DomainModel,
@@ -23,6 +23,8 @@ from voicerouter.providers.speech.sphinx_lm import (
     stock_language_model,
 )
 from voicerouter.providers.speech.sphinx_pool import SphinxPool
+from voicerouter.providers.speech.sphinx_stream_pool import SphinxStream, SphinxStreamPool
+from voicerouter.providers.speech.sphinx_stream_worker import StreamSetup
 from voicerouter.providers.speech.sphinx_worker import (
     BuildJob,
     DecodeJob,
@@ -64,6 +66,7 @@ class PocketsphinxSTT:
         pad_ms: int = DEFAULT_PAD_MS,
         max_audio_s: float = DEFAULT_MAX_AUDIO_S,
         name: str = "pocketsphinx",
+        streams: SphinxStreamPool | None = None,
     ) -> None:
         if not 0.0 <= fallback_below <= 1.0:
             raise ValueError(f"{name}: fallback_below must be within [0, 1], got {fallback_below}")
@@ -84,6 +87,7 @@ class PocketsphinxSTT:
         self._owns_pool = pool is None
         self.pool = pool if pool is not None else SphinxPool(name=name)
         self._hint_models: OrderedDict[tuple[str, ...], DomainModel] = OrderedDict()
+        self.streams = streams
 
     @classmethod
     def for_domain(
@@ -96,6 +100,7 @@ class PocketsphinxSTT:
         pad_ms: int = DEFAULT_PAD_MS,
         max_audio_s: float = DEFAULT_MAX_AUDIO_S,
         name: str = "pocketsphinx",
+        streams: SphinxStreamPool | None = None,
     ) -> PocketsphinxSTT:
         """A recogniser biased to `phrases` (see `domain_phrases`). Builds the model now, on this thread:
         tens of milliseconds, or none when cached; call it at start-up, not inside a call."""
@@ -110,12 +115,17 @@ class PocketsphinxSTT:
             pad_ms=pad_ms,
             max_audio_s=max_audio_s,
             name=name,
+            streams=streams,
         )
 
     async def warm_up(self) -> None:
         """Start the worker, load the decoder and the domain model: the first utterance then skips ~1-4 s."""
         lm, extra = self._model_paths(self.model)
         await self.pool.run(warm_up, self.setup, lm, extra)
+        stream = self.open_stream(16_000)
+        if stream is not None:  # start the streaming worker and load its decoder with this domain's search
+            stream.feed(bytes(3200))
+            await stream.finish()
 
     async def aclose(self) -> None:
         if self._owns_pool:
@@ -152,6 +162,25 @@ class PocketsphinxSTT:
             audio_ms=result.audio_ms,
             engine=f"{self.name}/{result.search}",
         )
+
+    def open_stream(self, sample_rate_hz: int) -> SpeechStream | None:
+        """Decode an utterance while it is spoken, with the domain model (None without one, or without a
+        free streaming decoder: then `transcribe` it whole)."""
+        if self.streams is None or self.model is None or not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
+            return None
+        lm, extra = self._model_paths(self.model)
+        assert lm is not None
+        setup = StreamSetup(acoustic_model=self.setup.acoustic_model, dictionary=self.setup.dictionary,
+                            lm_path=lm, extra_dict_path=extra, sample_rate_hz=sample_rate_hz,
+                            pad_ms=self.pad_ms)  # fmt: skip
+        stream = self.streams.open(setup)
+        return None if stream is None else _PocketsphinxStream(self, stream, sample_rate_hz)
+
+    async def _stock_decode(self, pcm16: bytes, sample_rate_hz: int) -> DecodeResult:
+        job = DecodeJob(pcm16=pcm16, sample_rate_hz=sample_rate_hz, setup=self.setup, lm_path=None,
+                        extra_dict_path=None, fallback_below=0.0, pad_ms=self.pad_ms)  # fmt: skip
+        result: DecodeResult = await self.pool.run(decode, job)
+        return result
 
     def _check_audio(self, pcm16: bytes, sample_rate_hz: int) -> None:
         if not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
@@ -194,6 +223,51 @@ class PocketsphinxSTT:
         return str(model.lm_path), str(model.extra_dict_path)
 
 
+class _PocketsphinxStream:
+    """A `SpeechStream` over a streaming decoder, with the batch recogniser's stock-model second opinion: a
+    final result less sure than `fallback_below` is decoded again whole by the stock model, the more
+    confident answer winning, as `transcribe` does."""
+
+    def __init__(self, stt: PocketsphinxSTT, stream: SphinxStream, sample_rate_hz: int) -> None:
+        self.stt = stt
+        self.stream = stream
+        self.sample_rate_hz = sample_rate_hz
+        self.audio = bytearray()
+
+    def feed(self, pcm16: bytes) -> None:
+        if len(self.audio) + len(pcm16) > self.stt.max_audio_s * self.sample_rate_hz * 2:
+            return  # past one turn's limit the media layer ends the turn; the rest is not decoded
+        self.audio += pcm16
+        self.stream.feed(pcm16)
+
+    async def hypothesis(self) -> Transcription:
+        text, confidence = await self.stream.hypothesis()
+        return Transcription(text=text, confidence=confidence, audio_ms=self._audio_ms(),
+                             engine=f"{self.stt.name}/domain-partial")  # fmt: skip
+
+    async def finish(self) -> Transcription:
+        result = await self.stream.finish()
+        label = "domain-stream"
+        if result.confidence < self.stt.fallback_below and self.audio:
+            try:
+                stock = await self.stt._stock_decode(bytes(self.audio), self.sample_rate_hz)
+            except SpeechError as exc:  # the stock model's opinion is optional: keep the domain result
+                log.info("%s: stock second opinion skipped: %s", self.stt.name, exc)
+            else:
+                if stock.confidence > result.confidence:
+                    result, label = stock, "stock"
+        log.debug("%s: %.0f ms streamed, final %.0f ms after the last audio (%s)", self.stt.name,
+                  result.audio_ms, result.decode_ms, label)  # fmt: skip
+        return Transcription(text=result.text, confidence=round(result.confidence, 4),
+                             audio_ms=self._audio_ms(), engine=f"{self.stt.name}/{label}")  # fmt: skip
+
+    def cancel(self) -> None:
+        self.stream.cancel()
+
+    def _audio_ms(self) -> float:
+        return len(self.audio) / 2 * 1000.0 / self.sample_rate_hz
+
+
 def stt_service(env: Mapping[str, str]) -> SttService:
     """The `STT` registry's "offline" entry: a recogniser per agent, biased to its domain, built off the event
     loop; all of them share one worker pool."""
@@ -204,14 +278,24 @@ def stt_service(env: Mapping[str, str]) -> SttService:
     deadline_s = env_number(env, "VOICEROUTER_STT_QUEUE_S", float) or DEFAULT_QUEUE_DEADLINE_S
     pool = SphinxPool(name="pocketsphinx", workers=env_number(env, "VOICEROUTER_STT_WORKERS", int),
                       queue_deadline_s=deadline_s)  # fmt: skip
-    log.info("speech recognition: %d pocketsphinx worker(s), queue deadline %g s", pool.workers,
-             pool.queue_deadline_s)  # fmt: skip
+    streaming = env.get("VOICEROUTER_STT_STREAMING", "0").strip().lower() in ("1", "true", "yes", "on")
+    streams = SphinxStreamPool(workers=pool.workers, name="pocketsphinx") if streaming else None
+    how = "streaming while the caller speaks" if streams else "whole utterances"
+    log.info("speech recognition: %d pocketsphinx worker(s), queue deadline %g s, %s", pool.workers,
+             pool.queue_deadline_s, how)  # fmt: skip
 
     async def build(agent: str) -> SpeechToText:
         stt = await asyncio.to_thread(
-            lambda: PocketsphinxSTT.for_domain(domain_phrases(agent), pool=pool, name=f"pocketsphinx:{agent}")
+            lambda: PocketsphinxSTT.for_domain(
+                domain_phrases(agent), pool=pool, name=f"pocketsphinx:{agent}", streams=streams
+            )
         )
         await stt.warm_up()
         return stt
 
-    return SttService(build, pool.aclose)
+    async def close() -> None:
+        await pool.aclose()
+        if streams is not None:
+            await streams.aclose()
+
+    return SttService(build, close)
