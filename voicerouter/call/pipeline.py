@@ -309,12 +309,21 @@ class AudioCallPipeline:
                 self._barge_in()
             elif isinstance(out, CallerSpeechStopped):
                 self.session.feed(io.SpeechStopped())
-                if self._stt_job(out.utterance, out.version) is not None:
+                if self._decode_at_pause() and self._stt_job(out.utterance, out.version) is not None:
                     self.listener.transcript_pending(out.version)
             elif isinstance(out, CallerTurnEnded):
                 # taken now: audio arriving before the task runs may already open the next utterance
                 stream = self._streamer.take(out.utterance) if self._streamer is not None else None
                 self.supervisor.spawn(self._end_turn(out, stream), f"turn end {out.version}")
+
+    def _decode_at_pause(self) -> bool:
+        """A pause's words are worth knowing early (they tune the end of turn and may start the model), but
+        a whole decode of them is superseded if the caller goes on. When every recogniser worker is busy,
+        decode only at the end of the turn: early decodes queued behind others would push the turns that
+        need an answer past the queue deadline. A streamed utterance's words cost nothing to ask for."""
+        if self._streamer is not None and self._streamer.streaming:
+            return True
+        return not bool(getattr(self.stt, "saturated", False))
 
     def _barge_in(self) -> None:
         """Stop the agent within this frame, tell the engine what was heard, then that the caller speaks."""

@@ -163,6 +163,11 @@ class PocketsphinxSTT:
             engine=f"{self.name}/{result.search}",
         )
 
+    @property
+    def saturated(self) -> bool:
+        """Every decoding worker is busy (the pool is shared by every agent's recogniser)."""
+        return self.pool.saturated
+
     def open_stream(self, sample_rate_hz: int) -> SpeechStream | None:
         """Decode an utterance while it is spoken, with the domain model (None without one, or without a
         free streaming decoder: then `transcribe` it whole)."""

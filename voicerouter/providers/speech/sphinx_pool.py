@@ -99,6 +99,11 @@ class SphinxPool:
         """Jobs running or waiting, including those whose callers gave up."""
         return self._pending
 
+    @property
+    def saturated(self) -> bool:
+        """Every worker has a job: anything submitted now waits behind them."""
+        return self._pending >= self.workers
+
     def _pool(self) -> ProcessPoolExecutor:
         if self._closed:
             raise SpeechError("unavailable", f"{self.name}: pool used after aclose()")
