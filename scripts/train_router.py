@@ -40,6 +40,10 @@ from voicerouter.router.features import DENSE_NAMES, DIMENSION, FEATURE_VERSION,
 
 # The independent dev set of multi-turn cases trains too; only our own multi-turn test split is held out.
 DEV_MULTITURN_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "routing_multiturn_dev.jsonl"
+# Hand-written cases (both agents, every category), and cases written from the routing rules for turns
+# the others lack: a corrected or repeated value after a not-found, a pick from a list, a yes to one action.
+WRITTEN_MULTITURN_PATH = MULTITURN_PATH.with_name("multiturn_written.jsonl")
+RULES_MULTITURN_PATH = MULTITURN_PATH.with_name("multiturn_rules.jsonl")
 L2_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
 TEMPERATURE_GRID = np.geomspace(0.25, 4.0, 97)
 CLASSES = TIERS
@@ -299,9 +303,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "--multiturn",
         type=Path,
         nargs="*",
-        default=[MULTITURN_PATH, *([DEV_MULTITURN_PATH] if DEV_MULTITURN_PATH.is_file() else [])],
-        help="multi-turn case files (a line without a split counts as train here); "
-        "router/data/multiturn_written.jsonl is not in the default yet (see router/data/README.md)",
+        default=[
+            MULTITURN_PATH,
+            *([DEV_MULTITURN_PATH] if DEV_MULTITURN_PATH.is_file() else []),
+            WRITTEN_MULTITURN_PATH,
+            RULES_MULTITURN_PATH,
+        ],
+        help="multi-turn case files (a line without a split counts as train here); by default our own cases, "
+        "the dev set, the hand-written ones and the ones written from the routing rules",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS_PATH)
     parser.add_argument("--seed", type=int, default=7)
