@@ -58,6 +58,13 @@ async def test_a_stream_knows_the_words_before_it_ends_and_gives_the_final_after
     assert final.audio_ms == pytest.approx(len(pcm) / 2 / RATE_HZ * 1000)
     with pytest.raises(SpeechError, match="already finished"):
         await stream.finish()
+    # the utterance's own cepstral mean comes back, to start the same caller's next utterance from
+    assert stream.carry is not None and len(stream.carry.split(",")) == 13
+    following = streaming_stt.open_stream(RATE_HZ, carry=stream.carry)
+    assert following is not None
+    for offset in range(0, len(pcm), FRAME):
+        following.feed(pcm[offset : offset + FRAME])
+    assert {"open", "saturday"} <= set((await following.finish()).text.split())
 
 
 async def test_with_every_decoder_busy_no_stream_opens_until_one_is_cancelled(
@@ -103,6 +110,8 @@ async def test_without_streaming_decoders_the_recogniser_opens_no_stream(tmp_pat
 
 
 class _RecordingStream:
+    carry: str | None = None
+
     def __init__(self) -> None:
         self.audio = bytearray()
         self.cancelled = False
@@ -129,7 +138,7 @@ class _StreamingRecogniser:
     async def transcribe(self, pcm16: bytes, sample_rate_hz: int, *, hints: object = ()) -> Transcription:
         raise AssertionError("a streamed utterance is not decoded whole")
 
-    def open_stream(self, sample_rate_hz: int) -> _RecordingStream:
+    def open_stream(self, sample_rate_hz: int, *, carry: str | None = None) -> _RecordingStream:
         self.streams.append(_RecordingStream())
         return self.streams[-1]
 

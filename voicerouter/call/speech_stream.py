@@ -27,6 +27,7 @@ class UtteranceStreamer:
         self._utterance: int | None = None  # the utterance (its start sample) the stream belongs to
         self._fed = 0  # bytes of that utterance the stream has had
         self._tried: int | None = None  # the utterance a stream could not be opened for
+        self.carry: str | None = None  # the last finished stream's channel estimate, for the next one
 
     @property
     def streaming(self) -> bool:
@@ -43,7 +44,7 @@ class UtteranceStreamer:
             if self._tried == start:
                 return
             self._tried = start
-            self._stream = self.stt.open_stream(self.listener.rate_hz)
+            self._stream = self.stt.open_stream(self.listener.rate_hz, carry=self.carry)
             if self._stream is None:
                 return
             self._utterance, self._fed = start, 0

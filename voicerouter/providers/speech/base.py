@@ -82,6 +82,10 @@ class SpeechStream(Protocol):
     """One utterance recognised while it is spoken: audio goes in as it arrives, so the words are known at
     the pause and the final result follows the last audio at once."""
 
+    # After `finish`: what this utterance taught the recogniser about the caller's channel, to open their
+    # next stream with (`StreamingSpeechToText.open_stream(carry=...)`); None when nothing.
+    carry: str | None
+
     def feed(self, pcm16: bytes) -> None:
         """More of the utterance (mono PCM16 at the stream's rate); never waits."""
         ...
@@ -103,6 +107,7 @@ class SpeechStream(Protocol):
 class StreamingSpeechToText(SpeechToText, Protocol):
     """A recogniser that can also decode while the caller speaks."""
 
-    def open_stream(self, sample_rate_hz: int) -> SpeechStream | None:
-        """A stream for a new utterance, or None when none is free now: then `transcribe` the utterance."""
+    def open_stream(self, sample_rate_hz: int, *, carry: str | None = None) -> SpeechStream | None:
+        """A stream for a new utterance, or None when none is free now: then `transcribe` the utterance.
+        `carry` is the same caller's previous stream's `carry`."""
         ...

@@ -168,7 +168,7 @@ class PocketsphinxSTT:
         """Every decoding worker is busy (the pool is shared by every agent's recogniser)."""
         return self.pool.saturated
 
-    def open_stream(self, sample_rate_hz: int) -> SpeechStream | None:
+    def open_stream(self, sample_rate_hz: int, *, carry: str | None = None) -> SpeechStream | None:
         """Decode an utterance while it is spoken, with the domain model (None without one, or without a
         free streaming decoder: then `transcribe` it whole)."""
         if self.streams is None or self.model is None or not MIN_RATE_HZ <= sample_rate_hz <= MAX_RATE_HZ:
@@ -177,7 +177,7 @@ class PocketsphinxSTT:
         assert lm is not None
         setup = StreamSetup(acoustic_model=self.setup.acoustic_model, dictionary=self.setup.dictionary,
                             lm_path=lm, extra_dict_path=extra, sample_rate_hz=sample_rate_hz,
-                            pad_ms=self.pad_ms)  # fmt: skip
+                            pad_ms=self.pad_ms, cmn=carry)  # fmt: skip
         stream = self.streams.open(setup)
         return None if stream is None else _PocketsphinxStream(self, stream, sample_rate_hz)
 
@@ -238,6 +238,7 @@ class _PocketsphinxStream:
         self.stream = stream
         self.sample_rate_hz = sample_rate_hz
         self.audio = bytearray()
+        self.carry: str | None = None  # the utterance's cepstral mean, once finished
 
     def feed(self, pcm16: bytes) -> None:
         if len(self.audio) + len(pcm16) > self.stt.max_audio_s * self.sample_rate_hz * 2:
@@ -251,7 +252,7 @@ class _PocketsphinxStream:
                              engine=f"{self.stt.name}/domain-partial")  # fmt: skip
 
     async def finish(self) -> Transcription:
-        result = await self.stream.finish()
+        result, self.carry = await self.stream.finish()
         label = "domain-stream"
         if result.confidence < self.stt.fallback_below and self.audio:
             try:

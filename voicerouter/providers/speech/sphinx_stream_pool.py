@@ -138,7 +138,7 @@ class SphinxStreamPool:
             stream._answered(("hypothesis", rest[0], rest[1]))
         elif kind == "final":
             worker.open.pop(stream_id, None)
-            stream._answered(("final", rest[0]))
+            stream._answered(("final", rest[0], rest[1]))
         elif kind == "error":
             worker.open.pop(stream_id, None)
             stream._failed(SpeechError("engine_failed", f"{self.name}: stream decoding failed: {rest[0]}"))
@@ -210,8 +210,9 @@ class SphinxStream:
         reply = await self._request(("hypothesis", self.stream_id))
         return reply[1], reply[2]
 
-    async def finish(self) -> DecodeResult:
-        """End the utterance and get its final result (a few tens of milliseconds after the last audio)."""
+    async def finish(self) -> tuple[DecodeResult, str]:
+        """End the utterance: its final result (a search's tail after the last audio) and its cepstral mean,
+        to start the same caller's next stream from (`StreamSetup.cmn`)."""
         if self._error is not None:
             raise self._error
         if self._finishing:
@@ -220,7 +221,8 @@ class SphinxStream:
         self._finishing = True
         reply = await request
         result: DecodeResult = reply[1]
-        return result
+        cmn: str = reply[2]
+        return result, cmn
 
     def cancel(self) -> None:
         if self.closed:
