@@ -26,6 +26,11 @@ DEV_PATH = Path(__file__).resolve().parent / "data" / "routing_multiturn_dev.jso
 HELDOUT_PATH = Path(__file__).resolve().parent / "data" / "routing_multiturn_heldout.jsonl"
 # Measured on the shipped weights; this set is only scored, never trained or tuned on.
 HELDOUT_FLOOR = 0.83  # 135/160 = 0.844 measured (121/160 before the written and rule cases trained)
+# A second set of 180, written afresh from the README's routing rules and the agents' descriptions alone by
+# someone who never saw the router's code or data; scored once, on the weights shipped with it. Its wrong
+# cases are never printed, so it cannot be tuned on by reading a failure.
+HELDOUT2_PATH = Path(__file__).resolve().parent / "data" / "routing_multiturn_heldout2.jsonl"
+HELDOUT2_FLOOR = 0.93  # 170/180 = 0.944 measured
 GREETING = "Thank you for calling Maple Street Family Clinic. How can I help you today?"
 PLAN = (
     "I can move yours to Thursday at 3:15 with Dr. Chen and your daughter's right after at 3:45, "
@@ -112,6 +117,13 @@ def test_the_held_out_written_set_keeps_its_measured_accuracy(model: TriageClass
     assert len(cases) >= 150 and {c.agent for c in cases} == {"clinic", "helpdesk"}
     correct, wrong = _accuracy(model, cases)
     assert correct / len(cases) >= HELDOUT_FLOOR, f"{correct}/{len(cases)}\n" + "\n".join(wrong)
+
+
+def test_the_second_held_out_set_keeps_its_measured_accuracy(model: TriageClassifier) -> None:
+    cases = load_multiturn(HELDOUT2_PATH)
+    assert len(cases) >= 180 and {c.agent for c in cases} == {"clinic", "helpdesk"}
+    correct, _wrong = _accuracy(model, cases)
+    assert correct / len(cases) >= HELDOUT2_FLOOR, f"{correct}/{len(cases)}"  # the cases stay unread
 
 
 def _clinic_engine() -> CallEngine:
