@@ -409,10 +409,7 @@ class AudioCallPipeline:
     async def _finish_stream(self, stream: SpeechStream, utterance: bytes) -> Transcription | None:
         """The streamed utterance's final transcript; a broken stream's utterance is decoded whole."""
         try:
-            result = await stream.finish()
-            if self._streamer is not None and stream.carry is not None:
-                self._streamer.carry = stream.carry  # the caller's next utterance starts from it
-            return result
+            return await stream.finish()
         except SpeechError as exc:
             log.warning(
                 "call %s: streaming recognition broke at the end, decoding whole: %s", self.call_id, exc

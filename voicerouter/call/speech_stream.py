@@ -27,7 +27,7 @@ class UtteranceStreamer:
         self._utterance: int | None = None  # the utterance (its start sample) the stream belongs to
         self._fed = 0  # bytes of that utterance the stream has had
         self._tried: int | None = None  # the utterance a stream could not be opened for
-        self.carry: str | None = None  # the last finished stream's channel estimate, for the next one
+        self._previous: SpeechStream | None = None  # the last ended utterance's, for its `carry`
 
     @property
     def streaming(self) -> bool:
@@ -44,7 +44,8 @@ class UtteranceStreamer:
             if self._tried == start:
                 return
             self._tried = start
-            self._stream = self.stt.open_stream(self.listener.rate_hz, carry=self.carry)
+            carry = self._previous.carry if self._previous is not None else None
+            self._stream = self.stt.open_stream(self.listener.rate_hz, carry=carry)
             if self._stream is None:
                 return
             self._utterance, self._fed = start, 0
@@ -77,6 +78,7 @@ class UtteranceStreamer:
             stream.cancel()
             return None
         stream.feed(utterance[fed:])
+        self._previous = stream  # the caller's next utterance starts from what this one measures
         return stream
 
     def cancel(self) -> None:

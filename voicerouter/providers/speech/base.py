@@ -82,9 +82,11 @@ class SpeechStream(Protocol):
     """One utterance recognised while it is spoken: audio goes in as it arrives, so the words are known at
     the pause and the final result follows the last audio at once."""
 
-    # After `finish`: what this utterance taught the recogniser about the caller's channel, to open their
-    # next stream with (`StreamingSpeechToText.open_stream(carry=...)`); None when nothing.
-    carry: str | None
+    @property
+    def carry(self) -> str | None:
+        """Soon after `finish`: what this utterance taught the recogniser about the caller's channel, to
+        open their next stream with (`StreamingSpeechToText.open_stream(carry=...)`); None until then."""
+        ...
 
     def feed(self, pcm16: bytes) -> None:
         """More of the utterance (mono PCM16 at the stream's rate); never waits."""

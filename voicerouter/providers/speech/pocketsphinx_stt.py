@@ -238,7 +238,6 @@ class _PocketsphinxStream:
         self.stream = stream
         self.sample_rate_hz = sample_rate_hz
         self.audio = bytearray()
-        self.carry: str | None = None  # the utterance's cepstral mean, once finished
 
     def feed(self, pcm16: bytes) -> None:
         if len(self.audio) + len(pcm16) > self.stt.max_audio_s * self.sample_rate_hz * 2:
@@ -252,7 +251,7 @@ class _PocketsphinxStream:
                              engine=f"{self.stt.name}/domain-partial")  # fmt: skip
 
     async def finish(self) -> Transcription:
-        result, self.carry = await self.stream.finish()
+        result = await self.stream.finish()
         label = "domain-stream"
         if result.confidence < self.stt.fallback_below and self.audio:
             try:
@@ -266,6 +265,11 @@ class _PocketsphinxStream:
                   result.audio_ms, result.decode_ms, label)  # fmt: skip
         return Transcription(text=result.text, confidence=round(result.confidence, 4),
                              audio_ms=self._audio_ms(), engine=f"{self.stt.name}/{label}")  # fmt: skip
+
+    @property
+    def carry(self) -> str | None:
+        """The utterance's cepstral mean, a moment after `finish` (measured once the final has gone)."""
+        return self.stream.carry
 
     def cancel(self) -> None:
         self.stream.cancel()

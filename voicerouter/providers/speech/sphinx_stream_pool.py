@@ -136,9 +136,11 @@ class SphinxStreamPool:
             return
         if kind == "hypothesis":
             stream._answered(("hypothesis", rest[0], rest[1]))
-        elif kind == "final":
+        elif kind == "final":  # its decoder stays taken until the carry below
+            stream._answered(("final", rest[0]))
+        elif kind == "carry":
             worker.open.pop(stream_id, None)
-            stream._answered(("final", rest[0], rest[1]))
+            stream.carry = rest[0]
         elif kind == "error":
             worker.open.pop(stream_id, None)
             stream._failed(SpeechError("engine_failed", f"{self.name}: stream decoding failed: {rest[0]}"))
@@ -187,6 +189,7 @@ class SphinxStream:
         self.stream_id = stream_id
         self.setup = setup
         self.fed_bytes = 0
+        self.carry: str | None = None  # the utterance's cepstral mean, shortly after `finish`
         self._waiting: list[asyncio.Future[Any]] = []
         self._error: SpeechError | None = None
         self._finishing = False
@@ -210,9 +213,9 @@ class SphinxStream:
         reply = await self._request(("hypothesis", self.stream_id))
         return reply[1], reply[2]
 
-    async def finish(self) -> tuple[DecodeResult, str]:
-        """End the utterance: its final result (a search's tail after the last audio) and its cepstral mean,
-        to start the same caller's next stream from (`StreamSetup.cmn`)."""
+    async def finish(self) -> DecodeResult:
+        """End the utterance: its final result, a search's tail after the last audio. Its cepstral mean
+        follows as `carry`, to start the same caller's next stream from (`StreamSetup.cmn`)."""
         if self._error is not None:
             raise self._error
         if self._finishing:
@@ -221,8 +224,7 @@ class SphinxStream:
         self._finishing = True
         reply = await request
         result: DecodeResult = reply[1]
-        cmn: str = reply[2]
-        return result, cmn
+        return result
 
     def cancel(self) -> None:
         if self.closed:
