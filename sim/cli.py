@@ -92,9 +92,10 @@ def _common(func: Any) -> Any:
         click.option(
             "--stt",
             type=click.Choice(["batch", "streaming"]),
-            default="batch",
+            default="streaming",
             show_default=True,
-            help="recogniser timing: batch decodes at the VAD stop (offline, as now); streaming as it hears",
+            help="recogniser timing: streaming decodes as it hears (the live default); batch decodes the "
+            "whole utterance at the VAD stop (VOICEROUTER_STT_STREAMING=0)",
         ),
         click.option(
             "--record",

@@ -47,7 +47,7 @@ async def test_twilio_caller_pausing_after_for_is_one_turn_and_the_preemptive_re
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="voicerouter.providers.speech.pocketsphinx_stt")
     first, second = spoken(FIRST, tmp_path, 8000), spoken(SECOND, tmp_path, 8000)
-    env = {"VOICEROUTER_STT_STREAMING": "1"} if streaming else {}
+    env = {"VOICEROUTER_STT_STREAMING": "1" if streaming else "0"}
     async with held_server(tmp_path, env) as server:
         async with CallerClient(server.url, twilio=True, agent="clinic") as call:
             assert await call.wait_for_agent_silence(0.7, timeout_s=30.0), "the greeting never finished"

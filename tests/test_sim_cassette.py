@@ -78,8 +78,11 @@ async def test_a_live_run_recorded_on_a_cassette_replays_offline_with_the_same_a
     assert len(exchanges) == 5 and all(e.first_token_ms is not None for e in exchanges)
     assert live["per_call"][0]["models"] == ["gpt-realtime", "claude-haiku", "gpt", "gpt-realtime"]
 
-    # the servers are gone: only the cassette can answer
-    offline = [build_report(run_scripts([_script()], options)) for _ in range(2)]
+    # the servers are gone: only the cassette can answer. The live run feeds each transcript at once, with no
+    # caller stages; with the whole-utterance recogniser's timing the replayed caller also lets every answer
+    # finish, so each request (history included) is the one the cassette holds.
+    replay = RunOptions(config_path=str(config), cassette=str(cassette_dir), stt_streaming=False)
+    offline = [build_report(run_scripts([_script()], replay)) for _ in range(2)]
     assert offline[0]["cassette"] == {"hits": 5, "misses": 0, "missed": []}
     assert _answers(offline[0]) == _answers(live)
     assert offline[0]["per_call"] == offline[1]["per_call"]  # deterministic

@@ -21,7 +21,7 @@ COMPLAINT = (
 def _score(*texts: str) -> tuple[object, list[ev.Event]]:
     script = CallScript(call_id="fa1", agent="helpdesk", turns=[UserTurn(text=t) for t in texts],
                         faults=Faults(), source="test")  # fmt: skip
-    score = _Context(RunOptions(seed=0, keep_events=True)).run(script)
+    score = _Context(RunOptions(seed=0, keep_events=True, stt_streaming=False)).run(script)
     return score, score.events
 
 
@@ -75,7 +75,7 @@ def test_streaming_recogniser_has_the_words_before_the_vad_stop_and_the_final_ri
 def test_streaming_recogniser_brings_a_reasoning_turns_first_audio_to_the_end_of_turn() -> None:
     script = CallScript(call_id="fa2", agent="helpdesk", turns=[UserTurn(text=COMPLAINT)], faults=Faults(),
                         source="test")  # fmt: skip
-    batch = _Context(RunOptions(seed=0)).run(script).turns[0]
+    batch = _Context(RunOptions(seed=0, stt_streaming=False)).run(script).turns[0]
     streaming = _Context(RunOptions(seed=0, stt_streaming=True)).run(script).turns[0]
     assert streaming.tier_routed == batch.tier_routed == "reasoning"
     assert streaming.first_audio_ms == EndpointConfig().silence_ms + TTS_START_MS < batch.first_audio_ms
