@@ -92,10 +92,10 @@ def _common(func: Any) -> Any:
         click.option(
             "--stt",
             type=click.Choice(["batch", "streaming"]),
-            default="streaming",
+            default="batch",
             show_default=True,
-            help="recogniser timing: streaming decodes as it hears (the live default); batch decodes the "
-            "whole utterance at the VAD stop (VOICEROUTER_STT_STREAMING=0)",
+            help="recogniser timing: batch decodes the whole utterance at the VAD stop (the live default); "
+            "streaming decodes as it hears (VOICEROUTER_STT_STREAMING=1)",
         ),
         click.option(
             "--record",

@@ -34,7 +34,7 @@ class RunOptions:
     faults: Faults = field(default_factory=Faults)
     keep_events: bool = False
     cassette: str | None = None  # a folder of recorded provider exchanges: record (--live) or replay them
-    stt_streaming: bool = True  # a recogniser fed as the caller speaks, as live; False: whole decodes
+    stt_streaming: bool = False  # True: a recogniser fed as the caller speaks (live: opt-in)
 
 
 class _Context:

@@ -78,7 +78,7 @@ class SimulatedCall:
         faults: Faults,
         offline: OfflineAgentModel | None = None,
         cassette: Cassette | None = None,
-        stt_streaming: bool = True,
+        stt_streaming: bool = False,
     ) -> None:
         self.script = script
         self.stt_streaming = stt_streaming

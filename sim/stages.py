@@ -18,11 +18,11 @@ from voicerouter.audio.turn_cues import classify_turn_text
 # finishes, whichever is later (168-589 ms after the end of turn was measured live for phone sentences).
 STT_BASE_MS = 30.0
 STT_REALTIME_FACTOR = 0.09
-# The live default: a streaming recogniser (frames fed to the decoder as they arrive, see
-# sphinx_stream_pool) keeps up with the caller (0.06x real time per frame), so its hypothesis of the words
-# so far trails the end of speech by one decode step, and the final costs only the tail of the search after
-# the last audio: 46 ms p50, 94 ms max, on 20 held-out sentences at 8 kHz (bench_stt_stream --live). As for
-# the batch timing, the stock model's second opinion on a low-confidence result is not modelled.
+# With VOICEROUTER_STT_STREAMING=1 (`--stt streaming`): a recogniser fed frames as they arrive (see
+# sphinx_stream_pool) keeps up with the caller (0.06x real time per frame), so its hypothesis of the words so
+# far trails the end of speech by one decode step, and the final costs only the tail of the search after the
+# last audio: 46 ms p50, 94 ms max, on 20 held-out sentences at 8 kHz (bench_stt_stream --live). As for the
+# batch timing, the stock model's second opinion on a low-confidence result is not modelled.
 STREAM_HYPOTHESIS_LAG_MS = 60.0
 STREAM_FINAL_TAIL_MS = 60.0
 # espeak-ng's first audio chunk for a short sentence, resampled and framed.

@@ -288,7 +288,7 @@ def stt_service(env: Mapping[str, str]) -> SttService:
     deadline_s = env_number(env, "VOICEROUTER_STT_QUEUE_S", float) or DEFAULT_QUEUE_DEADLINE_S
     pool = SphinxPool(name="pocketsphinx", workers=env_number(env, "VOICEROUTER_STT_WORKERS", int),
                       queue_deadline_s=deadline_s)  # fmt: skip
-    streaming = env.get("VOICEROUTER_STT_STREAMING", "1").strip().lower() not in ("0", "false", "no", "off")
+    streaming = env.get("VOICEROUTER_STT_STREAMING", "0").strip().lower() in ("1", "true", "yes", "on")
     streams = SphinxStreamPool(workers=pool.workers, name="pocketsphinx") if streaming else None
     how = "streaming while the caller speaks" if streams else "whole utterances"
     log.info("speech recognition: %d pocketsphinx worker(s), queue deadline %g s, %s", pool.workers,
