@@ -53,14 +53,20 @@ class ServerHandle:
 async def running_server(directory: Path, *, token: str | None = None) -> AsyncIterator[ServerHandle]:
     settings = ServeSettings(host="127.0.0.1", port=0, recordings_dir=directory / "recordings", token=token,
                              speech="offline")  # fmt: skip
-    app = create_app(settings, env={})
+    async with serving(create_app(settings, env={}), settings.recordings_dir) as server:
+        yield server
+
+
+@asynccontextmanager
+async def serving(app: web.Application, recordings: Path) -> AsyncIterator[ServerHandle]:
+    """`app` on a free loopback port until the block ends."""
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
     try:
-        yield ServerHandle(url=f"http://{host}:{port}", app=app, recordings=settings.recordings_dir)
+        yield ServerHandle(url=f"http://{host}:{port}", app=app, recordings=recordings)
     finally:
         await runner.cleanup()
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aiohttp import web
 
-from tests.serve_kit import QUESTION, needs_espeak, spoken
+from tests.serve_kit import QUESTION, needs_espeak, serving, spoken
 from voicerouter.audio.pcm import pcm16_to_int16
 from voicerouter.caller.run import run_call
 from voicerouter.providers.speech.base import Transcription
@@ -65,15 +64,8 @@ async def test_a_pause_is_decoded_early_only_while_a_recogniser_worker_is_free(
     recordings = tmp_path / "recordings"
     settings = ServeSettings(host="127.0.0.1", port=0, recordings_dir=recordings, speech="offline")
     app = create_app(settings, speech=SpeechEngines(EspeakTTS(sample_rate_hz=RATE_HZ), build_stt), env={})
-    runner = web.AppRunner(app, shutdown_timeout=2.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        result = await run_call(f"http://{host}:{port}", speech)
-    finally:
-        await runner.cleanup()
+    async with serving(app, recordings) as server:
+        result = await run_call(server.url, speech)
     finals = [e["text"] for e in result.events if e.get("type") == "user.transcript" and e.get("final")]
     assert QUESTION in finals, result.events  # the whole question was heard either way
     questions = [ms for ms in stt.decoded_ms if ms >= stt.whole_ms]

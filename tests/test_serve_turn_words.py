@@ -9,9 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from tests.serve_kit import ServerHandle, needs_espeak, spoken
+from tests.serve_kit import ServerHandle, needs_espeak, serving, spoken
 from voicerouter.caller.client import CallerClient
 from voicerouter.caller.run import fetch_call
 from voicerouter.server import ServeSettings, create_app
@@ -29,16 +28,8 @@ async def held_server(directory: Path, env: dict[str, str]) -> AsyncIterator[Ser
     config.write_text(f"[audio.endpoint]\nhold_silence_ms = {HOLD_MS}\n")
     settings = ServeSettings(host="127.0.0.1", port=0, recordings_dir=directory / "recordings",
                              speech="offline", config_path=str(config))  # fmt: skip
-    app = create_app(settings, env=env)
-    runner = web.AppRunner(app, shutdown_timeout=2.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield ServerHandle(url=f"http://{host}:{port}", app=app, recordings=settings.recordings_dir)
-    finally:
-        await runner.cleanup()
+    async with serving(create_app(settings, env=env), settings.recordings_dir) as server:
+        yield server
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["whole-utterances", "streaming-stt"])

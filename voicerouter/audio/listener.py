@@ -238,8 +238,7 @@ class CallerListener:
 
     def _utterance_audio(self) -> bytes:
         assert self._utterance_start is not None
-        offset = 2 * (self._utterance_start - self._audio_start_sample)
-        return bytes(self._audio[offset:])
+        return self.utterance_audio_from(0)
 
     def _trim(self) -> None:
         keep_from = self._samples_in - _IDLE_KEEP_MS * self.rate_hz // 1000

@@ -138,18 +138,8 @@ class PocketsphinxSTT:
         if not pcm16:
             return Transcription(text="", confidence=0.0, audio_ms=0.0, engine=f"{self.name}/none")
         model = await self._model_for(hints)
-        lm, extra = self._model_paths(model)
-        job = DecodeJob(
-            pcm16=bytes(pcm16),
-            sample_rate_hz=sample_rate_hz,
-            setup=self.setup,
-            lm_path=lm,
-            extra_dict_path=extra,
-            fallback_below=self.fallback_below,
-            pad_ms=self.pad_ms,
-        )
         try:
-            result: DecodeResult = await self.pool.run(decode, job)
+            result = await self._decode(pcm16, sample_rate_hz, model, self.fallback_below)
         except (RuntimeError, OSError, ValueError) as exc:  # raised by pocketsphinx inside the worker
             raise SpeechError("engine_failed", f"{self.name}: decoding failed: {exc}") from exc
         log.debug(
@@ -181,9 +171,13 @@ class PocketsphinxSTT:
         stream = self.streams.open(setup)
         return None if stream is None else _PocketsphinxStream(self, stream, sample_rate_hz)
 
-    async def _stock_decode(self, pcm16: bytes, sample_rate_hz: int) -> DecodeResult:
-        job = DecodeJob(pcm16=pcm16, sample_rate_hz=sample_rate_hz, setup=self.setup, lm_path=None,
-                        extra_dict_path=None, fallback_below=0.0, pad_ms=self.pad_ms)  # fmt: skip
+    async def _decode(
+        self, pcm16: bytes, sample_rate_hz: int, model: DomainModel | None, fallback_below: float
+    ) -> DecodeResult:
+        """One whole decode in a worker: `model` first (the stock model alone when None)."""
+        lm, extra = self._model_paths(model)
+        job = DecodeJob(pcm16=bytes(pcm16), sample_rate_hz=sample_rate_hz, setup=self.setup, lm_path=lm,
+                        extra_dict_path=extra, fallback_below=fallback_below, pad_ms=self.pad_ms)  # fmt: skip
         result: DecodeResult = await self.pool.run(decode, job)
         return result
 
@@ -255,7 +249,7 @@ class _PocketsphinxStream:
         label = "domain-stream"
         if result.confidence < self.stt.fallback_below and self.audio:
             try:
-                stock = await self.stt._stock_decode(bytes(self.audio), self.sample_rate_hz)
+                stock = await self.stt._decode(bytes(self.audio), self.sample_rate_hz, None, 0.0)
             except SpeechError as exc:  # the stock model's opinion is optional: keep the domain result
                 log.info("%s: stock second opinion skipped: %s", self.stt.name, exc)
             else:

@@ -15,7 +15,6 @@ import os
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,12 +22,12 @@ import pocketsphinx
 
 from voicerouter.audio.pcm import pcm16_to_int16
 from voicerouter.audio.resample import Resampler
-from voicerouter.providers.speech.sphinx_lm import read_extra_words
 from voicerouter.providers.speech.sphinx_pool import exit_with_parent
 from voicerouter.providers.speech.sphinx_worker import (
     DECODE_RATE_HZ,
     DITHER_RMS,
     DecodeResult,
+    LoadedDecoder,
     word_confidence,
 )
 
@@ -48,8 +47,8 @@ class StreamSetup:
     cmn: str | None = None
 
 
-class _StreamDecoder:
-    """One pocketsphinx decoder with the domain searches it has loaded, reused utterance after utterance."""
+class _StreamDecoder(LoadedDecoder):
+    """A decoder without the stock language model, reused utterance after utterance."""
 
     def __init__(self, acoustic_model: str, dictionary: str) -> None:
         # fwdflat off: its second search over the whole utterance is what made the final wait (186 ms p50
@@ -57,21 +56,11 @@ class _StreamDecoder:
         # words were no worse (word accuracy 0.322 against 0.296; a whole decode 0.315).
         config = pocketsphinx.Config(hmm=acoustic_model, dict=dictionary, fwdflat=False, loglevel="FATAL")
         config["lm"] = None  # no stock model: it would triple the decoder's memory
-        self.decoder = pocketsphinx.Decoder(config)
+        super().__init__(pocketsphinx.Decoder(config))
         self.models = (acoustic_model, dictionary)
-        self.searches: dict[str, str] = {}
 
     def activate(self, lm_path: str, extra_dict_path: str | None) -> None:
-        name = self.searches.get(lm_path)
-        if name is None:
-            if extra_dict_path:
-                for word, phones in read_extra_words(Path(extra_dict_path)):
-                    if self.decoder.lookup_word(word) is None:
-                        self.decoder.add_word(word, phones, False)
-            name = f"domain{len(self.searches) + 1}"
-            self.decoder.add_lm_file(name, lm_path)
-            self.searches[lm_path] = name
-        self.decoder.activate_search(name)
+        self.decoder.activate_search(self.search_for(lm_path, extra_dict_path))
 
 
 class _Stream:
@@ -98,7 +87,7 @@ class _Stream:
         self.decode_s = 0.0
         self.heard: list[bytes] = []  # the audio as decoded, for the utterance's own mean at the end
         decoder.activate(setup.lm_path, setup.extra_dict_path)
-        # A fresh front end per utterance (see sphinx_worker._LoadedDecoder.run), started from a known mean.
+        # A fresh front end per utterance (see sphinx_worker.LoadedDecoder.run), started from a known mean.
         decoder.decoder.reinit_feat()
         start_cmn = setup.cmn or default_cmn
         if start_cmn:

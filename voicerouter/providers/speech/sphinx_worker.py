@@ -70,11 +70,11 @@ class BuildJob:
     boost: tuple[str, ...] = ()
 
 
-class _LoadedDecoder:
-    def __init__(self, setup: DecoderSetup) -> None:
-        self.decoder = pocketsphinx.Decoder(
-            hmm=setup.acoustic_model, dict=setup.dictionary, lm=setup.stock_lm, loglevel="FATAL"
-        )
+class LoadedDecoder:
+    """A decoder and the domain searches loaded into it (most recently used last)."""
+
+    def __init__(self, decoder: pocketsphinx.Decoder) -> None:
+        self.decoder = decoder
         self.searches: OrderedDict[str, str] = OrderedDict()  # lm path -> search name
         self._loaded = 0
 
@@ -99,6 +99,11 @@ class _LoadedDecoder:
             self.decoder.remove_search(evicted)
         return name
 
+    @classmethod
+    def for_setup(cls, setup: DecoderSetup) -> LoadedDecoder:
+        return cls(pocketsphinx.Decoder(hmm=setup.acoustic_model, dict=setup.dictionary, lm=setup.stock_lm,
+                                        loglevel="FATAL"))  # fmt: skip
+
     def run(self, search: str, audio: bytes) -> tuple[str, float]:
         decoder = self.decoder
         decoder.activate_search(search)
@@ -117,7 +122,7 @@ class _LoadedDecoder:
         return text, word_confidence(decoder.get_prob(), len(text.split()))
 
 
-_decoders: dict[DecoderSetup, _LoadedDecoder] = {}
+_decoders: dict[DecoderSetup, LoadedDecoder] = {}
 
 
 def word_confidence(utterance_posterior: float, words: int) -> float:
@@ -150,7 +155,7 @@ def decode(job: DecodeJob) -> DecodeResult:
     audio_ms = len(job.pcm16) / 2 * 1000.0 / job.sample_rate_hz
     loaded = _decoders.get(job.setup)
     if loaded is None:
-        loaded = _decoders[job.setup] = _LoadedDecoder(job.setup)
+        loaded = _decoders[job.setup] = LoadedDecoder.for_setup(job.setup)
     audio = prepare_audio(job.pcm16, job.sample_rate_hz, job.pad_ms)
     search, label = STOCK_SEARCH, "stock"
     if job.lm_path is not None:
@@ -177,6 +182,6 @@ def warm_up(setup: DecoderSetup, lm_path: str | None, extra_dict_path: str | Non
     """Load the decoder and the domain search now, so the first caller does not wait for them."""
     loaded = _decoders.get(setup)
     if loaded is None:
-        loaded = _decoders[setup] = _LoadedDecoder(setup)
+        loaded = _decoders[setup] = LoadedDecoder.for_setup(setup)
     if lm_path is not None:
         loaded.search_for(lm_path, extra_dict_path)
