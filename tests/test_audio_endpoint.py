@@ -27,8 +27,8 @@ def _ended_after_ms(text: str, config: EndpointConfig = CONFIG) -> float:
     raise AssertionError(f"turn {text!r} never ended")
 
 
-def test_neutral_turn_ends_after_the_default_500_ms() -> None:
-    assert _ended_after_ms("I need to move my appointment to Friday") == 500
+def test_neutral_turn_ends_after_the_default_650_ms() -> None:
+    assert _ended_after_ms("I need to move my appointment to Friday") == 650
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_speech_resuming_during_the_hold_cancels_the_end_of_turn() -> None:
     assert endpointer.poll(2300.0) is None and endpointer.deadline_ms is None
     endpointer.transcript("a cleaning", final=True)
     endpointer.speech_stopped(2600.0)
-    decision = endpointer.poll(3100.0)
+    decision = endpointer.poll(2600.0 + CONFIG.silence_ms)
     assert decision is not None and decision.text == "I'd like to book and a cleaning"
 
 
@@ -124,7 +124,7 @@ def test_final_transcript_arriving_in_the_pause_shortens_the_wait() -> None:
     endpointer.speech_started(0.0)
     endpointer.transcript("okay thank", final=False)
     endpointer.speech_stopped(1000.0)
-    assert endpointer.deadline_ms == 1500.0
+    assert endpointer.deadline_ms == 1000.0 + CONFIG.silence_ms
     assert endpointer.poll(1350.0) is None
     endpointer.transcript("okay thank you", final=True)
     assert endpointer.deadline_ms == 1200.0
@@ -164,7 +164,7 @@ def test_configured_durations_replace_the_defaults() -> None:
 def test_custom_hold_words_hold_the_turn() -> None:
     config = EndpointConfig(hold_words=("también",))
     assert _ended_after_ms("quiero una cita también", config) == 1200
-    assert _ended_after_ms("I want to book and", config) == 500
+    assert _ended_after_ms("I want to book and", config) == CONFIG.silence_ms
 
 
 def test_endpointer_consumes_vad_output_on_a_real_signal() -> None:
@@ -204,9 +204,12 @@ RULE_EXAMPLES = {
     turn_cues.trailing_hold_word: "I want to book and",
     turn_cues.email_in_progress: "my email is jane at example",
     turn_cues.spelling_in_progress: "my last name is S M I T H",
+    turn_cues.month_without_day: "my date of birth is march",
+    turn_cues.date_announced: "my date of birth the martin",
     turn_cues.whole_value_read: "my employee id is E one oh four two",
     turn_cues.digits_being_read: "five five five two",
     turn_cues.number_being_read: "my phone number is 7",
+    turn_cues.question_without_its_verb: "what time do you",
     turn_cues.closing_phrase: "okay thank you",
     turn_cues.short_answer: "yes",
     turn_cues.unpunctuated_question: "what time do you open",
@@ -290,3 +293,71 @@ def test_a_new_rule_is_one_function_in_the_list() -> None:
     assert classify_turn_text(text, CONFIG).kind == "neutral"
     with_menu = (*turn_cues.TURN_RULES, menu_prompt)
     assert classify_turn_text(text, CONFIG, rules=with_menu).reason == "menu choice coming"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("my date of birth is march", "unfinished"),  # the day comes next
+        ("I'd like an appointment in march", "neutral"),  # a month named whole
+        ("my date of birth the martin", "unfinished"),  # announced, then a misheard word: no date yet
+        ("my date of birth is june third", "neutral"),
+        ("it is my birthday today", "neutral"),
+        ("what's your date of birth", "neutral"),  # nobody's own date is announced
+        ("what time do you", "unfinished"),  # a question with its subject and not yet its verb
+        ("is there parking near", "unfinished"),
+        ("is there", "unfinished"),
+        ("what time is it", "complete"),  # a copula question is whole
+        ("can I bring my daughter too", "complete"),
+        ("thank you", "complete"),
+    ],
+)
+def test_a_date_announced_a_bare_month_or_a_verbless_question_waits(text: str, kind: str) -> None:
+    assert classify_turn_text(text, CONFIG).kind == kind
+
+
+def _doubted(best: str, readings: tuple[str, ...], earlier: str = "") -> Endpointer:
+    endpointer = Endpointer()
+    endpointer.speech_started(0.0)
+    if earlier:
+        endpointer.transcript(earlier, final=True)
+    endpointer.transcript(best, final=False, alternatives=readings)
+    endpointer.speech_stopped(1000.0)
+    return endpointer
+
+
+def test_a_finished_reading_beside_an_unfinished_one_is_held_in_doubt() -> None:
+    # "move my appointment to" [pause] heard best as "at two", a question that sounds finished
+    endpointer = _doubted("can you move my appointment at two", ("can you move my appointment at to",))
+    cue = endpointer.cue()
+    assert cue.kind == "unfinished" and cue.doubted and "at to" in cue.reason
+    assert endpointer.deadline_ms == 1000.0 + CONFIG.doubt_silence_ms
+    assert CONFIG.complete_silence_ms < CONFIG.doubt_silence_ms < CONFIG.hold_silence_ms
+    assert endpointer.poll(1000.0 + CONFIG.doubt_silence_ms - 10) is None
+    decision = endpointer.poll(1000.0 + CONFIG.doubt_silence_ms)
+    assert decision is not None and "held in doubt" in decision.reason
+    assert decision.text == "can you move my appointment at two"  # the best reading is what goes on
+
+
+def test_readings_that_all_sound_finished_leave_the_best_cue_alone() -> None:
+    endpointer = _doubted("what time do you open", ("what time do you opened", "what time you open"))
+    assert endpointer.cue().kind == "complete" and endpointer.deadline_ms == 1000.0 + CONFIG.complete_silence_ms
+
+
+def test_readings_are_read_after_the_earlier_segments_and_dropped_with_the_next_transcript() -> None:
+    endpointer = _doubted("at two", ("at to",), earlier="can you move my appointment")
+    assert endpointer.cue().doubted
+    endpointer.transcript("at two please", final=False)  # a newer hypothesis with no other readings
+    assert not endpointer.cue().doubted
+
+
+def test_a_best_reading_that_is_unfinished_is_held_the_full_hold() -> None:
+    endpointer = _doubted("I'd like to book an appointment for", ("I'd like to book an appointment four",))
+    cue = endpointer.cue()
+    assert cue.kind == "unfinished" and not cue.doubted
+    assert endpointer.deadline_ms == 1000.0 + CONFIG.hold_silence_ms
+
+
+def test_doubt_silence_must_lie_between_the_complete_and_the_hold_silence() -> None:
+    with pytest.raises(ValueError, match="doubt_silence_ms"):
+        EndpointConfig(doubt_silence_ms=1500)

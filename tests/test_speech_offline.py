@@ -217,9 +217,23 @@ async def test_hints_build_a_biased_model_and_still_transcribe(clinic_stt: Pocke
     assert len(after - before) == 1
 
 
+@needs_espeak
+async def test_a_transcription_carries_the_other_readings_the_recogniser_weighed(
+    clinic_stt: PocketsphinxSTT,
+) -> None:
+    # a sentence cut at a pause ends in a short word the recogniser is unsure of: its N-best list says so
+    pcm = await _speak("can you move my appointment to", 8000)
+    result = await clinic_stt.transcribe(pcm, 8000)
+    assert result.text.startswith("can you move my appointment"), result
+    assert 1 <= len(result.alternatives) <= 4, result
+    assert result.text not in result.alternatives and len(set(result.alternatives)) == len(result.alternatives)
+    assert all(reading.startswith("can you move my") for reading in result.alternatives), result
+
+
 async def test_silence_transcribes_to_nothing(clinic_stt: PocketsphinxSTT) -> None:
     result = await clinic_stt.transcribe(bytes(32000), 16000)
     assert result.text == "" and result.confidence == 0.0 and result.audio_ms == 1000.0
+    assert result.alternatives == ()
     empty = await clinic_stt.transcribe(b"", 16000)
     assert empty.text == "" and empty.audio_ms == 0.0
 

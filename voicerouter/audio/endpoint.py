@@ -46,6 +46,7 @@ class Endpointer:
         self._state: EndpointState = "idle"
         self._final_parts: list[str] = []
         self._partial = ""
+        self._readings: tuple[str, ...] = ()  # the recogniser's other readings of the newest words
         self._stopped_ms: float | None = None
         self._turn_started_ms: float | None = None
         self._hypothesis_pending = False
@@ -80,11 +81,15 @@ class Endpointer:
         if self._state == "paused" and self.config.hold_for_words:
             self._hypothesis_pending = True
 
-    def transcript(self, text: str, final: bool) -> None:
-        """A partial replaces the previous partial; a final closes that segment and is kept."""
+    def transcript(self, text: str, final: bool, alternatives: tuple[str, ...] = ()) -> None:
+        """A partial replaces the previous partial; a final closes that segment and is kept.
+
+        `alternatives` are other readings of the same words the recogniser weighed (its N-best list): when
+        the best sounds finished and one of them does not, the pause is in doubt (`doubt_silence_ms`)."""
         self._hypothesis_pending = False
         if self._state == "ended":
             return
+        self._readings = tuple(a.strip() for a in alternatives if a.strip())
         if final:
             if text.strip():
                 self._final_parts.append(text.strip())
@@ -100,13 +105,28 @@ class Endpointer:
             self.speech_stopped(item.t_ms)
 
     def cue(self) -> TurnCue:
-        return classify_turn_text(self.text, self.config)
+        best = classify_turn_text(self.text, self.config)
+        if best.kind == "unfinished":
+            return best
+        doubt = self._doubt()
+        return doubt if doubt is not None else best
+
+    def _doubt(self) -> TurnCue | None:
+        """The first other reading of the newest words that sounds unfinished, as an 'unfinished' cue."""
+        earlier = " ".join(self._final_parts) if self._partial else " ".join(self._final_parts[:-1])
+        for reading in self._readings:
+            cue = classify_turn_text(f"{earlier} {reading}", self.config)
+            if cue.kind == "unfinished":
+                return TurnCue("unfinished", f"another reading '{reading}' has {cue.reason}", doubted=True)
+        return None
 
     def required_silence_ms(self, cue: TurnCue | None = None) -> int:
-        kind = (cue or self.cue()).kind
-        if kind == "unfinished" or self._hypothesis_pending:
+        cue = cue or self.cue()
+        if self._hypothesis_pending:
             return self.config.hold_silence_ms
-        if kind == "complete":
+        if cue.kind == "unfinished":
+            return self.config.doubt_silence_ms if cue.doubted else self.config.hold_silence_ms
+        if cue.kind == "complete":
             return self.config.complete_silence_ms
         return self.config.silence_ms
 
@@ -128,6 +148,8 @@ class Endpointer:
             return None
         self._state = "ended"
         label = {"unfinished": "held", "complete": "shortened", "neutral": "default"}[cue.kind]
+        if cue.doubted:
+            label = "held in doubt"
         if self._hypothesis_pending and cue.kind != "unfinished":
             label = "held for the words"
         return EndpointDecision(
@@ -149,6 +171,7 @@ class Endpointer:
     def _new_turn(self) -> None:
         self._final_parts = []
         self._partial = ""
+        self._readings = ()
         self._stopped_ms = None
         self._hypothesis_pending = False
         self._turn_started_ms = None

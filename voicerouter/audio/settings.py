@@ -47,6 +47,7 @@ class VadConfig(_Settings):
 DEFAULT_HOLD_WORDS: tuple[str, ...] = (
     "and", "but", "so", "or", "because", "um", "uh", "er", "erm", "hmm", "like",
     "the", "a", "an", "to", "for", "of", "with", "my", "your", "is", "in", "on", "from", "if", "then",
+    "near", "into", "about", "than", "our", "their", "are", "was", "were",
 )  # fmt: skip
 DEFAULT_COMPLETE_PHRASES: tuple[str, ...] = (
     "thanks", "thank you", "thanks a lot", "thank you very much", "bye", "goodbye", "bye bye",
@@ -61,12 +62,23 @@ DEFAULT_SHORT_ANSWERS: tuple[str, ...] = (
 class EndpointConfig(_Settings):
     """Silence needed to end the caller's turn, stretched or shortened by what the transcript says."""
 
-    silence_ms: int = Field(default=500, gt=0, description="silence that ends a turn by default")
+    silence_ms: int = Field(
+        default=650,
+        gt=0,
+        description="silence that ends a turn when the words say neither way; with the VAD hangover it "
+        "outlasts a 700 ms pause for thought mid-sentence",
+    )
     hold_silence_ms: int = Field(
         default=1200, gt=0, description="silence needed when the caller sounds mid-sentence or mid-spelling"
     )
     complete_silence_ms: int = Field(
         default=200, gt=0, description="silence needed when the turn is clearly finished"
+    )
+    doubt_silence_ms: int = Field(
+        default=900,
+        gt=0,
+        description="silence needed when the words sound finished but another reading the recogniser "
+        "weighed sounds unfinished ('... appointment at two' heard beside '... appointment at to')",
     )
     hold_for_words: bool = Field(
         default=True, description="hold a pause while its words are being recognised (up to hold_silence_ms)"
@@ -104,6 +116,11 @@ class EndpointConfig(_Settings):
             raise ValueError(
                 "endpoint: expected complete_silence_ms <= silence_ms <= hold_silence_ms, got "
                 f"{self.complete_silence_ms}, {self.silence_ms}, {self.hold_silence_ms}"
+            )
+        if not self.complete_silence_ms <= self.doubt_silence_ms <= self.hold_silence_ms:
+            raise ValueError(
+                "endpoint: expected complete_silence_ms <= doubt_silence_ms <= hold_silence_ms, got "
+                f"{self.complete_silence_ms}, {self.doubt_silence_ms}, {self.hold_silence_ms}"
             )
         return self
 

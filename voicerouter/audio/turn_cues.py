@@ -72,6 +72,21 @@ MONTHS = frozenset(
 YEAR_OPENERS = MONTHS | frozenset(numbers.ORDINALS) | {"in", "of", "born"}
 _DIGIT_OF = {**{word: str(value) for word, value in numbers.UNITS.items()}, "oh": "0"}
 
+# "in march" names a month; "is march" or "born march" leaves its day to come.
+MONTH_WHOLE_AFTER = frozenset(
+    "in of since until till through from by before after early late mid end next last this every each".split()
+)
+# A date announced ("my date of birth", "born on") is followed by the date within a few words.
+DATE_ANNOUNCERS = ("date of birth", "birth date", "birthdate", "birthday", "dob", "d o b")
+POSSESSIVES = frozenset("my his her their our its".split())
+ANNOUNCED_WITHIN = 3  # words after the announcer that may still be fillers before the value
+RELATIVE_DAYS = frozenset({"today", "tomorrow", "yesterday"})
+
+# "what time do you", "where can I", "is there": the question has its subject and not yet its verb or noun.
+VERB_AUXILIARIES = frozenset("do does did can could would will should shall may might".split())
+SUBJECTS = frozenset("i you we they he she it".split())
+EXISTENTIALS = frozenset({"is there", "are there", "was there", "were there"})
+
 THEN_OPENS_CLAUSE = frozenset({"and", "but", "so", "since", "just", "until", "till", "by", "only"})
 CONDITIONALS = frozenset({"if", "when", "once", "unless", "whenever"})
 _SPELLED_HYPHENS = re.compile(r"^(?:[a-z]-)+[a-z]-?$")
@@ -83,6 +98,7 @@ class TurnCue:
 
     kind: CueKind
     reason: str
+    doubted: bool = False  # unfinished only in another reading the recogniser weighed, not in its best
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +233,34 @@ def _read_out_code(tokens: Sequence[str]) -> tuple[str, int]:
     return "".join(reversed(code)), len(code)
 
 
+def month_without_day(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """A month at the end that is not named as a whole ("is march", not "in march"): its day comes next."""
+    if said.last not in MONTHS or len(said.tokens) < 2 or said.tokens[-2] in MONTH_WHOLE_AFTER:
+        return None
+    return TurnCue("unfinished", f"a month without its day ('{said.last}')")
+
+
+def _date_value(token: str) -> bool:
+    return _is_number(token) or token in MONTHS or token in numbers.ORDINALS or token in RELATIVE_DAYS
+
+
+def date_announced(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """ "my date of birth" (or "born on") and up to three more words with no number, day or month in them:
+    the date is still to come (a misheard "is" or "the" after the announcer does not end it)."""
+    joined = f" {said.joined} "
+    for announcer in (*DATE_ANNOUNCERS, "born on"):
+        at = joined.rfind(f" {announcer} ")
+        if at < 0:
+            continue
+        before = joined[:at].split()[-1:]
+        after = joined[at + len(announcer) + 2 :].split()
+        owned = announcer == "born on" or bool(POSSESSIVES.intersection(before))
+        if owned and len(after) <= ANNOUNCED_WITHIN and not any(_date_value(t) for t in after):
+            return TurnCue("unfinished", f"'{announcer}' said, no date yet")
+        return None
+    return None
+
+
 def whole_value_read(said: Transcript, config: EndpointConfig) -> TurnCue | None:
     """Numbers at the end that make a whole value: a record code of a configured shape, a clock time after
     "at", a year after a date. Nothing says more is coming, so the turn is not held (nor rushed)."""
@@ -272,6 +316,18 @@ def short_answer(said: Transcript, config: EndpointConfig) -> TurnCue | None:
     return TurnCue("complete", f"short answer '{joined}'") if joined in config.short_answers else None
 
 
+def question_without_its_verb(said: Transcript, config: EndpointConfig) -> TurnCue | None:
+    """An auxiliary and its subject at the end ("what time do you", "how can I") or "is there": the verb or
+    the thing asked about is still to come. Copulas are left out: "what time is it" is whole."""
+    tokens = said.tokens
+    if len(tokens) < 2:
+        return None
+    last_two = " ".join(tokens[-2:])
+    if last_two in EXISTENTIALS or (tokens[-2] in VERB_AUXILIARIES and tokens[-1] in SUBJECTS):
+        return TurnCue("unfinished", f"a question stopped at '{last_two}'")
+    return None
+
+
 def unpunctuated_question(said: Transcript, config: EndpointConfig) -> TurnCue | None:
     """Unpunctuated ASR output drops the question mark; punctuated output that lacks one is not a question."""
     tokens = said.tokens
@@ -286,9 +342,12 @@ TURN_RULES: tuple[TurnRule, ...] = (
     trailing_hold_word,
     email_in_progress,
     spelling_in_progress,
+    month_without_day,
+    date_announced,
     whole_value_read,
     digits_being_read,
     number_being_read,
+    question_without_its_verb,
     closing_phrase,
     short_answer,
     unpunctuated_question,

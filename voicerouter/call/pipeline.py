@@ -361,7 +361,7 @@ class AudioCallPipeline:
                 self.listener.transcript("", version)  # no words are coming: stop holding the pause
             return None
         if not self._closing:
-            self.listener.transcript(result.text, version)
+            self.listener.transcript(result.text, version, result.alternatives)
             self._poll_endpoint()  # a transcript that sounds finished may end the turn sooner
             if self.listener.utterance_open and version == self.listener.version and result.text.strip():
                 # the pause goes on: the engine may start the model on these words (preemptive generation)

@@ -37,6 +37,11 @@ class Transcription(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="engine's own estimate; 0.0 when it heard nothing")
     audio_ms: float = Field(ge=0.0, description="length of the audio transcribed")
     engine: str = Field(description="which engine and model produced it, e.g. 'pocketsphinx/domain'")
+    alternatives: tuple[str, ...] = Field(
+        default=(),
+        description="other readings of the same audio, likeliest first (an offline engine's N-best list): "
+        "the end of turn holds a pause when one of them sounds unfinished; empty when the engine gives none",
+    )
 
 
 @runtime_checkable

@@ -151,6 +151,7 @@ class PocketsphinxSTT:
             confidence=round(result.confidence, 4),
             audio_ms=result.audio_ms,
             engine=f"{self.name}/{result.search}",
+            alternatives=result.alternatives,
         )
 
     @property

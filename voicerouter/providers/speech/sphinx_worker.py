@@ -22,6 +22,8 @@ from voicerouter.providers.speech.sphinx_lm import DomainModel, build_domain_mod
 DECODE_RATE_HZ = 16_000
 STOCK_SEARCH = "_default"  # the name pocketsphinx gives the search of the `lm` it was configured with
 _MAX_LOADED_SEARCHES = 8  # domain LMs plus hint-biased variants kept per decoder
+READINGS = 4  # other readings kept from the N-best list: enough to see a tail in doubt, ~1 ms to read
+_NBEST_SCAN = 12  # N-best entries looked at to find them (the list repeats a reading with other silences)
 # Exact digital zeros (padding, gaps in synthetic speech, muted phone legs) wreck pocketsphinx's log-energy
 # features and cepstral mean normalisation: measured here, word accuracy on espeak-ng speech rose from about
 # 20% to about 55% once the signal carried noise at about -54 dBFS. A microphone adds some; this adds it here.
@@ -59,6 +61,7 @@ class DecodeResult:
     audio_ms: float
     search: str  # "domain" or "stock"
     decode_ms: float
+    alternatives: tuple[str, ...] = ()  # other readings, likeliest first
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class LoadedDecoder:
         return cls(pocketsphinx.Decoder(hmm=setup.acoustic_model, dict=setup.dictionary, lm=setup.stock_lm,
                                         loglevel="FATAL"))  # fmt: skip
 
-    def run(self, search: str, audio: bytes) -> tuple[str, float]:
+    def run(self, search: str, audio: bytes) -> tuple[str, float, tuple[str, ...]]:
         decoder = self.decoder
         decoder.activate_search(search)
         # Live cepstral mean normalisation carries its estimate from one utterance to the next, so a worker
@@ -118,8 +121,23 @@ class LoadedDecoder:
         hypothesis = decoder.hyp()
         text = " ".join(hypothesis.hypstr.split()) if hypothesis is not None else ""
         if not text:
-            return "", 0.0
-        return text, word_confidence(decoder.get_prob(), len(text.split()))
+            return "", 0.0, ()
+        return text, word_confidence(decoder.get_prob(), len(text.split())), self.readings(text)
+
+    def readings(self, best: str) -> tuple[str, ...]:
+        """Up to READINGS other word sequences from the last utterance's lattice, likeliest first. They show
+        where the recogniser was unsure: "move my appointment at two" has "... at to" next to it."""
+        found: list[str] = []
+        try:
+            for index, entry in enumerate(self.decoder.nbest()):
+                if index >= _NBEST_SCAN or len(found) >= READINGS:
+                    break
+                reading = " ".join(entry.hypstr.split())
+                if reading and reading != best and reading not in found:
+                    found.append(reading)
+        except RuntimeError:  # no lattice (e.g. nothing but silence): the best reading is all there is
+            return ()
+        return tuple(found)
 
 
 _decoders: dict[DecoderSetup, LoadedDecoder] = {}
@@ -160,17 +178,18 @@ def decode(job: DecodeJob) -> DecodeResult:
     search, label = STOCK_SEARCH, "stock"
     if job.lm_path is not None:
         search, label = loaded.search_for(job.lm_path, job.extra_dict_path), "domain"
-    text, confidence = loaded.run(search, audio)
+    text, confidence, readings = loaded.run(search, audio)
     if label == "domain" and confidence < job.fallback_below:
-        stock_text, stock_confidence = loaded.run(STOCK_SEARCH, audio)
+        stock_text, stock_confidence, stock_readings = loaded.run(STOCK_SEARCH, audio)
         if stock_confidence > confidence:
-            text, confidence, label = stock_text, stock_confidence, "stock"
+            text, confidence, label, readings = stock_text, stock_confidence, "stock", stock_readings
     return DecodeResult(
         text=text,
         confidence=confidence,
         audio_ms=audio_ms,
         search=label,
         decode_ms=(time.perf_counter() - started) * 1000.0,
+        alternatives=readings,
     )
 
 
