@@ -4,7 +4,9 @@ Each case is a sentence said in two parts with a pause between ("I'd like to boo
 "next Tuesday morning"); a cut is a call where the first part became a turn of its own. Every case runs with
 the pause held while its words are recognised (`audio.endpoint.hold_for_words`, the default) and without it,
 against the real app on a loopback port (offline speech, offline agent model). Run from the repository
-root: `PYTHONPATH=. python benchmarks/bench_false_cut.py [--pauses 400 700] [--repeat 1]`; prints JSON.
+root: `PYTHONPATH=. python benchmarks/bench_false_cut.py [--pauses 400 700] [--repeat 1] [--held-only]`;
+prints JSON. Twelve sentences: four end in a word that leaves them hanging, the rest in words that do not
+("could I see doctor", "what time do you"), one in digits being read out.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ SENTENCES: tuple[tuple[str, str], ...] = (
     ("can you move my appointment to", "Friday afternoon please"),
     ("my date of birth is march", "fourth nineteen eighty"),
     ("I need a new appointment and", "my son needs one too"),
+    ("I'm calling about my test results from", "last Thursday"),
+    ("could I see doctor", "Patel on Monday"),
+    ("my name is", "Maria Garcia"),
+    ("I need to cancel my appointment on", "the twelfth"),
+    ("what time do you", "close on Fridays"),
+    ("is there parking near", "the main entrance"),
+    ("my phone number is five five five", "one two three four"),
+    ("can I bring my daughter to", "the same appointment"),
 )
 RATE_HZ = 8000
 
@@ -108,10 +118,12 @@ async def run_mode(
     return results
 
 
-async def main_async(pauses_ms: list[int], repeat: int) -> dict[str, Any]:
+async def main_async(pauses_ms: list[int], repeat: int, with_unheld: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         held = await run_mode(directory, hold_for_words=True, pauses_ms=pauses_ms, repeat=repeat)
+        if not with_unheld:
+            return {"hold_for_words": held}
         unheld = await run_mode(directory, hold_for_words=False, pauses_ms=pauses_ms, repeat=repeat)
     return {"hold_for_words": held, "without_hold_for_words": unheld}
 
@@ -121,11 +133,18 @@ def main() -> dict[str, Any]:
     parser.add_argument("--pauses", type=int, nargs="+", default=[400, 700], help="pause lengths in ms")
     parser.add_argument("--repeat", type=int, default=1, help="times each sentence is said per pause")
     parser.add_argument("--only", type=int, nargs="*", help="indexes of SENTENCES to say (default: all)")
+    parser.add_argument("--held-only", action="store_true", help="skip the run without hold_for_words")
+    parser.add_argument(
+        "--sentences", type=Path, help='JSONL of {"first": ..., "second": ...} pairs to say instead'
+    )
     args = parser.parse_args()
+    global SENTENCES
+    if args.sentences:
+        pairs = [json.loads(line) for line in args.sentences.read_text().splitlines() if line.strip()]
+        SENTENCES = tuple((pair["first"], pair["second"]) for pair in pairs)
     if args.only:
-        global SENTENCES
         SENTENCES = tuple(SENTENCES[i] for i in args.only)
-    result = asyncio.run(main_async(args.pauses, args.repeat))
+    result = asyncio.run(main_async(args.pauses, args.repeat, with_unheld=not args.held_only))
     print(json.dumps(result, indent=2))
     return result
 
