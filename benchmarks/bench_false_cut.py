@@ -5,8 +5,9 @@ Each case is a sentence said in two parts with a pause between ("I'd like to boo
 the pause held while its words are recognised (`audio.endpoint.hold_for_words`, the default) and without it,
 against the real app on a loopback port (offline speech, offline agent model). Run from the repository
 root: `PYTHONPATH=. python benchmarks/bench_false_cut.py [--pauses 400 700] [--repeat 1] [--held-only]`;
-prints JSON. Twelve sentences: four end in a word that leaves them hanging, the rest in words that do not
-("could I see doctor", "what time do you"), one in digits being read out.
+prints JSON; `VOICEROUTER_STT_STREAMING=1` measures streaming recognition. Twelve sentences: four end in
+a word that leaves them hanging, the rest in words that do not ("could I see doctor", "what time do you"),
+one in digits being read out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -92,7 +94,9 @@ async def run_mode(
     config.write_text(f"[audio.endpoint]\nhold_for_words = {str(hold_for_words).lower()}\n")
     settings = ServeSettings(host="127.0.0.1", port=0, recordings_dir=directory / f"rec-{hold_for_words}",
                              speech="offline", config_path=str(config))  # fmt: skip
-    runner = web.AppRunner(create_app(settings, env={}), shutdown_timeout=2.0)
+    # no API keys (the offline stack is measured); the recogniser's own settings pass through
+    env = {k: v for k, v in os.environ.items() if k.startswith("VOICEROUTER_STT")}
+    runner = web.AppRunner(create_app(settings, env=env), shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
