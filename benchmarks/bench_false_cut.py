@@ -43,6 +43,7 @@ SENTENCES: tuple[tuple[str, str], ...] = (
     ("can I bring my daughter to", "the same appointment"),
 )
 RATE_HZ = 8000
+SILENCE_MS: int | None = None  # --silence-ms: the endpoint's neutral silence, if not the default
 
 
 def speech(text: str, directory: Path) -> bytes:
@@ -91,7 +92,8 @@ async def run_mode(
     directory: Path, *, hold_for_words: bool, pauses_ms: list[int], repeat: int
 ) -> dict[str, Any]:
     config = directory / f"hold-{hold_for_words}.toml"
-    config.write_text(f"[audio.endpoint]\nhold_for_words = {str(hold_for_words).lower()}\n")
+    extra = f"silence_ms = {SILENCE_MS}\n" if SILENCE_MS else ""
+    config.write_text(f"[audio.endpoint]\nhold_for_words = {str(hold_for_words).lower()}\n{extra}")
     settings = ServeSettings(host="127.0.0.1", port=0, recordings_dir=directory / f"rec-{hold_for_words}",
                              speech="offline", config_path=str(config))  # fmt: skip
     # no API keys (the offline stack is measured); the recogniser's own settings pass through
@@ -107,7 +109,9 @@ async def run_mode(
         for pause_ms in pauses_ms:
             calls = []
             for first_text, second_text in SENTENCES * repeat:
-                first, second = trim_silence(speech(first_text, directory)), speech(second_text, directory)
+                # both parts trimmed, so the pause is exactly `pause_ms` of silence
+                first = trim_silence(speech(first_text, directory))
+                second = trim_silence(speech(second_text, directory))
                 outcome = await one_call(url, first, second, pause_ms / 1000)
                 calls.append({"sentence": f"{first_text} / {second_text}", **outcome})
             audio = [ms for c in calls for ms in c["first_audio_ms"]]
@@ -138,11 +142,13 @@ def main() -> dict[str, Any]:
     parser.add_argument("--repeat", type=int, default=1, help="times each sentence is said per pause")
     parser.add_argument("--only", type=int, nargs="*", help="indexes of SENTENCES to say (default: all)")
     parser.add_argument("--held-only", action="store_true", help="skip the run without hold_for_words")
+    parser.add_argument("--silence-ms", type=int, help="audio.endpoint.silence_ms for the run")
     parser.add_argument(
         "--sentences", type=Path, help='JSONL of {"first": ..., "second": ...} pairs to say instead'
     )
     args = parser.parse_args()
-    global SENTENCES
+    global SENTENCES, SILENCE_MS
+    SILENCE_MS = args.silence_ms
     if args.sentences:
         pairs = [json.loads(line) for line in args.sentences.read_text().splitlines() if line.strip()]
         SENTENCES = tuple((pair["first"], pair["second"]) for pair in pairs)

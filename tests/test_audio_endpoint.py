@@ -341,7 +341,8 @@ def test_a_finished_reading_beside_an_unfinished_one_is_held_in_doubt() -> None:
 
 def test_readings_that_all_sound_finished_leave_the_best_cue_alone() -> None:
     endpointer = _doubted("what time do you open", ("what time do you opened", "what time you open"))
-    assert endpointer.cue().kind == "complete" and endpointer.deadline_ms == 1000.0 + CONFIG.complete_silence_ms
+    assert endpointer.cue().kind == "complete"
+    assert endpointer.deadline_ms == 1000.0 + CONFIG.complete_silence_ms
 
 
 def test_readings_are_read_after_the_earlier_segments_and_dropped_with_the_next_transcript() -> None:

@@ -14,6 +14,7 @@ from voicerouter.audio.listener import (
     ListenerOutput,
 )
 from voicerouter.audio.pcm import int16_to_pcm16
+from voicerouter.audio.settings import EndpointConfig
 
 RATE = ANALYSIS_RATE_HZ
 
@@ -44,8 +45,9 @@ def test_speech_then_silence_starts_stops_and_ends_the_turn_after_the_default_pa
     assert kinds(outputs) == ["CallerSpeechStarted", "CallerSpeechStopped", "CallerTurnEnded"]
     ended_at_ms, ended = outputs[-1]
     assert isinstance(ended, CallerTurnEnded)
-    assert ended.decision.required_silence_ms == 500  # no transcript yet: the default pause
-    assert ended.decision.silence_ms >= 500
+    default_ms = EndpointConfig().silence_ms
+    assert ended.decision.required_silence_ms == default_ms  # no transcript yet: the default pause
+    assert ended.decision.silence_ms >= default_ms
     # the turn's audio starts with pre-roll before the first voiced frame and runs to the end of the turn
     started = outputs[0][1]
     assert isinstance(started, CallerSpeechStarted)
