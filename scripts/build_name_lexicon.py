@@ -1,7 +1,8 @@
 """Write the name words that misheard names are mended towards (providers/offline/data/name_words.txt).
 
-Two sources: every first and last name in the bundled data (tools/data/*.json, marked `data`), and the most
-common US first names and surnames of the 1990 Census name frequency lists (public domain;
+Two sources: every first and last name in the bundled data (tools/data/*.json, marked `data`; `person` lines
+hold each record's whole name), and the most common US first names and surnames of the 1990 Census name
+frequency lists (public domain;
 `dist.female.first`, `dist.male.first` and `dist.all.last`, as the PyPI package `names` 0.3.0 ships them).
 The common names keep a correctly heard name that is not in the data ("Jennifer Walsh", "Mark Thompson") as
 it was said, and give a misheard one ("gennifer") a word to go back to. Deterministic for the same inputs.
@@ -35,6 +36,7 @@ def bundled() -> list[tuple[str, str]]:
         for role, key in (("first", "first_name"), ("last", "last_name")):
             for word in person[key].lower().replace("-", " ").split():
                 words.add((role, word))
+        words.add(("person", f"{person['first_name']} {person['last_name']}".lower()))
     return sorted(words)
 
 

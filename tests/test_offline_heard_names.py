@@ -38,6 +38,18 @@ def test_names_said_right_are_kept(said: str) -> None:
     assert mend_name(said.split()) == said.split()
 
 
+@pytest.mark.parametrize(
+    ("heard", "meant"),
+    [
+        ("olivier harris", "olivia harris"),
+        ("heichel smith", "michael smith"),
+        ("dated kowalski", "david kowalski"),
+    ],
+)
+def test_a_first_name_is_read_beside_the_records_surname(heard: str, meant: str) -> None:
+    assert mend_name(heard.split()) == meant.split()
+
+
 def test_sound_key() -> None:
     assert sound_key("johnson") == sound_key("janssen") == "JNSN"
     assert sound_key("gennifer") == sound_key("jennifer")

@@ -24,7 +24,7 @@ _MIN_LENGTH = 4  # "dot", "kew": too short to tell a mishearing from a name
 @lru_cache(maxsize=1)
 def _lexicon(path: Path = WORDS_PATH) -> tuple[dict[str, dict[str, int]], frozenset[str]]:
     """role -> {word: rank (0 for the bundled records' names)}, and every known name word."""
-    roles: dict[str, dict[str, int]] = {"first": {}, "last": {}}
+    roles: dict[str, dict[str, int]] = {"first": {}, "last": {}, "person": {}}
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
@@ -35,6 +35,17 @@ def _lexicon(path: Path = WORDS_PATH) -> tuple[dict[str, dict[str, int]], frozen
         role, word, source = line.split("\t")
         roles[role][word] = 0 if source == "data" else int(source)
     return roles, frozenset(roles["first"]) | frozenset(roles["last"])
+
+
+@lru_cache(maxsize=1)
+def _people() -> dict[str, list[str]]:
+    """surname -> the first names of the bundled records with it."""
+    roles, _ = _lexicon()
+    people: dict[str, list[str]] = {}
+    for person in sorted(roles["person"]):
+        first, _, last = person.partition(" ")
+        people.setdefault(last, []).append(first)
+    return people
 
 
 def sound_key(word: str) -> str:
@@ -83,6 +94,8 @@ def _index() -> dict[str, dict[str, list[_Entry]]]:
     roles, _ = _lexicon()
     index: dict[str, dict[str, list[_Entry]]] = {}
     for role, pool in roles.items():
+        if role == "person":
+            continue
         buckets: dict[str, list[_Entry]] = {}
         for name, rank in sorted(pool.items()):
             bare = name.replace("'", "")
@@ -113,7 +126,7 @@ def mend_word(word: str, role: str) -> str:
                 continue
             letters = _distance(plain, bare)
             sounds = _distance(key, name_key)
-            if rank == 0 and sounds == 0 and letters <= 1:
+            if rank == 0 and sounds == 0 and letters <= 1 and role != "first":
                 return word  # "mensa" for Mensah: another spelling of the same sound may be another person
             if letters <= _allowed(plain) or (sounds == 0 and len(plain) >= 6 and letters <= 4):
                 # the bundled records' names first, then the nearest in sound, then the commonest
@@ -128,8 +141,24 @@ def mend_word(word: str, role: str) -> str:
 
 
 def mend_name(words: list[str]) -> list[str]:
-    """The words of a heard name (lower case), each put back to the known name it was misheard from."""
+    """The words of a heard name (lower case), each put back to the known name it was misheard from. A
+    first name that is no known name, said with a record's surname, is the record's first name it is near
+    ("olivier harris" is Olivia Harris, "heichel smith" Michael Smith) when only one is."""
     if len(words) == 1:
         return [mend_word(words[0], "any")]
-    last = len(words) - 1
-    return [mend_word(w, "first" if i == 0 else "last" if i == last else "any") for i, w in enumerate(words)]
+    end = len(words) - 1
+    mended = [mend_word(w, "first" if i == 0 else "last" if i == end else "any") for i, w in enumerate(words)]
+    if len(words) == 2:
+        first, surname = words[0], mended[1]
+        _, known = _lexicon()
+        records = _people().get(surname, [])
+        if first not in known and f"{mended[0]} {surname}" not in _lexicon()[0]["person"] and records:
+            near = [r for r in records if _near_first(first, r)]
+            if len(near) == 1:
+                mended[0] = near[0]
+    return mended
+
+
+def _near_first(heard: str, name: str) -> bool:
+    letters = _distance(heard, name)
+    return letters <= _allowed(heard) or (letters <= 3 and _distance(sound_key(heard), sound_key(name)) <= 1)
