@@ -73,6 +73,8 @@ def test_a_birth_cue_marks_the_date_as_a_birth_date() -> None:
     [
         ("three thirty pm", "15:30"),
         ("half past two", "14:30"),
+        ("nine thirteen", "09:30"),  # a recogniser's -teen for -ty
+        ("eight fifteen", "08:15"),
         ("quarter to ten", "09:45"),
         ("a quarter past eleven", "11:15"),
         ("ten past four", "16:10"),
