@@ -122,7 +122,9 @@ _ACTS: dict[str, tuple[str, ...]] = {
 }
 # Words a phone recognizer writes for "yes", "yeah" and "yep" (one sound away); read as a yes only as the
 # answer to a confirmation.
-_SOUNDS_LIKE_YES = frozenset("des les nes wes use yen yet bess yah yea yeh yay ewe uwe yap yip yuh".split())
+_SOUNDS_LIKE_YES = frozenset(
+    "des les nes wes use yen yet bess ches fess gess yah yea yeh yay ewe uwe yap yip yuh".split()
+)
 _LEADING_ACTS = {"yes", "no", "greeting"}  # only when the utterance starts with them
 _NEGATORS = {"not", "don't", "didn't", "never", "no"}
 # Hesitations and hedges a caller drops inside a phrase: "where exactly are you", "when is um my appointment".
