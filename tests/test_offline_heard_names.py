@@ -66,3 +66,12 @@ def test_a_new_word_is_mended_fast() -> None:
     for word in ("zzyzxq", "bqrtlm", "xvqpwd"):
         mend_word(word, "last")
     assert (time.perf_counter() - start) / 3 < 0.005
+
+
+def test_a_hesitation_between_two_name_words_is_no_part_of_the_speech() -> None:
+    from voicerouter.providers.offline.understanding import _between_names
+
+    assert _between_names("hi, carlos the mendoza. i got a notice") == "hi, carlos mendoza. i got a notice"
+    assert _between_names("lucia uh mendoza, she sees") == "lucia mendoza, she sees"
+    assert _between_names("is the vpn down") == "is the vpn down"
+    assert _between_names("Hi, Carlos the Mendoza") == "Hi, Carlos the Mendoza"  # written: as written

@@ -48,6 +48,11 @@ def _people() -> dict[str, list[str]]:
     return people
 
 
+def known_name(word: str) -> bool:
+    """Whether `word` (lower case) is a known first name or surname."""
+    return word in _lexicon()[1]
+
+
 def sound_key(word: str) -> str:
     """A rough key of how a name sounds: consonant classes, vowels and silent letters dropped after the
     first letter ("johnson" and "janssen" are both JNSN)."""
