@@ -105,6 +105,8 @@ def test_digit_words_a_recognizer_mishears_are_read_as_digits(heard: str, digits
         "for nine thirty please",
         "four five nine one is fine",  # "fine" is as near to five as to nine, and no digit follows
         "i fixed it, two one",
+        "ticket four six one two, your team closed it",  # the number was whole: "your" is no "four"
+        "my extension is two two zero one give me a call",
     ],
 )
 def test_words_outside_a_run_of_digits_stay_as_they_are(text: str) -> None:

@@ -43,7 +43,7 @@ def repair_numbers(text: str) -> str:
             continue
         spoken = _SOUNDS_LIKE.get(word)
         near = _near_digit(word) if spoken is None else None
-        if near is not None and _among_digits(bare, i):  # "four bix one nine", "e one one four liro"
+        if near is not None and _among_digits(bare, i, tokens):  # "four bix one nine", "e one one four liro"
             out.append(token.lower().replace(word, near))
             bare[i] = near
             continue
@@ -82,10 +82,29 @@ def _distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _among_digits(bare: list[str], i: int) -> bool:
-    """Digit words on both sides, or two on one side: a word misheard inside a number read out."""
+def _among_digits(bare: list[str], i: int, tokens: list[str]) -> bool:
+    """A word misheard inside a number read out: digit words on both sides, or three on one side with no
+    pause between (the rest of a four-digit id or ticket); "four six one two, your team" keeps its word."""
     before, after = _digit(bare, i - 1), _digit(bare, i + 1)
-    return (before and after) or (before and _digit(bare, i - 2)) or (after and _digit(bare, i + 2))
+    if before and after:
+        return not (_paused(tokens, i - 1) or _paused(tokens, i))
+    if before and not _paused(tokens, i - 1):
+        return _run(bare, i - 1, -1) == 3
+    if after and not _paused(tokens, i):
+        return _run(bare, i + 1, 1) == 3
+    return False
+
+
+def _paused(tokens: list[str], j: int) -> bool:
+    return tokens[j][-1:] in {",", ".", "?", "!", ";", ":"}
+
+
+def _run(bare: list[str], j: int, step: int) -> int:
+    count = 0
+    while _digit(bare, j):
+        count += 1
+        j += step
+    return count
 
 
 _BEFORE_A_CLOCK_TIME = frozenset({"at", "around", "about", "by", "till", "until", "before", "after"})
