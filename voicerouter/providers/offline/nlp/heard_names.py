@@ -155,9 +155,10 @@ def mend_name(words: list[str]) -> list[str]:
     mended = [mend_word(w, "first" if i == 0 else "last" if i == end else "any") for i, w in enumerate(words)]
     if len(words) == 2:
         first, surname = words[0], mended[1]
-        _, known = _lexicon()
+        roles, known = _lexicon()
         records = _people().get(surname, [])
-        if first not in known and f"{mended[0]} {surname}" not in _lexicon()[0]["person"] and records:
+        whole = f"{mended[0]} {surname}"
+        if records and len(first) >= _MIN_LENGTH and first not in known and whole not in roles["person"]:
             near = [r for r in records if _near_first(first, r)]
             if len(near) == 1:
                 mended[0] = near[0]
