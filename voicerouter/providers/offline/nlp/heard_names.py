@@ -1,16 +1,16 @@
-"""A name word a recogniser misheard, put back: "gennifer walsh" -> Jennifer Walsh, "maria gardea" -> Garcia.
+"""A name word a recogniser misheard, put back: "emily janssen" -> Johnson, "maria gardea" -> Garcia.
 
 A recogniser that does not know a name writes the nearest word it knows, usually one sound away ("janssen"
 for Johnson, "farris" for Harris, "nguye" for Nguyen). A word of a heard name that is no known name is
 replaced by the bundled records' name closest to it in spelling or in sound, when one is close enough and
 no other is as close. Only a record's name is worth mending to: a lookup of any other name finds nothing
 either way, and rewriting it into a common name changes what the caller said (measured: mending to common
-names too cost 0.03 tool-argument accuracy on calls written apart from the model). One letter off a record's name and sounding the same ("mensa", Mensah) it may be another
-person's spelling, and stays for the lookup to find or refuse. Known names (../data/name_words.txt,
-written by scripts/build_name_lexicon.py) are the bundled records' names and the commonest US first names
-and surnames, so a common name said right stays as said. A
-first word is read against first names, a last against surnames. Pure and deterministic; without the file
-nothing is mended.
+names too cost 0.03 tool-argument accuracy on calls written apart from the model). One letter off a
+record's name and sounding the same ("mensa", Mensah) it may be another person's spelling, and stays for
+the lookup to find or refuse. Known names (../data/name_words.txt, written by
+scripts/build_name_lexicon.py) are the bundled records' names and the commonest US first names and
+surnames, so a common name said right stays as said. A first word is read against first names, a last
+against surnames. Pure and deterministic; without the file nothing is mended.
 """
 
 from __future__ import annotations
