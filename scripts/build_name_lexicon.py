@@ -5,7 +5,7 @@ hold each record's whole name), and the most common US first names and surnames 
 frequency lists (public domain;
 `dist.female.first`, `dist.male.first` and `dist.all.last`, as the PyPI package `names` 0.3.0 ships them).
 The common names keep a correctly heard name that is not in the data ("Jennifer Walsh", "Mark Thompson") as
-it was said, and give a misheard one ("gennifer") a word to go back to. Deterministic for the same inputs.
+it was said; only the data's names are targets to mend towards. Deterministic for the same inputs.
 
     python scripts/build_name_lexicon.py CENSUS_DIR
 """
