@@ -88,6 +88,8 @@ def test_a_bad_weights_file_is_named_in_the_error(tmp_path: Path) -> None:
         ("nineteen ninety for", "1994"),
         ("ticket four six zero nine for exactly this", "4609"),
         ("saturday at then thirty", "1030"),
+        ("ticket four bix one nine, the display", "4619"),  # a word one letter from a digit word
+        ("e one one four liro", "1140"),  # the digit word's ending, two letters changed
     ],
 )
 def test_digit_words_a_recognizer_mishears_are_read_as_digits(heard: str, digits: str) -> None:
@@ -96,7 +98,16 @@ def test_digit_words_a_recognizer_mishears_are_read_as_digits(heard: str, digits
 
 @pytest.mark.parametrize(
     "text",
-    ["a ticket for my laptop", "move it to friday at two", "from nine to five", "for nine thirty please"],
+    [
+        "a ticket for my laptop",
+        "move it to friday at two",
+        "from nine to five",
+        "for nine thirty please",
+        "four five nine one is fine",  # "fine" is as near to five as to nine, and no digit follows
+        "i fixed it, two one",
+        "ticket four six one two, your team closed it",  # the number was whole: "your" is no "four"
+        "my extension is two two zero one give me a call",
+    ],
 )
 def test_words_outside_a_run_of_digits_stay_as_they_are(text: str) -> None:
     assert repair_numbers(text) == text

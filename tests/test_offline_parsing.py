@@ -45,6 +45,7 @@ TODAY = dt.date(2026, 12, 1)  # a Tuesday
         ("12/3", "2026-12-03"),
         ("march third nineteen eighty four", "1984-03-03"),
         ("march twenty three nineteen ninety", "1990-03-23"),
+        ("november second nineteen seventeen nine", "1979-11-02"),  # -teen for -ty, as a recogniser writes
         ("june 5th two thousand and five", "2005-06-05"),
         ("the 12th of march 1984", "1984-03-12"),
         ("3/12/84", "1984-03-12"),
@@ -72,6 +73,8 @@ def test_a_birth_cue_marks_the_date_as_a_birth_date() -> None:
     [
         ("three thirty pm", "15:30"),
         ("half past two", "14:30"),
+        ("nine thirteen", "09:30"),  # a recogniser's -teen for -ty
+        ("eight fifteen", "08:15"),
         ("quarter to ten", "09:45"),
         ("a quarter past eleven", "11:15"),
         ("ten past four", "16:10"),
@@ -108,6 +111,7 @@ def test_a_bare_number_is_a_time_only_after_a_cue_or_when_a_time_was_asked() -> 
         ("45 91", "4591"),
         ("four five double nine", "4599"),
         ("one oh four two", "1042"),
+        ("forty five fifteen nine", "4559"),  # no number reads "fifteen nine": fifty nine misheard
     ],
 )
 def test_spoken_numbers_become_digit_strings(said: str, digits: str) -> None:

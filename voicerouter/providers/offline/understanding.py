@@ -24,6 +24,7 @@ from voicerouter.providers.offline.nlp import (
     find_times,
     tokenize,
 )
+from voicerouter.providers.offline.nlp.heard_names import known_name
 from voicerouter.providers.offline.nlp.misheard import repair_numbers
 from voicerouter.providers.offline.nlp.times import TIME_CUES
 from voicerouter.providers.offline.nlp.words import spelled_runs
@@ -122,7 +123,9 @@ _ACTS: dict[str, tuple[str, ...]] = {
 }
 # Words a phone recognizer writes for "yes", "yeah" and "yep" (one sound away); read as a yes only as the
 # answer to a confirmation.
-_SOUNDS_LIKE_YES = frozenset("des les nes wes use yen yet bess yah yea yeh yay ewe uwe yap yip yuh".split())
+_SOUNDS_LIKE_YES = frozenset(
+    "des les nes wes use yen yet bess ches fess gess yah yea yeh yay ewe uwe yap yip yuh".split()
+)
 _LEADING_ACTS = {"yes", "no", "greeting"}  # only when the utterance starts with them
 _NEGATORS = {"not", "don't", "didn't", "never", "no"}
 # Hesitations and hedges a caller drops inside a phrase: "where exactly are you", "when is um my appointment".
@@ -218,6 +221,28 @@ def _candidates(phrases: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple
     return tuple(candidates)
 
 
+# Words a recogniser puts between the two words of a name: a hesitation ("lucia uh mendoza") or a short
+# word it hears in the pause ("carlos the mendoza").
+_INSIDE_A_NAME = frozenset({"uh", "um", "er", "erm", "the", "you"})
+
+
+def _between_names(text: str) -> str:
+    """`text` in lower case without a hesitation between two known name words ("lucia uh mendoza")."""
+    if text != text.lower() or not any(w in _INSIDE_A_NAME for w in text.split()):
+        return text
+    words = text.split()
+    keep = [
+        not (
+            0 < i < len(words) - 1
+            and word in _INSIDE_A_NAME
+            and known_name(words[i - 1])
+            and known_name(words[i + 1].rstrip(",.?!"))
+        )
+        for i, word in enumerate(words)
+    ]
+    return " ".join(w for w, k in zip(words, keep, strict=True) if k)
+
+
 @cache
 def _pattern(phrase: str) -> list[str]:
     return [t.text.replace("-", "") for t in tokenize(phrase)]
@@ -226,7 +251,7 @@ def _pattern(phrase: str) -> list[str]:
 def hear(text: str, hints: OfflineHints, model: RequestModel | None = None) -> Heard:
     """Acts and the request of one utterance, read without the history; `model` (the agent's trained
     request model) decides the request, the hints' keywords only where it is unsure."""
-    text = repair_numbers(text)
+    text = _between_names(repair_numbers(text))
     tokens = tokenize(text)
     start = 0
     while start < len(tokens) and tokens[start].text in _FILLERS - {"okay", "ok"}:

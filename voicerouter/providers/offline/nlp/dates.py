@@ -10,6 +10,7 @@ import re
 
 from voicerouter.providers.offline.nlp.corrections import correction_points
 from voicerouter.providers.offline.nlp.words import (
+    UNITS,
     ZERO_WORDS,
     Mention,
     Token,
@@ -282,6 +283,9 @@ def _year_at(tokens: list[Token], j: int, today: dt.date) -> tuple[int, int] | N
         if tokens[k].text == "hundred":
             return head * 100, k + 1
         tail = small_number_at(tokens, k)
+        if tail and 13 <= tail[0] <= 19 and tail[1] < len(tokens) and UNITS.get(tokens[tail[1]].text, 0) > 0:
+            # "nineteen seventeen nine": no year reads so; a recogniser wrote -teen for -ty (1979)
+            return head * 100 + (tail[0] - 10) * 10 + UNITS[tokens[tail[1]].text], tail[1] + 1
         if tail and tail[0] >= 10:
             return head * 100 + tail[0], tail[1]
     if head >= 10 and tokens[j].text not in {"ten", "eleven", "twelve"}:

@@ -8,6 +8,7 @@ is said ("at then thirty"). Pure text in, text out.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from voicerouter.lexicon.numbers import TEENS, TENS, UNITS, ZERO_WORDS
@@ -29,7 +30,7 @@ def repair_numbers(text: str) -> str:
     """`text` with misheard digit words inside digit runs written as the digits they were."""
     tokens = text.split()
     bare = [_bare(t) for t in tokens]
-    if not any(b in _SOUNDS_LIKE or b in _HESITATIONS or b == "then" for b in bare):
+    if not any(b in _SOUNDS_LIKE or b in _HESITATIONS or b == "then" or _near_digit(b) for b in bare):
         return text
     out: list[str] = []
     for i, token in enumerate(tokens):
@@ -41,12 +42,69 @@ def repair_numbers(text: str) -> str:
             bare[i] = "ten"
             continue
         spoken = _SOUNDS_LIKE.get(word)
+        near = _near_digit(word) if spoken is None else None
+        if near is not None and _among_digits(bare, i, tokens):  # "four bix one nine", "e one one four liro"
+            out.append(token.lower().replace(word, near))
+            bare[i] = near
+            continue
         if spoken is not None and _inside_digits(bare, i):
             out.append(token.lower().replace(word, spoken))
             bare[i] = spoken
             continue
         out.append(token)
     return " ".join(out)
+
+
+_SPELLED_DIGITS = tuple(w for w in UNITS if len(w) >= 3)
+
+
+@functools.cache
+def _near_digit(word: str) -> str | None:
+    """The one digit word `word` is a letter from ("bix", "sax": six), or shares its ending with two letters
+    changed ("biro": zero); None for a number word, a short word, or one near two digits ("fine")."""
+    if len(word) < 3 or not word.isalpha() or word in _NUMBER_WORDS or word in _SOUNDS_LIKE:
+        return None
+    near = {
+        digit
+        for digit in _SPELLED_DIGITS
+        if (d := _distance(word, digit)) <= 1 or (d == 2 and len(word) >= 4 and word[-2:] == digit[-2:])
+    }
+    return near.pop() if len(near) == 1 else None
+
+
+def _distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, y in enumerate(b, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+        previous = current
+    return previous[-1]
+
+
+def _among_digits(bare: list[str], i: int, tokens: list[str]) -> bool:
+    """A word misheard inside a number read out: digit words on both sides, or three on one side with no
+    pause between (the rest of a four-digit id or ticket); "four six one two, your team" keeps its word."""
+    before, after = _digit(bare, i - 1), _digit(bare, i + 1)
+    if before and after:
+        return not (_paused(tokens, i - 1) or _paused(tokens, i))
+    if before and not _paused(tokens, i - 1):
+        return _run(bare, i - 1, -1) == 3
+    if after and not _paused(tokens, i):
+        return _run(bare, i + 1, 1) == 3
+    return False
+
+
+def _paused(tokens: list[str], j: int) -> bool:
+    return tokens[j][-1:] in {",", ".", "?", "!", ";", ":"}
+
+
+def _run(bare: list[str], j: int, step: int) -> int:
+    count = 0
+    while _digit(bare, j):
+        count += 1
+        j += step
+    return count
 
 
 _BEFORE_A_CLOCK_TIME = frozenset({"at", "around", "about", "by", "till", "until", "before", "after"})

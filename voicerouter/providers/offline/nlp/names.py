@@ -1,14 +1,17 @@
 """Person names in spoken requests: "my name is john smith", "it's Jon S M Y T H", a bare "Maria Garcia".
 
 Names come only from the caller's words (after a cue, or as the answer to "what's your name?"); nothing here
-looks a name up or guesses one.
+looks a name up. A word of a name in lower case (as a recogniser writes) that is no known name is put back to
+the known name it sounds like (`heard_names`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from difflib import SequenceMatcher
 
 from voicerouter.providers.offline.nlp.corrections import correction_points
+from voicerouter.providers.offline.nlp.heard_names import mend_name
 from voicerouter.providers.offline.nlp.name_tagger import name_tagger
 from voicerouter.providers.offline.nlp.words import (
     Mention,
@@ -85,9 +88,24 @@ _CUES_BY_FIRST_WORD = _cues_by_first_word()
 
 def find_names(text: str | list[Token], *, bare: bool = False) -> list[Mention]:
     """Names said after a cue ("my name is ..."), or, with `bare`, the utterance read as an answer to
-    "what is your name?". Letters spelled one by one become a word and correct the word before them."""
+    "what is your name?". Letters spelled one by one become a word and correct the word before them.
+    In lower case, as a recogniser writes, a name word that is no known name is put back to the known
+    name it sounds like ("maria gardea" is Maria Garcia)."""
     heard = tokenize(text) if isinstance(text, str) else text
     cased = _written_in_case(heard)
+    found = _find_names(heard, cased, bare=bare)
+    return found if cased else [_mended(m) for m in found]
+
+
+def _mended(mention: Mention) -> Mention:
+    said = mention.value.lower().split()
+    mended = mend_name(said)
+    if mended == said:
+        return mention
+    return replace(mention, value=" ".join(capitalize_name(w) for w in mended))
+
+
+def _find_names(heard: list[Token], cased: bool, *, bare: bool) -> list[Mention]:
     tokens = _merge_spelled(heard)
     found: list[Mention] = []
     i = 0

@@ -14,6 +14,11 @@ _MORNING = {"morning"}
 _LATER = {"afternoon", "evening", "night", "tonight"}
 
 
+# Minutes a caller hardly says past an hour, but a recogniser writes for "thirty" and "forty" (fifteen
+# and fifty are both said, and sixty or more is no minute).
+_MISHEARD_TENS = {"thirteen": 30, "fourteen": 40}
+
+
 def find_times(text: str | list[Token], *, bare_ok: bool = False, pm_below_hour: int = 7) -> list[Mention]:
     """Every clock time said in `text`, in order. Without am/pm, hours below `pm_below_hour` are read as
     afternoon (a clinic at "three" means 15:00)."""
@@ -63,6 +68,8 @@ def _time_at(tokens: list[Token], i: int, *, bare_ok: bool, pm_below_hour: int) 
         tail = small_number_at(tokens, j, max_value=59)
         if tail is not None and tail[0] >= 10:
             minute, j = tail
+            if tokens[j - 1].text in _MISHEARD_TENS:  # "nine thirteen": a recogniser's -teen for -ty
+                minute = _MISHEARD_TENS[tokens[j - 1].text]
     _, meridiem = _meridiem(tokens, j)
     cue_before = i > 0 and tokens[i - 1].text in TIME_CUES
     if not (cued or meridiem or cue_before or bare_ok):

@@ -114,6 +114,10 @@ def _concatenated(run: list[str]) -> str:
                 value = str(TENS[word] + UNITS[run[k + 1]])
                 k += 1
             out.append(value)
+        elif word in TEENS and TEENS[word] >= 13 and k + 1 < len(run) and UNITS.get(run[k + 1], 0) > 0:
+            # "forty five fifteen nine": a -teen before a digit is a -ty misheard ("fifty nine")
+            out.append(str((TEENS[word] - 10) * 10 + UNITS[run[k + 1]]))
+            k += 1
         elif word in TEENS:
             out.append(str(TEENS[word]))
         elif word in UNITS:
