@@ -13,6 +13,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from voicerouter.lexicon.distance import edit_distance
+
 NUMBER_CONFUSIONS = {
     "thirteen": "thirty",
     "thirty": "thirteen",
@@ -129,11 +131,4 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     ref = reference.lower().split()
     if hypothesis == reference:  # clean recognition, most turns at WER 0: no table to fill
         return 0, len(ref)
-    hyp = hypothesis.lower().split()
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, start=1):
-        current = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
-        previous = current
-    return previous[-1], len(ref)
+    return edit_distance(ref, hypothesis.lower().split()), len(ref)

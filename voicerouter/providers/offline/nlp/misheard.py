@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 
+from voicerouter.lexicon.distance import edit_distance
 from voicerouter.lexicon.numbers import TEENS, TENS, UNITS, ZERO_WORDS
 
 _DIGIT_WORDS = frozenset(UNITS) | ZERO_WORDS
@@ -67,19 +68,9 @@ def _near_digit(word: str) -> str | None:
     near = {
         digit
         for digit in _SPELLED_DIGITS
-        if (d := _distance(word, digit)) <= 1 or (d == 2 and len(word) >= 4 and word[-2:] == digit[-2:])
+        if (d := edit_distance(word, digit)) <= 1 or (d == 2 and len(word) >= 4 and word[-2:] == digit[-2:])
     }
     return near.pop() if len(near) == 1 else None
-
-
-def _distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, y in enumerate(b, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
-        previous = current
-    return previous[-1]
 
 
 def _among_digits(bare: list[str], i: int, tokens: list[str]) -> bool:
