@@ -105,6 +105,15 @@ def answer_text(result: CallResult, turn_id: int) -> str:
     return str(next(e["text"] for e in of_turn(result, "agent.text", turn_id) if e["final"]))
 
 
+async def agent_finished(call: CallerClient, turn_id: int, timeout_s: float) -> bool:
+    """Until the server says turn `turn_id`'s voice stopped and the caller has heard it out: a caller who
+    waited only for a gap in the audio would talk over an answer that a busy machine relays with a stall."""
+    stopped = await call.wait_for_event(
+        lambda e: e["type"] == "agent.audio_stopped" and e.get("turn_id") == turn_id, timeout_s
+    )
+    return stopped is not None and await call.wait_for_agent_silence(0.7, timeout_s)
+
+
 @dataclass
 class TwoTierCall:
     result: CallResult
@@ -125,10 +134,10 @@ async def two_tier_call(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
         async with realtime_call_server(directory, realtime) as server:
             before = asyncio.all_tasks()
             async with CallerClient(server.url, rate_hz=RATE_HZ) as call:
-                assert await call.wait_for_agent_silence(0.7, timeout_s=20.0), "the greeting never finished"
+                assert await agent_finished(call, 0, timeout_s=20.0), "the greeting never finished"
                 await call.say(thanks)
                 assert await call.wait_for_agent_audio(timeout_s=10.0), "no answer to the thanks"
-                assert await call.wait_for_agent_silence(0.7, timeout_s=20.0), "the voice never finished"
+                assert await agent_finished(call, 1, timeout_s=20.0), "the voice never finished"
                 await call.say(question)
                 assert await call.wait_for_agent_audio(timeout_s=20.0), "no answer to the question"
                 assert await call.wait_for_agent_silence(0.7, timeout_s=30.0), "the answer never finished"

@@ -448,6 +448,24 @@ class CallerClient:
             await asyncio.sleep(0.01)
         return True
 
+    async def wait_for_event(
+        self, check: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0
+    ) -> dict[str, Any] | None:
+        """The first event from the server (already received or still to come) that passes `check`, or None
+        after `timeout_s`: a caller that must not talk over the agent waits for what the server says, not
+        for a gap in the audio, which a busy network or machine can open mid-sentence."""
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        while True:
+            events = self.result.events
+            for event in events[seen:]:
+                if check(event):
+                    return event
+            seen = len(events)
+            if time.monotonic() >= deadline or self.closed.is_set():
+                return None
+            await asyncio.sleep(0.02)
+
     async def wait_for_agent_silence(self, silence_s: float = 0.7, timeout_s: float = 30.0) -> bool:
         """Until the agent has spoken and then been quiet for `silence_s` (True), or `timeout_s` (False)."""
         deadline = time.monotonic() + timeout_s
