@@ -52,18 +52,24 @@ def caller_stages(
     have finished, and has a final transcript; `streaming` models a recogniser fed while the caller speaks."""
     endpoint = audio.endpoint
     cue = classify_turn_text(text, endpoint)
-    silence_ms = {
-        "complete": endpoint.complete_silence_ms,
-        "unfinished": endpoint.hold_silence_ms,
-    }.get(cue.kind, endpoint.silence_ms)
+    silence_ms = float(
+        {"complete": endpoint.complete_silence_ms, "unfinished": endpoint.hold_silence_ms}.get(
+            cue.kind, endpoint.silence_ms
+        )
+    )
     vad_stop_ms = float(audio.vad.hangover_ms)
+    whole_decode_ms = vad_stop_ms + stt_decode_ms(speech_ms)
     if streaming:
         hypothesis_ms = STREAM_HYPOTHESIS_LAG_MS
         final_ms = vad_stop_ms + STREAM_FINAL_TAIL_MS
+        if cue.kind == "complete":
+            # a running hypothesis never shortens a pause on its own: the pause lasts the neutral silence
+            # unless the whole decode of its audio, started at the VAD stop, settles the words sooner
+            silence_ms = max(silence_ms, min(whole_decode_ms, float(endpoint.silence_ms)))
     else:
-        hypothesis_ms = vad_stop_ms + stt_decode_ms(speech_ms)
+        hypothesis_ms = whole_decode_ms
         final_ms = hypothesis_ms
     # the pause is held for its words (up to the hold), then lasts what they call for
     words_known_ms = min(hypothesis_ms, float(endpoint.hold_silence_ms))
-    end_of_turn_ms = max(vad_stop_ms, float(silence_ms), words_known_ms)
+    end_of_turn_ms = max(vad_stop_ms, silence_ms, words_known_ms)
     return CallerStages(vad_stop_ms, hypothesis_ms, end_of_turn_ms, max(end_of_turn_ms, final_ms))

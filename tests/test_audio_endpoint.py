@@ -362,3 +362,37 @@ def test_a_best_reading_that_is_unfinished_is_held_the_full_hold() -> None:
 def test_doubt_silence_must_lie_between_the_complete_and_the_hold_silence() -> None:
     with pytest.raises(ValueError, match="doubt_silence_ms"):
         EndpointConfig(doubt_silence_ms=1500)
+
+
+def _streamed(partial: str) -> Endpointer:
+    """A pause whose words so far are a streaming recogniser's running hypothesis (no other readings)."""
+    endpointer = Endpointer()
+    endpointer.speech_started(0.0)
+    endpointer.speech_stopped(1000.0)
+    endpointer.transcript(partial, final=False, settled=False)
+    return endpointer
+
+
+def test_a_running_hypothesis_that_sounds_finished_does_not_shorten_the_pause() -> None:
+    # "can you move my appointment to" [pause] streamed as "... at two", a question that sounds finished
+    endpointer = _streamed("can you move my appointment at two")
+    assert endpointer.cue().kind == "complete"
+    assert endpointer.deadline_ms == 1000.0 + CONFIG.silence_ms
+    assert endpointer.poll(1000.0 + CONFIG.complete_silence_ms) is None
+    decision = endpointer.poll(1000.0 + CONFIG.silence_ms)
+    assert decision is not None and "until the words settle" in decision.reason
+
+
+def test_settled_words_of_the_same_pause_then_shorten_it_or_hold_it_in_doubt() -> None:
+    finished = _streamed("what time do you open")
+    finished.transcript("what time do you open", final=False, alternatives=("what time you open",))
+    assert finished.deadline_ms == 1000.0 + CONFIG.complete_silence_ms
+    doubted = _streamed("can you move my appointment at two")
+    doubted.transcript("can you move my appointment at two", final=False,
+                       alternatives=("can you move my appointment at to",))  # fmt: skip
+    assert doubted.cue().doubted and doubted.deadline_ms == 1000.0 + CONFIG.doubt_silence_ms
+
+
+def test_a_running_hypothesis_that_sounds_unfinished_still_holds_the_pause() -> None:
+    endpointer = _streamed("i'd like to book an appointment for")
+    assert endpointer.deadline_ms == 1000.0 + CONFIG.hold_silence_ms

@@ -37,6 +37,7 @@ async def test_twilio_caller_pausing_after_for_is_one_turn_and_the_preemptive_re
     tmp_path: Path, streaming: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="voicerouter.providers.speech.pocketsphinx_stt")
+    caplog.set_level(logging.DEBUG, logger="voicerouter.call.pipeline")
     first, second = spoken(FIRST, tmp_path, 8000), spoken(SECOND, tmp_path, 8000)
     env = {"VOICEROUTER_STT_STREAMING": "1" if streaming else "0"}
     async with held_server(tmp_path, env) as server:
@@ -66,4 +67,7 @@ async def test_twilio_caller_pausing_after_for_is_one_turn_and_the_preemptive_re
                    and e["t_ms"] < turns[0]["t_ms"] for e in events)  # fmt: skip
     streamed = [r.getMessage() for r in caplog.records if "streamed, final" in r.getMessage()]
     assert bool(streamed) is streaming  # decoded while spoken, or each pause decoded whole
+    # a streamed pause is judged by its words decoded whole as well (a running hypothesis never shortens it)
+    settled = [r.getMessage() for r in caplog.records if "settled by a whole decode" in r.getMessage()]
+    assert bool(settled) is streaming
     assert not any("decoding whole" in r.getMessage() for r in caplog.records)

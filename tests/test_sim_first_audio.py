@@ -8,9 +8,10 @@ from sim.replay import RunOptions, _Context
 from sim.report import build_report
 from sim.runner import SPEECH_CHARS_PER_S
 from sim.script import CallScript, UserTurn
-from sim.stages import STREAM_FINAL_TAIL_MS, TTS_START_MS, caller_stages
+from sim.stages import STREAM_FINAL_TAIL_MS, TTS_START_MS, caller_stages, stt_decode_ms
 from voicerouter import events as ev
 from voicerouter.audio.settings import AudioConfig, EndpointConfig
+from voicerouter.audio.turn_cues import classify_turn_text
 from voicerouter.config import GatePolicy
 
 COMPLAINT = (
@@ -80,3 +81,19 @@ def test_streaming_recogniser_brings_a_reasoning_turns_first_audio_to_the_end_of
     assert streaming.tier_routed == batch.tier_routed == "reasoning"
     assert streaming.first_audio_ms == EndpointConfig().silence_ms + TTS_START_MS < batch.first_audio_ms
     assert streaming.first_answer_audio_ms < batch.first_answer_audio_ms
+
+
+def test_a_streamed_finished_turn_ends_when_its_whole_decode_settles_it_or_at_the_neutral_silence() -> None:
+    endpoint, vad_stop_ms = EndpointConfig(), AudioConfig().vad.hangover_ms
+    short = "thank you very much"
+    short_ms = UserTurn(text=short).duration_ms()
+    stages = caller_stages(short, AudioConfig(), speech_ms=short_ms, streaming=True)
+    # the running hypothesis alone may not shorten it: the whole decode from the VAD stop settles it
+    assert stages.end_of_turn_ms == max(endpoint.complete_silence_ms, vad_stop_ms + stt_decode_ms(short_ms))
+    assert endpoint.complete_silence_ms < stages.end_of_turn_ms < endpoint.silence_ms
+    long_thanks = "thank you so much for all of your help with the order system today, thank you very much"
+    long_ms = UserTurn(text=long_thanks).duration_ms()
+    assert vad_stop_ms + stt_decode_ms(long_ms) > endpoint.silence_ms
+    assert classify_turn_text(long_thanks, endpoint).kind == "complete"
+    stages = caller_stages(long_thanks, AudioConfig(), speech_ms=long_ms, streaming=True)
+    assert stages.end_of_turn_ms == endpoint.silence_ms  # never longer than a turn that says neither way

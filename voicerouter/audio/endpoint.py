@@ -47,6 +47,7 @@ class Endpointer:
         self._final_parts: list[str] = []
         self._partial = ""
         self._readings: tuple[str, ...] = ()  # the recogniser's other readings of the newest words
+        self._settled = True  # the newest words come from a whole search, not a stream's running partial
         self._stopped_ms: float | None = None
         self._turn_started_ms: float | None = None
         self._hypothesis_pending = False
@@ -81,15 +82,21 @@ class Endpointer:
         if self._state == "paused" and self.config.hold_for_words:
             self._hypothesis_pending = True
 
-    def transcript(self, text: str, final: bool, alternatives: tuple[str, ...] = ()) -> None:
+    def transcript(
+        self, text: str, final: bool, alternatives: tuple[str, ...] = (), *, settled: bool = True
+    ) -> None:
         """A partial replaces the previous partial; a final closes that segment and is kept.
 
         `alternatives` are other readings of the same words the recogniser weighed (its N-best list): when
-        the best sounds finished and one of them does not, the pause is in doubt (`doubt_silence_ms`)."""
+        the best sounds finished and one of them does not, the pause is in doubt (`doubt_silence_ms`).
+        `settled=False` marks a streaming recogniser's running hypothesis: it has no other readings and its
+        last words are the least certain, so it may hold a pause but never shortens one on its own; the
+        pause lasts the neutral silence until settled words (a whole decode) say it is finished."""
         self._hypothesis_pending = False
         if self._state == "ended":
             return
         self._readings = tuple(a.strip() for a in alternatives if a.strip())
+        self._settled = settled or final
         if final:
             if text.strip():
                 self._final_parts.append(text.strip())
@@ -126,7 +133,7 @@ class Endpointer:
             return self.config.hold_silence_ms
         if cue.kind == "unfinished":
             return self.config.doubt_silence_ms if cue.doubted else self.config.hold_silence_ms
-        if cue.kind == "complete":
+        if cue.kind == "complete" and self._settled:
             return self.config.complete_silence_ms
         return self.config.silence_ms
 
@@ -150,6 +157,8 @@ class Endpointer:
         label = {"unfinished": "held", "complete": "shortened", "neutral": "default"}[cue.kind]
         if cue.doubted:
             label = "held in doubt"
+        if cue.kind == "complete" and not self._settled:
+            label = "default until the words settle"
         if self._hypothesis_pending and cue.kind != "unfinished":
             label = "held for the words"
         return EndpointDecision(
@@ -172,6 +181,7 @@ class Endpointer:
         self._final_parts = []
         self._partial = ""
         self._readings = ()
+        self._settled = True
         self._stopped_ms = None
         self._hypothesis_pending = False
         self._turn_started_ms = None

@@ -162,11 +162,13 @@ class CallerListener:
         if version == self._version and self._utterance_start is not None:
             self._endpointer.hypothesis_pending()
 
-    def transcript(self, text: str, version: int, alternatives: tuple[str, ...] = ()) -> None:
-        """What the recogniser heard of utterance `version` (and its other readings); it tunes how long the
-        pause must last."""
+    def transcript(
+        self, text: str, version: int, alternatives: tuple[str, ...] = (), *, settled: bool = True
+    ) -> None:
+        """What the recogniser heard of utterance `version` (and its other readings; `settled=False` for a
+        stream's running hypothesis, see Endpointer.transcript); it tunes how long the pause must last."""
         if version == self._version and self._utterance_start is not None:
-            self._endpointer.transcript(text, final=False, alternatives=alternatives)
+            self._endpointer.transcript(text, final=False, alternatives=alternatives, settled=settled)
 
     def agent_started(self, t_ms: float) -> None:
         """The agent is answering or speaking from `t_ms`: caller speech must now prove it is a barge-in."""

@@ -361,12 +361,36 @@ class AudioCallPipeline:
                 self.listener.transcript("", version)  # no words are coming: stop holding the pause
             return None
         if not self._closing:
-            self.listener.transcript(result.text, version, result.alternatives)
+            settled = streamed is None
+            self.listener.transcript(result.text, version, result.alternatives, settled=settled)
             self._poll_endpoint()  # a transcript that sounds finished may end the turn sooner
+            if not settled and result.text.strip():
+                self._settle(utterance, version)
             if self.listener.utterance_open and version == self.listener.version and result.text.strip():
                 # the pause goes on: the engine may start the model on these words (preemptive generation)
                 self.session.feed(io.Transcript(text=result.text, final=False, confidence=result.confidence))
         return result
+
+    def _settle(self, utterance: bytes, version: int) -> None:
+        """A streamed pause's words, decoded whole with their other readings, to judge the pause by: the
+        stream's running hypothesis may only hold it (see Endpointer.transcript). Skipped when every
+        recogniser worker is busy: the pause then lasts the neutral silence."""
+        if not getattr(self.stt, "saturated", False):
+            self.supervisor.spawn(self._settled_words(utterance, version), f"settle pause {version}")
+
+    async def _settled_words(self, utterance: bytes, version: int) -> None:
+        try:
+            result = await self.stt.transcribe(utterance, self.listener.rate_hz)
+        except (SpeechError, ProviderError) as exc:
+            log.info("call %s: a pause's whole decode failed (the pause keeps its default): %s",
+                     self.call_id, exc)  # fmt: skip
+            return
+        if self._closing or version != self.listener.version or not self.listener.utterance_open:
+            return  # the caller went on, or the turn already ended: these words judge nothing now
+        log.debug("call %s: pause %d settled by a whole decode: %r, %d other reading(s)", self.call_id,
+                  version, result.text, len(result.alternatives))  # fmt: skip
+        self.listener.transcript(result.text, version, result.alternatives)
+        self._poll_endpoint()
 
     async def _end_turn(self, ended: CallerTurnEnded, stream: SpeechStream | None) -> None:
         ended_ms = self.clock.now_ms()
