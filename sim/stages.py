@@ -13,8 +13,9 @@ from voicerouter.audio.settings import AudioConfig
 from voicerouter.audio.turn_cues import classify_turn_text
 
 # The offline recogniser decodes the utterance when the VAD says speech stopped: 0.09x real time with the
-# agent's domain model in bench_speech on this class of machine (a second pass with the stock model, taken on
-# low confidence, is not modelled). The final transcript is ready at the end of turn or when that decode
+# agent's domain model in bench_speech on this class of machine at 16 kHz, about 0.17x at 8 kHz (the
+# simulator models the wideband rate; the stock model's second pass on a low-confidence wideband utterance
+# is not modelled). The final transcript is ready at the end of turn or when that decode
 # finishes, whichever is later (168-589 ms after the end of turn was measured live for phone sentences).
 STT_BASE_MS = 30.0
 STT_REALTIME_FACTOR = 0.09

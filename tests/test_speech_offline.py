@@ -261,6 +261,24 @@ async def test_without_a_domain_model_the_stock_model_answers(tmp_path: Path) ->
     assert "morning" in result.text.split()
 
 
+async def test_phone_band_audio_gets_no_stock_second_opinion(
+    clinic_stt: PocketsphinxSTT, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 8 kHz the stock model is slower and no better, so it is never asked; at 16 kHz it still is."""
+    asked: list[tuple[int, float]] = []
+    decode = clinic_stt._decode
+
+    async def spy(pcm16: bytes, rate_hz: int, model: object, fallback_below: float) -> object:
+        asked.append((rate_hz, fallback_below))
+        return await decode(pcm16, rate_hz, model, fallback_below)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(clinic_stt, "_decode", spy)
+    for rate_hz in (8000, 16000):
+        await clinic_stt.transcribe(bytes(rate_hz), rate_hz)  # half a second of silence
+    assert asked == [(8000, 0.0), (16000, clinic_stt.fallback_below)]
+    assert clinic_stt.fallback_below > 0.0
+
+
 # -- the worker pool --
 
 
