@@ -27,8 +27,8 @@ def _ended_after_ms(text: str, config: EndpointConfig = CONFIG) -> float:
     raise AssertionError(f"turn {text!r} never ended")
 
 
-def test_neutral_turn_ends_after_the_default_650_ms() -> None:
-    assert _ended_after_ms("I need to move my appointment to Friday") == 650
+def test_neutral_turn_ends_after_the_default_800_ms() -> None:
+    assert _ended_after_ms("I need to move my appointment to Friday") == 800
 
 
 @pytest.mark.parametrize(

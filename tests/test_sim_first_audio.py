@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sim.faults import Faults
 from sim.gate import compare
 from sim.replay import RunOptions, _Context
@@ -63,23 +65,26 @@ def test_gate_on_first_audio_judges_latency_by_what_the_caller_hears() -> None:
 
 def test_streaming_recogniser_has_the_words_before_the_vad_stop_and_the_final_right_after_it() -> None:
     speech_ms = UserTurn(text=COMPLAINT).duration_ms()
-    batch = caller_stages(COMPLAINT, AudioConfig(), speech_ms=speech_ms)
-    streaming = caller_stages(COMPLAINT, AudioConfig(), speech_ms=speech_ms, streaming=True)
+    audio = AudioConfig(endpoint=EndpointConfig(silence_ms=500))  # a neutral pause shorter than the decode
+    batch = caller_stages(COMPLAINT, audio, speech_ms=speech_ms)
+    streaming = caller_stages(COMPLAINT, audio, speech_ms=speech_ms, streaming=True)
     assert streaming.hypothesis_ms < streaming.vad_stop_ms < batch.hypothesis_ms  # decoded as it was heard
     assert streaming.transcript_ms == max(
         streaming.end_of_turn_ms, streaming.vad_stop_ms + STREAM_FINAL_TAIL_MS
     )
     # a long utterance no longer delays its own transcript: the end of turn is what the words call for
-    assert streaming.end_of_turn_ms == EndpointConfig().silence_ms < batch.transcript_ms
+    assert streaming.end_of_turn_ms == audio.endpoint.silence_ms < batch.transcript_ms
 
 
-def test_streaming_recogniser_brings_a_reasoning_turns_first_audio_to_the_end_of_turn() -> None:
+def test_streaming_recogniser_brings_a_reasoning_turns_first_audio_to_the_end_of_turn(tmp_path: Path) -> None:
     script = CallScript(call_id="fa2", agent="helpdesk", turns=[UserTurn(text=COMPLAINT)], faults=Faults(),
                         source="test")  # fmt: skip
-    batch = _Context(RunOptions(seed=0, stt_streaming=False)).run(script).turns[0]
-    streaming = _Context(RunOptions(seed=0, stt_streaming=True)).run(script).turns[0]
+    config = tmp_path / "short-neutral.toml"  # a neutral pause shorter than the whole decode of this turn
+    config.write_text("[audio.endpoint]\nsilence_ms = 500\n", encoding="utf-8")
+    batch = _Context(RunOptions(seed=0, stt_streaming=False, config_path=str(config))).run(script).turns[0]
+    streaming = _Context(RunOptions(seed=0, stt_streaming=True, config_path=str(config))).run(script).turns[0]
     assert streaming.tier_routed == batch.tier_routed == "reasoning"
-    assert streaming.first_audio_ms == EndpointConfig().silence_ms + TTS_START_MS < batch.first_audio_ms
+    assert streaming.first_audio_ms == 500 + TTS_START_MS < batch.first_audio_ms
     assert streaming.first_answer_audio_ms < batch.first_answer_audio_ms
 
 
@@ -91,7 +96,10 @@ def test_a_streamed_finished_turn_ends_when_its_whole_decode_settles_it_or_at_th
     # the running hypothesis alone may not shorten it: the whole decode from the VAD stop settles it
     assert stages.end_of_turn_ms == max(endpoint.complete_silence_ms, vad_stop_ms + stt_decode_ms(short_ms))
     assert endpoint.complete_silence_ms < stages.end_of_turn_ms < endpoint.silence_ms
-    long_thanks = "thank you so much for all of your help with the order system today, thank you very much"
+    long_thanks = (
+        "thank you so much for all of your help with the order system today, it has been a really long "
+        "week and you have made it so much easier for me and for my whole team, thank you very much"
+    )
     long_ms = UserTurn(text=long_thanks).duration_ms()
     assert vad_stop_ms + stt_decode_ms(long_ms) > endpoint.silence_ms
     assert classify_turn_text(long_thanks, endpoint).kind == "complete"

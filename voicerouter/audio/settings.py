@@ -63,10 +63,10 @@ class EndpointConfig(_Settings):
     """Silence needed to end the caller's turn, stretched or shortened by what the transcript says."""
 
     silence_ms: int = Field(
-        default=650,
+        default=800,
         gt=0,
-        description="silence that ends a turn when the words say neither way; with the VAD hangover it "
-        "outlasts a 700 ms pause for thought mid-sentence",
+        description="silence that ends a turn when the words say neither way: longer than a 700 ms pause "
+        "for thought mid-sentence, as the VAD measures it on phone audio",
     )
     hold_silence_ms: int = Field(
         default=1200, gt=0, description="silence needed when the caller sounds mid-sentence or mid-spelling"
