@@ -52,3 +52,28 @@ def test_serve_answers_a_call_placed_with_the_call_command_and_stops_cleanly_on_
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
     assert len(list(recordings.glob("*.jsonl"))) == 1
+
+
+START_UP_SIGTERM = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from voicerouter.server import ServeSettings, create_app, run_server
+
+settings = ServeSettings(port=0, recordings_dir=Path(sys.argv[1]), speech="offline")
+app = create_app(settings)
+
+async def terminate_while_starting(app):
+    os.kill(os.getpid(), signal.SIGTERM)  # as a supervisor does to a worker it just restarted
+
+app.on_startup.append(terminate_while_starting)
+asyncio.run(run_server(settings, app=app))
+print("drained")
+"""
+
+
+def test_a_sigterm_while_the_server_is_still_starting_drains_it_instead_of_killing_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "VOICEROUTER_TOKEN"}
+    done = subprocess.run([sys.executable, "-c", START_UP_SIGTERM, str(tmp_path / "recordings")],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "drained"

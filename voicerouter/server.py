@@ -259,6 +259,12 @@ async def run_server(
     refusal = bind_refusal(settings.host, token=settings.token, insecure_no_auth=settings.insecure_no_auth)
     if refusal:
         raise ValueError(refusal)
+    # Handlers first: start-up (warming the agents, the heartbeat that tells a supervisor this worker is up,
+    # opening the port) takes seconds on a busy machine, and a SIGTERM within it must drain, not kill.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     app = app or create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0, access_log=None)
     await runner.setup()
@@ -271,10 +277,6 @@ async def run_server(
     # late at once; frozen, full passes only visit what calls create.
     gc.collect()
     gc.freeze()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     host, port = runner.addresses[0][:2]
     if ready is not None and not workers.worker_index():  # of several workers, the first one says it
         sip = app.get(SIP_KEY)
