@@ -56,9 +56,8 @@ class PocketsphinxSTT:
     With a domain model, each utterance is decoded against it first; when its confidence (the geometric
     mean of per-word posteriors) is below `fallback_below`, the stock model decodes it too and the more
     confident answer wins, so an off-script sentence is not forced into domain words (wideband audio only:
-    `fallback_for`). `hints` passed to
-    `transcribe` are added to the domain phrases with extra weight, in a model built once per distinct hint
-    list (in a worker, cached on disk).
+    `fallback_for`). `hints` passed to `transcribe` are added to the domain phrases with extra weight, in a
+    model built once per distinct hint list (in a worker, cached on disk).
     """
 
     def __init__(
